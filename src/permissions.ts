@@ -1,0 +1,43 @@
+/**
+ * The one permission set the shim runs under, in every subcommand and in both build flavours (`deno task build`'s
+ * launcher and `deno task compile`'s executable embed exactly these flags). Why each flag is needed is in the README.
+ *
+ * FFI is granted (reaping, SCM_RIGHTS, /proc reads need libc), and FFI can do anything the process can, so these
+ * flags guard against accidents, not against hostile code: the shim is trusted code, as containerd's Go shim is.
+ *
+ * @module
+ */
+
+/** Where libc may live; `src/sys/libc.ts` opens the first that exists, and FFI is scoped to exactly these. */
+export function libcCandidates(arch: string = Deno.build.arch): string[] {
+  const triple = arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+  return [`/lib/${triple}/libc.so.6`, `/usr/lib/${triple}/libc.so.6`, "/lib64/libc.so.6", "/usr/lib64/libc.so.6"];
+}
+
+/** Environment variables the shim reads: containerd's shim contract plus our own config override. */
+export const SHIM_ENV = [
+  "NAMESPACE",
+  "TTRPC_ADDRESS",
+  "GRPC_ADDRESS",
+  "MAX_SHIM_VERSION",
+  "SCHED_CORE",
+  "CONTAINERD_SHIM_DENO_CONFIG",
+  "CONTAINERD_SHIM_DENO_DEBUG",
+];
+
+/** The `deno run` flags of the shim, in a stable order. */
+export function shimPermissionFlags(arch: string = Deno.build.arch): string[] {
+  return [
+    "--no-prompt",
+    `--allow-ffi=${libcCandidates(arch).join(",")}`,
+    // runc (or Options.binary_name) and binary:// log drivers are arbitrary programs named at run time.
+    "--allow-run",
+    // bundles, fifos, file:// logs and checkpoint paths are arbitrary paths handed over by containerd.
+    "--allow-read",
+    "--allow-write",
+    // unix sockets only (the shim socket and containerd's ttrpc socket), whose paths are computed at run time;
+    // Deno cannot scope unix sockets by directory.
+    "--allow-net",
+    `--allow-env=${SHIM_ENV.join(",")}`,
+  ];
+}
