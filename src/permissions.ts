@@ -8,7 +8,7 @@
  * @module
  */
 
-/** Where libc may live; `src/sys/libc.ts` opens the first that exists, and FFI is scoped to exactly these. */
+/** Where libc may live; `src/sys/libc.ts` opens the first that exists, always by absolute path. */
 export function libcCandidates(arch: string = Deno.build.arch): string[] {
   const triple = arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
   return [`/lib/${triple}/libc.so.6`, `/usr/lib/${triple}/libc.so.6`, "/lib64/libc.so.6", "/usr/lib64/libc.so.6"];
@@ -26,10 +26,12 @@ export const SHIM_ENV = [
 ];
 
 /** The `deno run` flags of the shim, in a stable order. */
-export function shimPermissionFlags(arch: string = Deno.build.arch): string[] {
+export function shimPermissionFlags(): string[] {
   return [
     "--no-prompt",
-    `--allow-ffi=${libcCandidates(arch).join(",")}`,
+    // Unscoped: Deno checks pointer operations (UnsafePointer.of, UnsafePointerView) against the unscoped ffi
+    // permission, so a flag scoped to libc's path lets dlopen succeed and then fails the first struct access.
+    "--allow-ffi",
     // runc (or Options.binary_name) and binary:// log drivers are arbitrary programs named at run time.
     "--allow-run",
     // bundles, fifos, file:// logs and checkpoint paths are arbitrary paths handed over by containerd.
@@ -40,4 +42,13 @@ export function shimPermissionFlags(arch: string = Deno.build.arch): string[] {
     "--allow-net",
     `--allow-env=${SHIM_ENV.join(",")}`,
   ];
+}
+
+/**
+ * The complete `deno run` flags of the shim when it runs from a bundle (the launcher written by `deno task build`,
+ * and `start` re-spawning itself as the server). `--no-config`: containerd runs the shim with the bundle directory as
+ * cwd, where no deno.json must be looked up; the rest: the bundle is self-contained and must never resolve or fetch anything.
+ */
+export function shimRunFlags(): string[] {
+  return [...shimPermissionFlags(), "--no-config", "--no-lock", "--no-remote", "--no-npm"];
 }

@@ -1,0 +1,56 @@
+/**
+ * containerd-shim-deno-v2: a containerd runtime v2 shim for runc, written for Deno.
+ *
+ * containerd calls it as `containerd-shim-deno-v2 -namespace <ns> -address <addr> -publish-binary <bin> -id <id>
+ * [-debug] start|delete`; `start` spawns this same program as the server (no action, `-socket <path>`).
+ *
+ * @module
+ */
+import "./src/shim/node_globals.ts"; // must stay first: keeps protobufjs from booting Deno's Node compatibility layer
+import { FlagError } from "./src/cli/flags.ts";
+import { parseShimArgs } from "./src/shim/flags.ts";
+import { RUNTIME_NAME, VERSION } from "./src/version.ts";
+
+const encoder = new TextEncoder();
+
+async function main(argv: string[]): Promise<number> {
+  const a = parseShimArgs(argv, (k) => Deno.env.get(k));
+  if (a.version) {
+    console.log(
+      `containerd-shim-deno-v2:\n  Version:  ${VERSION}\n  Runtime:  ${RUNTIME_NAME}\n  Deno:     ${Deno.version.deno}`,
+    );
+    return 0;
+  }
+  if (a.info) {
+    const { runtimeInfo } = await import("./src/shim/info.ts");
+    await Deno.stdout.write(await runtimeInfo(Deno.stdin.readable));
+    return 0;
+  }
+  switch (a.action) {
+    case "start": {
+      const { start } = await import("./src/shim/start.ts");
+      const { output } = await import("./src/shim/bootstrap.ts");
+      const result = await start(a, Deno.stdin.readable);
+      await Deno.stdout.write(output(result));
+      return 0;
+    }
+    case "delete": {
+      const { deleteTask } = await import("./src/shim/delete.ts");
+      await Deno.stdout.write(await deleteTask(a));
+      return 0;
+    }
+    case "": {
+      const { serve } = await import("./src/shim/serve.ts");
+      return await serve(a);
+    }
+    default:
+      throw new FlagError(`unknown action ${JSON.stringify(a.action)} (expected start or delete)`);
+  }
+}
+
+try {
+  Deno.exit(await main(Deno.args));
+} catch (err) {
+  Deno.stderr.writeSync(encoder.encode(`containerd-shim-deno-v2: ${(err as Error).message}\n`));
+  Deno.exit(1);
+}

@@ -1,0 +1,56 @@
+/**
+ * The shim's own configuration file (JSON), found at, in order: the path CRI hands over in its generic runtime
+ * options (`config_path`), `$CONTAINERD_SHIM_DENO_CONFIG`, `/etc/containerd/containerd-shim-deno.json`.
+ * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
+ *
+ * ```json
+ * { "grouping": "pod" }
+ * ```
+ * @module
+ */
+import type { GroupingMode } from "./grouping.ts";
+
+/** Settings and their defaults. */
+export interface ShimConfig {
+  /** One server per container, per pod (default, like the Go shim), per namespace, or per node. */
+  grouping: GroupingMode;
+}
+
+export const DEFAULT_CONFIG_PATH = "/etc/containerd/containerd-shim-deno.json";
+const MODES: readonly GroupingMode[] = ["container", "pod", "namespace", "node"];
+
+/** Validates a parsed config object. */
+export function parseConfig(raw: unknown, source: string): ShimConfig {
+  const config: ShimConfig = { grouping: "pod" };
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new Error(`${source}: the shim config must be a JSON object`);
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === "grouping") {
+      if (!MODES.includes(v as GroupingMode)) {
+        throw new Error(`${source}: grouping must be one of ${MODES.join(", ")}, not ${JSON.stringify(v)}`);
+      }
+      config.grouping = v as GroupingMode;
+    } else throw new Error(`${source}: unknown setting ${JSON.stringify(k)}`);
+  }
+  return config;
+}
+
+/** Loads the config from the first place that names one. */
+export async function loadConfig(explicitPath?: string): Promise<ShimConfig> {
+  const path = explicitPath || Deno.env.get("CONTAINERD_SHIM_DENO_CONFIG") || DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound && !explicitPath) return parseConfig({}, path);
+    throw new Error(`cannot read shim config ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: invalid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, path);
+}

@@ -1,0 +1,165 @@
+/**
+ * `containerd-shim-deno-v2 … start`: find or spawn the server for this container's group and print its address.
+ *
+ * containerd runs this with the bundle as cwd, reads the combined stdout+stderr until EOF, and dials what it got.
+ * So this path is kept lean (no protobufjs, no ttrpc, no task code), and the server it spawns never inherits our
+ * stdout/stderr. The server binds the socket itself and reports on a private pipe whether it is serving.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import { shimRunFlags } from "../permissions.ts";
+import { formatGoFlags } from "../cli/flags.ts";
+import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
+import type { ShimArgs } from "./flags.ts";
+import { decodeStartInput, type StartInput } from "./start_input.ts";
+import { groupKey } from "./grouping.ts";
+
+/** What `start` prints and writes, plus what tests like to know. */
+export interface StartResult {
+  address: string;
+  reused: boolean;
+  serverPid?: number;
+  /** containerd 2.3+ sent BootstrapParams: answer with a BootstrapResult. */
+  bootstrap?: boolean;
+}
+
+async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of r) {
+    chunks.push(c);
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** The first line of `r` (or everything up to EOF), then lets go of the stream. */
+async function readLine(r: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = r.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return text;
+      text += decoder.decode(value, { stream: true });
+      const nl = text.indexOf("\n");
+      if (nl >= 0) return text.slice(0, nl);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+/** True when a server accepts connections at `path` (containerd's 100 ms dial). */
+export async function serverAlive(path: string, timeoutMs = 100): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const conn = await Promise.race([
+      Deno.connect({ transport: "unix", path }),
+      new Promise<never>((_, rej) => timer = setTimeout(() => rej(new Error("dial timeout")), timeoutMs)),
+    ]);
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The command that runs this same program as the server, with the same permissions. */
+export function serverCommand(args: string[]): { cmd: string; args: string[] } {
+  if (Deno.build.standalone) return { cmd: Deno.execPath(), args };
+  const main = new URL(Deno.mainModule);
+  if (main.protocol !== "file:") throw new Error(`cannot re-spawn the shim from ${Deno.mainModule}`);
+  const path = decodeURIComponent(main.pathname);
+  // From a bundle the runtime flags are fixed; from source (development) the project's deno.json is needed.
+  const flags = path.endsWith(".js") ? shimRunFlags() : shimRunFlags().filter((f) => f !== "--no-config");
+  return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args] };
+}
+
+/** Spawns the detached server and waits for its one-line report on its stdout. */
+async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise<{ pid: number; reused: boolean }> {
+  const serverArgs = formatGoFlags({
+    namespace: a.namespace,
+    id: a.id,
+    address: a.address,
+    "publish-binary": a.publishBinary,
+    debug: a.debug,
+    socket,
+  });
+  const { cmd, args } = serverCommand(serverArgs);
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: bundle,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const report = await Promise.race([
+      readLine(child.stdout),
+      new Promise<never>((_, rej) =>
+        timer = setTimeout(() => rej(new Error("shim server did not report readiness within 20s")), 20_000)
+      ),
+    ]);
+    const line = report.trim();
+    if (line === "ready") return { pid: child.pid, reused: false };
+    if (line === "exists") return { pid: 0, reused: true };
+    throw new Error(line === "" ? `shim server exited: ${JSON.stringify(await child.status)}` : line);
+  } finally {
+    clearTimeout(timer);
+    child.unref();
+  }
+}
+
+/** Moves the server next to containerd's OOM score: containerd's own + 1, capped at 1000 (Go shim behaviour). */
+async function adjustOomScore(pid: number): Promise<void> {
+  const { getOomScoreAdj, setOomScoreAdj } = await import("../sys/process.ts");
+  const score = Math.min(getOomScoreAdj(Deno.ppid) + 1, 1000);
+  setOomScoreAdj(pid, score);
+}
+
+/** Runs `start` and returns what it printed. */
+export async function start(a: ShimArgs, stdin: ReadableStream<Uint8Array>): Promise<StartResult> {
+  if (!a.namespace) throw new Error("shim namespace cannot be empty");
+  if (!a.id) throw new Error("shim id cannot be empty");
+  const bundle = Deno.cwd();
+  const input: StartInput = decodeStartInput(await readAll(stdin), a.id, a.namespace);
+  const spec = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`)) as { annotations?: Record<string, string> };
+  const group = await groupKey(spec.annotations ?? {}, a.id, a.namespace, input);
+  const path = await socketPath(a.address, a.namespace, group, input.socketDir ?? DEFAULT_SOCKET_DIR);
+  const address = socketAddress(path);
+  let result: StartResult;
+  if (await serverAlive(path)) {
+    result = { address, reused: true };
+  } else {
+    await Deno.mkdir(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
+    const spawned = await spawnServer(a, path, bundle);
+    result = { address, reused: spawned.reused, serverPid: spawned.pid || undefined };
+    if (spawned.pid) {
+      try {
+        await adjustOomScore(spawned.pid);
+      } catch (err) {
+        log.warn("failed to adjust the shim's oom score", { error: err });
+      }
+      if (input.shimCgroup) {
+        const { moveToCgroup } = await import("../sys/cgroup_move.ts");
+        await moveToCgroup(spawned.pid, input.shimCgroup);
+      }
+    }
+  }
+  await Deno.writeTextFile(`${bundle}/address`, address);
+  result.bootstrap = input.bootstrap !== undefined;
+  return result;
+}

@@ -1,0 +1,152 @@
+/**
+ * A container: its bundle, rootfs mounts, runc instance, options, init process and exec processes. It owns them
+ * all, from Create (which mounts and runs `runc create`) to the init's Delete.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import { type OciProcess, Runc } from "../runc/mod.ts";
+import type { Reaper } from "../sys/reaper.ts";
+import { mount, unmountAll } from "../sys/mount.ts";
+import { errAlreadyExists, errNotFound, wrapError } from "./errors.ts";
+import { ExecProcess } from "./exec.ts";
+import { InitProcess } from "./init.ts";
+import { ProcessIO, type StdioPaths } from "./io.ts";
+import { type RuncOptions, runcRoot, writeOptions } from "./options.ts";
+import { optionsFromAny } from "./options_any.ts";
+import type { Process } from "./process.ts";
+import type { AnyFields } from "../proto/any.ts";
+
+/** The fields of a CreateTaskRequest the container needs. */
+export interface CreateParams {
+  id: string;
+  bundle: string;
+  rootfs: { type: string; source: string; target?: string; options: string[] }[];
+  stdio: StdioPaths;
+  checkpoint: string;
+  parentCheckpoint: string;
+  options?: AnyFields | null;
+}
+
+/** True when the container shares a pid namespace, so its init's death does not kill the rest (Go shim rule). */
+export async function shouldKillAllOnExit(bundle: string): Promise<boolean> {
+  try {
+    const spec = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`)) as {
+      linux?: { namespaces?: { type?: string; path?: string }[] };
+    };
+    return !(spec.linux?.namespaces ?? []).some((ns) => ns.type === "pid" && !ns.path);
+  } catch (err) {
+    log.warn("shouldKillAllOnExit: cannot read config.json", { bundle, error: err });
+    return true;
+  }
+}
+
+export class Container {
+  readonly execs = new Map<string, ExecProcess>();
+  readonly #reserved = new Set<string>();
+  init!: InitProcess;
+  shouldKillAll = true;
+
+  private constructor(
+    readonly id: string,
+    readonly namespace: string,
+    readonly bundle: string,
+    readonly options: RuncOptions,
+    readonly runc: Runc,
+    readonly reaper: Reaper,
+  ) {}
+
+  get rootfs(): string {
+    return `${this.bundle}/rootfs`;
+  }
+
+  /** Mounts the rootfs, persists the options and runs `runc create`; on failure nothing is left behind. */
+  static async create(p: CreateParams, namespace: string, reaper: Reaper): Promise<Container> {
+    const options = optionsFromAny(p.options);
+    await writeOptions(p.bundle, options);
+    const runc = new Runc({
+      binary: options.binaryName || "runc",
+      root: runcRoot(options, namespace),
+      log: `${p.bundle}/log.json`,
+      systemdCgroup: options.systemdCgroup,
+      spawn: (cmd, o) => reaper.spawn(cmd, o),
+    });
+    const c = new Container(p.id, namespace, p.bundle, options, runc, reaper);
+    c.shouldKillAll = await shouldKillAllOnExit(p.bundle);
+    const mounted = p.rootfs.length > 0;
+    if (mounted) {
+      await Deno.mkdir(c.rootfs, { mode: 0o711 }).catch((err) => {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      });
+      try {
+        for (const m of p.rootfs) mount({ type: m.type, source: m.source, options: m.options }, c.rootfs);
+      } catch (err) {
+        await unmountAll(c.rootfs).catch(() => {});
+        throw wrapError("failed to mount rootfs component", err);
+      }
+    }
+    c.init = new InitProcess(
+      {
+        id: p.id,
+        bundle: p.bundle,
+        rootfs: c.rootfs,
+        runc,
+        noPivotRoot: options.noPivotRoot,
+        noNewKeyring: options.noNewKeyring,
+        criuWorkPath: options.criuWorkPath,
+        openIO: (paths) => c.#openIO(paths),
+      },
+      p.stdio,
+      p.checkpoint ? { imagePath: p.checkpoint, parentPath: p.parentCheckpoint } : undefined,
+    );
+    try {
+      await c.init.create();
+    } catch (err) {
+      if (mounted) {
+        await unmountAll(c.rootfs).catch((e) => log.warn("rootfs unmount after failed create", { error: e }));
+      }
+      throw err;
+    }
+    return c;
+  }
+
+  #openIO(paths: StdioPaths): Promise<ProcessIO> {
+    return ProcessIO.open(
+      paths,
+      { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace },
+      (c, o) => this.reaper.spawn(c, o),
+    );
+  }
+
+  /** The init for "", else the exec with that id. */
+  process(execId: string): Process {
+    if (!execId) return this.init;
+    const p = this.execs.get(execId);
+    if (!p) throw errNotFound(`process does not exist ${execId}`);
+    return p;
+  }
+
+  /** Registers an exec (nothing runs until Start). */
+  addExec(execId: string, stdio: StdioPaths, spec: OciProcess): ExecProcess {
+    if (this.execs.has(execId) || this.#reserved.has(execId)) throw errAlreadyExists(`id ${execId}`);
+    this.init.state.checkExec();
+    const exec = new ExecProcess(
+      { containerId: this.id, bundle: this.bundle, runc: this.runc, openIO: (paths) => this.#openIO(paths) },
+      execId,
+      stdio,
+      spec,
+    );
+    this.execs.set(execId, exec);
+    return exec;
+  }
+
+  /** Execs that were started and have not exited yet. */
+  runningExecs(): ExecProcess[] {
+    return [...this.execs.values()].filter((e) => e.pid !== 0 && !e.exitReported);
+  }
+
+  /** Every process of the container. */
+  all(): Process[] {
+    return [this.init, ...this.execs.values()];
+  }
+}

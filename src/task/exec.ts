@@ -1,0 +1,82 @@
+/**
+ * An exec'd process: registered by Exec, run by Start with `runc exec --detach`, signalled with kill(2) on its pid,
+ * and forgotten entirely on Delete (its record, pipes and pid file), so memory stays flat over millions of execs.
+ *
+ * @module
+ */
+import type { OciProcess, Runc } from "../runc/mod.ts";
+import { ESRCH, SysError } from "../sys/errno.ts";
+import { ConsoleSocket } from "../sys/console.ts";
+import { kill } from "../sys/process.ts";
+import { errFailedPrecondition, errNotFound, errState, wrapError } from "./errors.ts";
+import type { ProcessIO, StdioPaths } from "./io.ts";
+import { Process } from "./process.ts";
+import { readPid } from "./init.ts";
+
+/** What an exec needs from its container. */
+export interface ExecContext {
+  containerId: string;
+  bundle: string;
+  runc: Runc;
+  openIO(paths: StdioPaths): Promise<ProcessIO>;
+}
+
+export class ExecProcess extends Process {
+  constructor(readonly ctx: ExecContext, execId: string, stdio: StdioPaths, readonly spec: OciProcess) {
+    super(ctx.containerId, execId, stdio);
+  }
+
+  get pidFile(): string {
+    return `${this.ctx.bundle}/${this.execId}.pid`;
+  }
+
+  async runStart(): Promise<void> {
+    this.io = await this.ctx.openIO(this.stdio);
+    let console: ConsoleSocket | undefined;
+    try {
+      if (this.stdio.terminal) console = await ConsoleSocket.create();
+      const stdio = this.io.runcStdio();
+      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
+      const child = await this.ctx.runc.exec(this.ctx.containerId, { ...this.spec, terminal: this.stdio.terminal }, {
+        pidFile: this.pidFile,
+        consoleSocket: console?.path,
+        detach: true,
+        stdio,
+        processDir: this.ctx.bundle,
+      }).catch((err) => {
+        throw wrapError("OCI runtime exec failed", err);
+      });
+      if (console) {
+        this.io.attachPipes(child, { ...stdio, stdin: "null" });
+        this.io.attachConsole(await console.receiveMaster());
+      } else this.io.attachPipes(child, stdio);
+      this.pid = await readPid(this.pidFile);
+    } catch (err) {
+      this.io.close();
+      throw err;
+    } finally {
+      console?.close();
+    }
+  }
+
+  async runDelete(): Promise<void> {
+    await this.io?.drained(2000);
+    this.io?.close();
+    this.io = undefined;
+    await Deno.remove(this.pidFile).catch(() => {});
+  }
+
+  runKill(signal: number, _all: boolean): Promise<void> {
+    if (this.pid === 0) return Promise.reject(errFailedPrecondition("process not created"));
+    if (this.exitedAt) return Promise.reject(errNotFound("process already finished"));
+    try {
+      kill(this.pid, signal);
+    } catch (err) {
+      if (err instanceof SysError && err.errno === ESRCH) {
+        return Promise.reject(errNotFound("process already finished"));
+      }
+      return Promise.reject(errState(`exec kill error: ${(err as Error).message}`));
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * A container's init process: created by `runc create` (or restored from a checkpoint), started by `runc start`,
+ * signalled with `runc kill`, torn down by `runc delete` plus the rootfs unmount.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import { isNotExist, isNotRunning, readPidFile, type Runc, type RuncError } from "../runc/mod.ts";
+import { ConsoleSocket } from "../sys/console.ts";
+import { unmountAll } from "../sys/mount.ts";
+import { errNotFound, errState, wrapError } from "./errors.ts";
+import type { ProcessIO, StdioPaths } from "./io.ts";
+import { Process } from "./process.ts";
+import type { CheckpointParams } from "./states/mod.ts";
+
+/** What an init process needs from its container. */
+export interface InitContext {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  runc: Runc;
+  noPivotRoot: boolean;
+  noNewKeyring: boolean;
+  criuWorkPath: string;
+  openIO(paths: StdioPaths): Promise<ProcessIO>;
+}
+
+/** Where runc writes the init's pid, as the Go shim names it (its `delete` reads it). */
+export const INIT_PID_FILE = "init.pid";
+
+/** How long Delete waits for output to drain before closing the pipes anyway (the Go shim's bound). */
+const DELETE_DRAIN_MS = 2000;
+
+/** Maps runc kill failures to what containerd expects (NotFound makes stops idempotent). */
+export function killError(err: unknown): Error {
+  if (isNotRunning(err)) return errNotFound("process already finished");
+  if (isNotExist(err)) return errNotFound("no such container");
+  return errState(`unknown error after kill: ${(err as Error).message}`);
+}
+
+export class InitProcess extends Process {
+  #restore?: { imagePath: string; parentPath: string };
+
+  constructor(readonly ctx: InitContext, stdio: StdioPaths, checkpoint?: { imagePath: string; parentPath: string }) {
+    super(ctx.id, "", stdio, checkpoint ? "created-checkpoint" : "created");
+    this.#restore = checkpoint;
+  }
+
+  get pidFile(): string {
+    return `${this.ctx.bundle}/${INIT_PID_FILE}`;
+  }
+
+  /** `runc create` with IO in place before the process exists; sets `pid`. Cleans up after itself on failure. */
+  async create(): Promise<void> {
+    const { runc, id, bundle } = this.ctx;
+    this.io = await this.ctx.openIO(this.stdio);
+    if (this.#restore) return; // restored on Start
+    let console: ConsoleSocket | undefined;
+    try {
+      if (this.stdio.terminal) console = await ConsoleSocket.create();
+      const stdio = this.io.runcStdio();
+      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
+      const child = await runc.create(id, {
+        bundle,
+        pidFile: this.pidFile,
+        consoleSocket: console?.path,
+        noPivot: this.ctx.noPivotRoot,
+        noNewKeyring: this.ctx.noNewKeyring,
+        stdio,
+      }).catch((err: RuncError) => {
+        throw wrapError("OCI runtime create failed", err);
+      });
+      if (console) {
+        this.io.attachPipes(child, { ...stdio, stdin: "null" });
+        this.io.attachConsole(await console.receiveMaster());
+      } else this.io.attachPipes(child, stdio);
+      this.pid = await readPid(this.pidFile);
+    } catch (err) {
+      this.io.close();
+      throw err;
+    } finally {
+      console?.close();
+    }
+  }
+
+  runStart(): Promise<void> {
+    return this.ctx.runc.start(this.ctx.id).catch((err) => {
+      throw wrapError("OCI runtime start failed", err);
+    });
+  }
+
+  override async runRestore(): Promise<void> {
+    const restore = this.#restore;
+    if (!restore) throw errState("container was not created from a checkpoint");
+    const { runc, id, bundle } = this.ctx;
+    let console: ConsoleSocket | undefined;
+    try {
+      if (this.stdio.terminal) console = await ConsoleSocket.create();
+      const stdio = this.io!.runcStdio();
+      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
+      const child = await runc.restore(id, {
+        bundle,
+        imagePath: restore.imagePath,
+        workPath: this.ctx.criuWorkPath || undefined,
+        pidFile: this.pidFile,
+        consoleSocket: console?.path,
+        detach: true,
+        noPivot: this.ctx.noPivotRoot,
+        noSubreaper: true,
+        stdio,
+      }).catch((err) => {
+        throw wrapError("OCI runtime restore failed", err);
+      });
+      if (console) {
+        this.io!.attachPipes(child, { ...stdio, stdin: "null" });
+        this.io!.attachConsole(await console.receiveMaster());
+      } else this.io!.attachPipes(child, stdio);
+      this.pid = await readPid(this.pidFile);
+    } finally {
+      console?.close();
+    }
+  }
+
+  async runDelete(): Promise<void> {
+    await this.io?.drained(DELETE_DRAIN_MS);
+    let failure: Error | undefined;
+    try {
+      await this.ctx.runc.delete(this.ctx.id);
+    } catch (err) {
+      // Gone already (e.g. after a checkpoint with exit): nothing of runc's left to remove.
+      if (!isNotExist(err)) failure = wrapError("failed to delete task", err);
+    }
+    this.io?.close();
+    try {
+      await unmountAll(this.ctx.rootfs);
+    } catch (err) {
+      log.warn("failed to cleanup rootfs mount", { id: this.ctx.id, error: err });
+      failure ??= wrapError("failed rootfs umount", err);
+    }
+    if (failure) throw failure;
+  }
+
+  runKill(signal: number, all: boolean): Promise<void> {
+    return this.ctx.runc.kill(this.ctx.id, signal, { all }).catch((err) => {
+      throw killError(err);
+    });
+  }
+
+  override runPause(): Promise<void> {
+    return this.ctx.runc.pause(this.ctx.id).catch((err) => {
+      throw wrapError("OCI runtime pause failed", err);
+    });
+  }
+
+  override runResume(): Promise<void> {
+    return this.ctx.runc.resume(this.ctx.id).catch((err) => {
+      throw wrapError("OCI runtime resume failed", err);
+    });
+  }
+
+  override runUpdate(resources: Record<string, unknown>): Promise<void> {
+    return this.ctx.runc.update(this.ctx.id, resources).catch((err) => {
+      throw wrapError("OCI runtime update failed", err);
+    });
+  }
+
+  override async runCheckpoint(p: CheckpointParams): Promise<void> {
+    const work = p.workPath || this.ctx.criuWorkPath || `${this.ctx.bundle}/criu-work`;
+    try {
+      await this.ctx.runc.checkpoint(this.ctx.id, {
+        imagePath: p.imagePath,
+        workPath: work,
+        parentPath: p.parentPath || undefined,
+        exit: p.exit,
+        openTcp: p.openTcp,
+        externalUnixSockets: p.externalUnixSockets,
+        terminal: p.terminal,
+        fileLocks: p.fileLocks,
+        emptyNamespaces: p.emptyNamespaces,
+        cgroupsMode: p.cgroupsMode,
+      });
+    } catch (err) {
+      // Keep CRIU's own log where containerd users look for it.
+      const dumpLog = `${this.ctx.bundle}/criu-dump.log`;
+      await Deno.copyFile(`${work}/dump.log`, dumpLog).catch(() => {});
+      throw wrapError(`checkpoint failed (criu log: ${dumpLog})`, err);
+    } finally {
+      if (!p.workPath && !this.ctx.criuWorkPath) await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+/** Reads a runc pid file: the error names the file. */
+export async function readPid(path: string): Promise<number> {
+  try {
+    return await readPidFile(path);
+  } catch (err) {
+    throw wrapError("failed to retrieve OCI runtime container pid", err);
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * A process's stdio, between the container and whatever containerd named: fifos (the default), `file://` paths,
+ * `binary://` logging drivers, or nothing.
+ *
+ * The container writes into pipes that runc hands it (Deno.Command's own pipes, read on the event loop); the shim
+ * copies them into the sinks. Two rules from containerd's bug history:
+ * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) or
+ *   never came (ENXIO) drops data and keeps draining; a slow but present reader gets back-pressure, not loss;
+ * - everything written before exit reaches the sink before the exit is reported: `drained()` resolves when every
+ *   copy loop has seen end-of-stream.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import type { Stdio } from "../runc/runc.ts";
+import { EAGAIN, ENXIO, EPIPE, SysError } from "../sys/errno.ts";
+import { closeFd, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
+import { mkfifo, openFifo } from "../sys/fifo.ts";
+import { poller } from "../sys/poller.ts";
+import type { Reaper } from "../sys/reaper.ts";
+
+/** The stdio fields of a Create or Exec request. */
+export interface StdioPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+/** Where output goes. */
+interface Sink {
+  write(chunk: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up. */
+class FifoSink implements Sink {
+  #fd = -1;
+  #closed = false;
+  #dropping = false;
+  readonly #abort = new AbortController();
+  constructor(readonly path: string) {
+    this.#tryOpen();
+  }
+
+  #tryOpen(): boolean {
+    try {
+      this.#fd = openFifo(this.path, "w");
+      return true;
+    } catch (err) {
+      if (!(err instanceof SysError && err.errno === ENXIO)) {
+        log.warn("cannot open stdio fifo", { path: this.path, error: err });
+      }
+      return false;
+    }
+  }
+
+  #drop(reason: string): void {
+    if (!this.#dropping) log.debug("stdio reader gone; dropping output", { path: this.path, reason });
+    this.#dropping = true;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#closed) return;
+    if (this.#fd < 0 && !this.#tryOpen()) return this.#drop("no reader");
+    let off = 0;
+    while (off < chunk.length && !this.#closed) {
+      let n: number;
+      try {
+        n = writeFd(this.#fd, off === 0 ? chunk : chunk.subarray(off));
+      } catch (err) {
+        if (err instanceof SysError && err.errno === EPIPE) return this.#drop("EPIPE");
+        log.warn("stdio write failed; dropping output", { path: this.path, error: err });
+        return;
+      }
+      if (n < 0) {
+        try {
+          await poller().wait(this.#fd, "write", this.#abort.signal);
+        } catch {
+          return; // closed while waiting
+        }
+        continue;
+      }
+      this.#dropping = false;
+      off += n;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort();
+    if (this.#fd >= 0) closeFd(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/** A `file://` destination shared by stdout and stderr, appended to. */
+class FileSink implements Sink {
+  #users = 0;
+  #queue: Promise<void> = Promise.resolve();
+  private constructor(readonly path: string, readonly file: Deno.FsFile) {}
+
+  static async open(path: string): Promise<FileSink> {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+    return new FileSink(path, await Deno.open(path, { append: true, create: true, mode: 0o644 }));
+  }
+
+  use(): this {
+    this.#users++;
+    return this;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    // Serialised so stdout and stderr chunks land whole and in arrival order.
+    this.#queue = this.#queue.then(async () => {
+      let off = 0;
+      while (off < chunk.length) off += await this.file.write(chunk.subarray(off));
+    }).catch((err) => log.warn("log file write failed", { path: this.path, error: err }));
+    return this.#queue;
+  }
+
+  close(): void {
+    if (--this.#users > 0) return;
+    this.#queue.finally(() => {
+      try {
+        this.file.close();
+      } catch { /* already closed */ }
+    });
+  }
+}
+
+/** Parses containerd's stdio URI forms: bare path (fifo), `fifo://`, `file://`, `binary://`. */
+export function parseStdioUri(uri: string): { scheme: "fifo" | "file" | "binary"; path: string; args: string[] } {
+  if (!uri.includes("://")) return { scheme: "fifo", path: uri, args: [] };
+  const u = new URL(uri);
+  const scheme = u.protocol.slice(0, -1);
+  const path = decodeURIComponent(u.pathname);
+  if (scheme === "fifo") return { scheme, path, args: [] };
+  if (scheme === "file") return { scheme, path, args: [] };
+  if (scheme === "binary") {
+    // binary://path?arg1=v1&arg2 → args "arg1", "v1", "arg2" as containerd's Go shim builds them
+    const args: string[] = [];
+    for (const [k, v] of u.searchParams) {
+      args.push(k);
+      if (v !== "") args.push(v);
+    }
+    return { scheme, path, args };
+  }
+  throw new Error(`unsupported stdio scheme ${JSON.stringify(scheme)} in ${uri}`);
+}
+
+/** A `binary://` logging driver: our output goes to its fd 3 (stdout) and 4 (stderr); it signals ready on fd 5. */
+class BinaryLogger {
+  stdout!: FifoSink;
+  stderr!: FifoSink;
+  #child?: Deno.ChildProcess;
+  private constructor(readonly dir: string) {}
+
+  static async start(
+    path: string,
+    args: string[],
+    env: Record<string, string>,
+    spawn: Reaper["spawn"],
+  ): Promise<BinaryLogger> {
+    const dir = await Deno.makeTempDir({ prefix: "deno-shim-log-" });
+    const logger = new BinaryLogger(dir);
+    const out = `${dir}/stdout`, err = `${dir}/stderr`, ready = `${dir}/ready`;
+    for (const f of [out, err, ready]) mkfifo(f, 0o600);
+    // Our own read-write ends keep the driver's opens from blocking until it is up; the ready fifo is read by us.
+    const holdOut = openFifo(out, "rw"), holdErr = openFifo(err, "rw"), readyFd = openFifo(ready, "r");
+    try {
+      logger.#child = spawn("/bin/sh", {
+        args: ["-c", 'exec 3<"$1" 4<"$2" 5>"$3"; shift 3; exec "$@"', "sh", out, err, ready, path, ...args],
+        env,
+        stdin: "null",
+        stdout: "null",
+        stderr: "inherit",
+      });
+      const timeout = AbortSignal.timeout(10_000);
+      await poller().wait(readyFd, "read", timeout).catch(() => {
+        throw new Error(`logging binary ${path} did not signal readiness within 10s`);
+      });
+      logger.stdout = new FifoSink(out);
+      logger.stderr = new FifoSink(err);
+      return logger;
+    } catch (e) {
+      logger.close();
+      throw e;
+    } finally {
+      closeFd(holdOut);
+      closeFd(holdErr);
+      closeFd(readyFd);
+    }
+  }
+
+  close(): void {
+    this.stdout?.close();
+    this.stderr?.close();
+    // The driver sees EOF on fds 3 and 4 and exits by itself; its exit is reaped like any child of ours.
+    this.#child?.status.catch(() => {});
+    Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The stdio of one process, from setup before runc runs to close at Delete. */
+export class ProcessIO {
+  readonly paths: StdioPaths;
+  #stdout?: Sink;
+  #stderr?: Sink;
+  #logger?: BinaryLogger;
+  #stdinFd = -1;
+  #stdinAbort = new AbortController();
+  #copies: Promise<void>[] = [];
+  #closers: (() => void)[] = [];
+  #consoleFd = -1;
+  #closed = false;
+
+  private constructor(paths: StdioPaths) {
+    this.paths = paths;
+  }
+
+  /** Opens the destinations named in `paths`. `env` is for binary loggers (CONTAINER_ID, CONTAINER_NAMESPACE). */
+  static async open(paths: StdioPaths, env: Record<string, string>, spawn: Reaper["spawn"]): Promise<ProcessIO> {
+    const io = new ProcessIO(paths);
+    try {
+      const out = paths.stdout ? parseStdioUri(paths.stdout) : undefined;
+      const err = paths.stderr ? parseStdioUri(paths.stderr) : undefined;
+      if (out?.scheme === "binary") {
+        io.#logger = await BinaryLogger.start(out.path, out.args, env, spawn);
+        io.#stdout = io.#logger.stdout;
+        io.#stderr = io.#logger.stderr;
+      } else if (out?.scheme === "file") {
+        const file = await FileSink.open(out.path);
+        io.#stdout = file.use();
+        if (!err || (err.scheme === "file" && err.path === out.path)) io.#stderr = file.use();
+      } else if (out) io.#stdout = new FifoSink(out.path);
+      if (err && !io.#stderr) {
+        if (err.scheme === "file") io.#stderr = (await FileSink.open(err.path)).use();
+        else if (err.scheme === "fifo") io.#stderr = new FifoSink(err.path);
+        else throw new Error(`stderr must use the same binary logger as stdout: ${paths.stderr}`);
+      }
+      if (paths.stdin) {
+        // Read-write: never blocks, and EOF comes only from CloseIO (containerd's semantics for stdin fifos).
+        io.#stdinFd = openFifo(parseStdioUri(paths.stdin).path, "rw");
+      }
+      return io;
+    } catch (e) {
+      io.close();
+      throw e;
+    }
+  }
+
+  /** How runc must set up the container's stdio for a non-terminal process. */
+  runcStdio(): Stdio {
+    return {
+      stdin: this.#stdinFd >= 0 ? "piped" : "null",
+      stdout: this.#stdout ? "piped" : "null",
+      stderr: this.#stderr ? "piped" : "null",
+    };
+  }
+
+  /** Starts copying between the container's pipes (runc's child stdio) and the sinks. */
+  attachPipes(child: Deno.ChildProcess, stdio: Stdio): void {
+    if (stdio.stdout === "piped" && this.#stdout) this.#copies.push(this.#pump(child.stdout, this.#stdout));
+    if (stdio.stderr === "piped" && this.#stderr) this.#copies.push(this.#pump(child.stderr, this.#stderr));
+    if (stdio.stdin === "piped") {
+      const writer = child.stdin.getWriter();
+      this.#closers.push(() => writer.close().catch(() => {}));
+      this.#copyStdin((b) => writer.write(b));
+    }
+  }
+
+  /** Starts copying between a pty master and the sinks (terminal processes: one stream, stdout). */
+  attachConsole(masterFd: number): void {
+    this.#consoleFd = masterFd;
+    this.#closers.push(() => closeFd(masterFd));
+    if (this.#stdout) this.#copies.push(this.#pumpFd(masterFd, this.#stdout));
+    if (this.#stdinFd >= 0) this.#copyStdin((b) => writeAll(masterFd, b, this.#stdinAbort.signal));
+  }
+
+  /** The pty master, -1 for non-terminal processes. */
+  get consoleFd(): number {
+    return this.#consoleFd;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, sink: Sink): Promise<void> {
+    try {
+      for await (const chunk of stream) await sink.write(chunk);
+    } catch (err) {
+      log.debug("output copy ended", { error: err });
+    }
+  }
+
+  async #pumpFd(fd: number, sink: Sink): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await readAsync(fd, buf);
+        if (n <= 0) return;
+        await sink.write(buf.slice(0, n));
+      }
+    } catch (err) {
+      // EIO is how a pty master reports that the last slave fd closed.
+      if (!(err instanceof SysError)) log.debug("console copy ended", { error: err });
+    }
+  }
+
+  #copyStdin(deliver: (b: Uint8Array) => Promise<void>): void {
+    const fd = this.#stdinFd;
+    const signal = this.#stdinAbort.signal;
+    (async () => {
+      const buf = new Uint8Array(32 * 1024);
+      while (!signal.aborted) {
+        const n = await readAsync(fd, buf, signal);
+        if (n <= 0) break;
+        await deliver(buf.slice(0, n));
+      }
+    })().catch((err) => {
+      if (!signal.aborted && !(err instanceof SysError && err.errno === EAGAIN)) {
+        log.debug("stdin copy ended", { error: err });
+      }
+    });
+  }
+
+  /** CloseIO(stdin): the process sees EOF on stdin. */
+  closeStdin(): void {
+    if (this.#stdinFd < 0) return;
+    this.#stdinAbort.abort();
+    closeFd(this.#stdinFd);
+    this.#stdinFd = -1;
+    // For pipes, closing our writer is the EOF; for a pty, EOF is ^D in the line discipline.
+    const writerClose = this.#closers.shift();
+    if (this.#consoleFd >= 0) {
+      if (writerClose) this.#closers.unshift(writerClose);
+      writeAll(this.#consoleFd, new Uint8Array([4])).catch(() => {});
+    } else writerClose?.();
+  }
+
+  /** Resolves when every output stream reached end-of-stream, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = Promise.all(this.#copies).then(() => true);
+    const late = new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs));
+    try {
+      return await Promise.race([done, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Releases every fd, loop and driver of this process. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#stdinFd >= 0) {
+      this.#stdinAbort.abort();
+      closeFd(this.#stdinFd);
+      this.#stdinFd = -1;
+    }
+    for (const c of this.#closers.splice(0)) c();
+    this.#stdout?.close();
+    if (this.#stderr !== this.#stdout) this.#stderr?.close();
+    this.#logger?.close();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * What init and exec processes share: the current state object, the pid, the exit record kept until Delete, the
+ * stdio, and the promise Wait answers from. Operations that change state are serialised per process, so two
+ * concurrent Deletes (or a Start racing a Delete) cannot both act; Kill is not, so it is never stuck behind them.
+ *
+ * @module
+ */
+import type { ProcessIO, StdioPaths } from "./io.ts";
+import { type CheckpointParams, type ProcessState, type StateHost, type StateName, states } from "./states/mod.ts";
+import { errState } from "./errors.ts";
+
+/** A reaped exit waiting to be applied. */
+export interface ExitRecord {
+  status: number;
+  at: Date;
+}
+
+export abstract class Process implements StateHost {
+  readonly states = states;
+  state: ProcessState;
+  pid = 0;
+  exitStatus = 0;
+  exitedAt: Date | undefined;
+  io: ProcessIO | undefined;
+  /** True while Start runs: an exit seen meanwhile is held back so TaskExit follows TaskStart. */
+  starting = false;
+  heldExit: ExitRecord | undefined;
+  /** Set once TaskExit was published (or the process was deleted without ever running). */
+  exitReported = false;
+  #ops: Promise<unknown> = Promise.resolve();
+  #reported: Promise<void>;
+  #resolveReported!: () => void;
+
+  constructor(
+    readonly containerId: string,
+    /** The exec id, or "" for the init process. */
+    readonly execId: string,
+    readonly stdio: StdioPaths,
+    initial: "created" | "created-checkpoint" = "created",
+  ) {
+    this.state = initial === "created" ? states.created(this) : states.createdCheckpoint(this);
+    this.#reported = new Promise((r) => this.#resolveReported = r);
+  }
+
+  /** The id events and State use: the exec id, or the container id for init. */
+  get id(): string {
+    return this.execId || this.containerId;
+  }
+
+  get status(): StateName {
+    return this.state.name;
+  }
+
+  transition(from: ProcessState, next: ProcessState): void {
+    if (this.state === from) this.state = next;
+  }
+
+  recordExit(status: number, at: Date): void {
+    this.exitStatus = status;
+    this.exitedAt = at;
+  }
+
+  /** Runs state-changing operations one at a time. */
+  serialize<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#ops.then(op, op);
+    this.#ops = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves once the exit was reported (Wait's answer), or the process was deleted without exiting. */
+  waitReported(): Promise<void> {
+    return this.#reported;
+  }
+
+  markReported(): void {
+    this.exitReported = true;
+    this.#resolveReported();
+  }
+
+  start(): Promise<void> {
+    return this.serialize(() => this.state.start());
+  }
+
+  delete(): Promise<void> {
+    return this.serialize(() => this.state.delete());
+  }
+
+  kill(signal: number, all: boolean): Promise<void> {
+    return this.state.kill(signal, all);
+  }
+
+  abstract runStart(): Promise<void>;
+  abstract runDelete(): Promise<void>;
+  abstract runKill(signal: number, all: boolean): Promise<void>;
+
+  runRestore(): Promise<void> {
+    return Promise.reject(errState("restore is only possible for a container's init process"));
+  }
+  runPause(): Promise<void> {
+    return Promise.reject(errState("cannot pause an exec process"));
+  }
+  runResume(): Promise<void> {
+    return Promise.reject(errState("cannot resume an exec process"));
+  }
+  runUpdate(_: Record<string, unknown>): Promise<void> {
+    return Promise.reject(errState("cannot update an exec process"));
+  }
+  runCheckpoint(_: CheckpointParams): Promise<void> {
+    return Promise.reject(errState("cannot checkpoint an exec process"));
+  }
+}

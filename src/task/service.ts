@@ -1,0 +1,437 @@
+/**
+ * The Task service (`containerd.task.v2.Task`, also served as `containerd.task.v3.Task`): it routes RPCs to
+ * containers and processes, turns reaped exits into TaskExit events in the order containerd relies on, and
+ * publishes every task event.
+ *
+ * Exit ordering, which containerd 2.x states as invariants and the Go 1.6 shim only partly keeps:
+ * - TaskExit follows TaskStart/TaskExecStarted: an exit reaped while Start is running is held until the start
+ *   event is queued; an exit of a pid not known yet (an exec that dies before `runc exec` returns) is kept while any
+ *   Start is in flight and matched when that Start learns its pid;
+ * - everything the process wrote reaches the sink before TaskExit and before Wait answers;
+ * - a container's init TaskExit comes after the TaskExit of each of its execs.
+ *
+ * @module
+ */
+import { log } from "../log.ts";
+import { type Codec, encodeMessage, runcopts, type TaskMethodName, taskMethods, toTimestamp } from "../proto/mod.ts";
+import { decodeJsonAny, encodeAny } from "../proto/any.ts";
+import type { CallContext, Handler } from "../ttrpc/server.ts";
+import type { Exit, Reaper } from "../sys/reaper.ts";
+import { resizePty } from "../sys/console.ts";
+import type { OciProcess } from "../runc/mod.ts";
+import { Container } from "./container.ts";
+import {
+  errAlreadyExists,
+  errFailedPrecondition,
+  errInvalidArgument,
+  errNotFound,
+  errNotImplemented,
+  errState,
+} from "./errors.ts";
+import type { EventSink } from "./events.ts";
+import { taskEvents } from "./events.ts";
+import type { Process } from "./process.ts";
+import type { CheckpointParams, StateName } from "./states/mod.ts";
+
+/** How long an exit waits for its output to drain before it is reported anyway. */
+const EXIT_DRAIN_MS = 2000;
+/** How long an init's exit waits for its execs' exits (they die with the pid namespace). */
+const EXEC_EXIT_WAIT_MS = 5000;
+/** The ttrpc metadata key containerd puts the namespace in. */
+export const NAMESPACE_METADATA = "containerd-namespace-ttrpc";
+
+const STATUS: Record<StateName, number> = {
+  "created": 1,
+  "created-checkpoint": 1,
+  "running": 2,
+  "stopped": 3,
+  "deleted": 3,
+  "paused": 4,
+  "pausing": 5,
+};
+
+/** What the service needs from the shim around it. */
+export interface TaskServiceOptions {
+  reaper: Reaper;
+  events: EventSink;
+  /** The namespace from the command line, for requests that carry none in their metadata. */
+  namespace: string;
+  /** Called when Shutdown arrives and no container is left. */
+  onShutdown(): void;
+  /** Called whenever the number of containers changes. */
+  onContainerCount?(count: number): void;
+  /** The shim version string Connect reports. */
+  version?: string;
+}
+
+type Req<M extends TaskMethodName> = ReturnType<(typeof taskMethods)[M]["request"]["decode"]>;
+type Res<M extends TaskMethodName> = Parameters<(typeof taskMethods)[M]["response"]["encode"]>[0];
+
+export class TaskService {
+  readonly containers = new Map<string, Container>();
+  readonly #creating = new Set<string>();
+  readonly #byPid = new Map<number, Process>();
+  #startsInFlight = 0;
+  #unmatched: Exit[] = [];
+  readonly #unsubscribe: () => void;
+
+  constructor(readonly opts: TaskServiceOptions) {
+    this.#unsubscribe = opts.reaper.onExit((e) => this.#onExit(e));
+  }
+
+  /** Stops listening for exits (tests and shutdown). */
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  /** The ttrpc handlers, by method name. */
+  handlers(): Record<string, Handler> {
+    const out: Record<string, Handler> = {};
+    for (const name of Object.keys(taskMethods) as TaskMethodName[]) {
+      const { request, response } = taskMethods[name];
+      const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => Promise<unknown>>)[
+        name.charAt(0).toLowerCase() + name.slice(1)
+      ].bind(this);
+      out[name] = async (payload, ctx) => {
+        const req = request.decode(payload);
+        const res = await impl(req, ctx);
+        return encodeMessage(response as Codec<unknown>, res ?? {});
+      };
+    }
+    return out;
+  }
+
+  #container(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw errNotFound("container not created");
+    return c;
+  }
+
+  #publish(e: ReturnType<(typeof taskEvents)[keyof typeof taskEvents]>): void {
+    this.opts.events.publish(e);
+  }
+
+  // ---- exits ----------------------------------------------------------------------------------------------------
+
+  #onExit(e: Exit): void {
+    const p = this.#byPid.get(e.pid);
+    if (!p) {
+      if (this.#startsInFlight > 0) this.#unmatched.push(e);
+      return;
+    }
+    if (p.starting) {
+      p.heldExit = { status: e.status, at: e.exitedAt };
+      return;
+    }
+    this.#applyExit(p, e.status, e.exitedAt);
+  }
+
+  #applyExit(p: Process, status: number, at: Date): void {
+    if (p.exitedAt) return;
+    this.#byPid.delete(p.pid);
+    p.state.setExited(status, at);
+    this.#reportExit(p).catch((err) => log.error("reporting exit failed", { id: p.id, error: err }));
+  }
+
+  async #reportExit(p: Process): Promise<void> {
+    const c = this.containers.get(p.containerId);
+    if (!p.execId && c) {
+      if (c.shouldKillAll) {
+        await c.runc.kill(c.id, 9, { all: true }).catch((err) =>
+          log.debug("kill --all after init exit", { error: err })
+        );
+      }
+      const execs = c.runningExecs();
+      if (execs.length > 0) {
+        await Promise.race([
+          Promise.all(execs.map((e) => e.waitReported())),
+          new Promise((r) => setTimeout(r, EXEC_EXIT_WAIT_MS)),
+        ]);
+      }
+    }
+    await p.io?.drained(EXIT_DRAIN_MS);
+    this.#publish(taskEvents.exit(c?.namespace ?? this.opts.namespace, {
+      containerId: p.containerId,
+      id: p.id,
+      pid: p.pid,
+      exitStatus: p.exitStatus,
+      exitedAt: p.exitedAt ?? new Date(),
+    }));
+    p.markReported();
+  }
+
+  /** Runs a Start with exits held back until the start event is queued. */
+  async #started(p: Process, publishStart: () => void): Promise<void> {
+    this.#startsInFlight++;
+    p.starting = true;
+    try {
+      await p.start();
+      if (p.pid) this.#byPid.set(p.pid, p);
+      publishStart();
+    } finally {
+      p.starting = false;
+      if (--this.#startsInFlight === 0 && !p.heldExit) {
+        const mine = this.#unmatched.find((e) => e.pid === p.pid);
+        this.#unmatched = [];
+        if (mine) p.heldExit = { status: mine.status, at: mine.exitedAt };
+      } else {
+        const i = this.#unmatched.findIndex((e) => e.pid === p.pid);
+        if (i >= 0 && !p.heldExit) p.heldExit = { status: this.#unmatched[i].status, at: this.#unmatched[i].exitedAt };
+        if (i >= 0) this.#unmatched.splice(i, 1);
+      }
+      const held = p.heldExit;
+      p.heldExit = undefined;
+      if (held && p.pid) this.#applyExit(p, held.status, held.at);
+    }
+  }
+
+  // ---- RPCs -----------------------------------------------------------------------------------------------------
+
+  async create(r: Req<"Create">, ctx: CallContext): Promise<Res<"Create">> {
+    if (!r.id) throw errInvalidArgument("container id must not be empty");
+    if (!r.bundle) throw errInvalidArgument("bundle must not be empty");
+    if (this.containers.has(r.id) || this.#creating.has(r.id)) throw errAlreadyExists(`container ${r.id}`);
+    const ns = ctx.metadata.get(NAMESPACE_METADATA)?.[0] || this.opts.namespace;
+    this.#creating.add(r.id);
+    try {
+      const c = await Container.create(
+        {
+          id: r.id,
+          bundle: r.bundle,
+          rootfs: (r.rootfs ?? []).map((m) => ({
+            type: m.type ?? "",
+            source: m.source ?? "",
+            target: m.target ?? "",
+            options: m.options ?? [],
+          })),
+          stdio: { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal },
+          checkpoint: r.checkpoint ?? "",
+          parentCheckpoint: r.parentCheckpoint ?? "",
+          options: r.options,
+        },
+        ns,
+        this.opts.reaper,
+      );
+      this.containers.set(r.id, c);
+      if (c.init.pid) this.#byPid.set(c.init.pid, c.init);
+      this.opts.onContainerCount?.(this.containers.size);
+      this.#publish(taskEvents.create(ns, {
+        containerId: r.id,
+        bundle: r.bundle,
+        rootfs: (r.rootfs ?? []).map((m) => ({
+          type: m.type ?? "",
+          source: m.source ?? "",
+          target: m.target ?? "",
+          options: m.options ?? [],
+        })),
+        io: { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal },
+        checkpoint: r.checkpoint ?? "",
+        pid: c.init.pid,
+      }));
+      return { pid: c.init.pid };
+    } finally {
+      this.#creating.delete(r.id);
+    }
+  }
+
+  async start(r: Req<"Start">): Promise<Res<"Start">> {
+    const c = this.#container(r.id);
+    const p = c.process(r.execId ?? "");
+    if (p.execId) {
+      const s = c.init.status;
+      if (s !== "running" && s !== "paused" && s !== "pausing") {
+        throw errFailedPrecondition(`container ${c.id} init process is not running`);
+      }
+      await this.#started(p, () => this.#publish(taskEvents.execStarted(c.namespace, c.id, p.execId, p.pid)));
+    } else {
+      await this.#started(p, () => this.#publish(taskEvents.start(c.namespace, c.id, p.pid)));
+    }
+    return { pid: p.pid };
+  }
+
+  async delete(r: Req<"Delete">): Promise<Res<"Delete">> {
+    const c = this.#container(r.id);
+    const p = c.process(r.execId ?? "");
+    await p.delete();
+    if (p.exitedAt && !p.exitReported) await p.waitReported();
+    else if (!p.exitReported) p.markReported();
+    const exitedAt = p.exitedAt;
+    if (p.execId) {
+      c.execs.delete(p.execId);
+      this.#byPid.delete(p.pid);
+      this.#publish(taskEvents.delete(c.namespace, {
+        containerId: c.id,
+        id: p.execId,
+        pid: p.pid,
+        exitStatus: p.exitStatus,
+        exitedAt,
+      }));
+    } else {
+      for (const e of c.execs.values()) e.io?.close();
+      this.containers.delete(c.id);
+      for (const proc of c.all()) this.#byPid.delete(proc.pid);
+      this.#publish(taskEvents.delete(c.namespace, {
+        containerId: c.id,
+        id: "",
+        pid: p.pid,
+        exitStatus: p.exitStatus,
+        exitedAt,
+      }));
+      this.opts.onContainerCount?.(this.containers.size);
+    }
+    return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
+  }
+
+  state(r: Req<"State">): Promise<Res<"State">> {
+    const c = this.#container(r.id);
+    const p = c.process(r.execId ?? "");
+    return Promise.resolve({
+      id: p.id,
+      bundle: c.bundle,
+      pid: p.pid,
+      status: STATUS[p.status],
+      stdin: p.stdio.stdin,
+      stdout: p.stdio.stdout,
+      stderr: p.stdio.stderr,
+      terminal: p.stdio.terminal,
+      exitStatus: p.exitStatus,
+      exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined,
+      execId: p.execId,
+    });
+  }
+
+  async wait(r: Req<"Wait">): Promise<Res<"Wait">> {
+    const p = this.#container(r.id).process(r.execId ?? "");
+    await p.waitReported();
+    return { exitStatus: p.exitStatus, exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined };
+  }
+
+  async kill(r: Req<"Kill">): Promise<Record<string, never>> {
+    const p = this.#container(r.id).process(r.execId ?? "");
+    await p.kill(r.signal ?? 0, !!r.all);
+    return {};
+  }
+
+  exec(r: Req<"Exec">): Promise<Record<string, never>> {
+    const c = this.#container(r.id);
+    if (!r.execId) throw errInvalidArgument("exec id must not be empty");
+    let spec: OciProcess;
+    try {
+      spec = r.spec ? decodeJsonAny<OciProcess>(r.spec) : {};
+    } catch (err) {
+      throw errInvalidArgument(`invalid process spec: ${(err as Error).message}`);
+    }
+    c.addExec(r.execId, {
+      stdin: r.stdin ?? "",
+      stdout: r.stdout ?? "",
+      stderr: r.stderr ?? "",
+      terminal: !!r.terminal,
+    }, spec);
+    this.#publish(taskEvents.execAdded(c.namespace, c.id, r.execId));
+    return Promise.resolve({});
+  }
+
+  async pids(r: Req<"Pids">): Promise<Res<"Pids">> {
+    const c = this.#container(r.id);
+    let pids: number[];
+    try {
+      pids = await c.runc.ps(c.id);
+    } catch (err) {
+      throw errState(`failed to list pids: ${(err as Error).message}`);
+    }
+    const execByPid = new Map<number, string>();
+    for (const e of c.execs.values()) if (e.pid) execByPid.set(e.pid, e.execId);
+    return {
+      processes: pids.map((pid) => {
+        const execId = execByPid.get(pid);
+        return { pid, info: execId ? encodeAny("containerd.runc.v1.ProcessDetails", { execId }) : undefined };
+      }),
+    };
+  }
+
+  async pause(r: Req<"Pause">): Promise<Record<string, never>> {
+    const c = this.#container(r.id);
+    await c.init.serialize(() => c.init.state.pause());
+    this.#publish(taskEvents.paused(c.namespace, c.id));
+    return {};
+  }
+
+  async resume(r: Req<"Resume">): Promise<Record<string, never>> {
+    const c = this.#container(r.id);
+    await c.init.serialize(() => c.init.state.resume());
+    this.#publish(taskEvents.resumed(c.namespace, c.id));
+    return {};
+  }
+
+  async checkpoint(r: Req<"Checkpoint">): Promise<Record<string, never>> {
+    const c = this.#container(r.id);
+    const o: ReturnType<typeof decodeCheckpointOptions> | Record<string, undefined> = r.options?.type_url
+      ? decodeCheckpointOptions(r.options)
+      : {};
+    const params: CheckpointParams = {
+      imagePath: o.imagePath || r.path || "",
+      workPath: o.workPath || undefined,
+      parentPath: o.parentPath || undefined,
+      exit: o.exit,
+      openTcp: o.openTcp,
+      externalUnixSockets: o.externalUnixSockets,
+      terminal: o.terminal,
+      fileLocks: o.fileLocks,
+      emptyNamespaces: o.emptyNamespaces,
+      cgroupsMode: o.cgroupsMode,
+    };
+    if (!params.imagePath) throw errInvalidArgument("checkpoint image path must be set");
+    await c.init.serialize(() => c.init.state.checkpoint(params));
+    this.#publish(taskEvents.checkpointed(c.namespace, c.id, params.imagePath));
+    return {};
+  }
+
+  async update(r: Req<"Update">): Promise<Record<string, never>> {
+    const c = this.#container(r.id);
+    if (!r.resources) throw errInvalidArgument("resources must be set");
+    let resources: Record<string, unknown>;
+    try {
+      resources = decodeJsonAny<Record<string, unknown>>(r.resources);
+    } catch (err) {
+      throw errInvalidArgument(`invalid resources: ${(err as Error).message}`);
+    }
+    await c.init.serialize(() => c.init.state.update(resources));
+    return {};
+  }
+
+  resizePty(r: Req<"ResizePty">): Promise<Record<string, never>> {
+    const p = this.#container(r.id).process(r.execId ?? "");
+    const fd = p.io?.consoleFd ?? -1;
+    if (fd < 0) throw errFailedPrecondition("process does not have a terminal");
+    resizePty(fd, r.width ?? 0, r.height ?? 0);
+    return Promise.resolve({});
+  }
+
+  closeIO(r: Req<"CloseIO">): Promise<Record<string, never>> {
+    const p = this.#container(r.id).process(r.execId ?? "");
+    if (r.stdin) p.io?.closeStdin();
+    return Promise.resolve({});
+  }
+
+  stats(r: Req<"Stats">): Promise<Res<"Stats">> {
+    this.#container(r.id);
+    throw errNotImplemented("stats");
+  }
+
+  connect(r: Req<"Connect">): Promise<Res<"Connect">> {
+    const c = this.containers.get(r.id ?? "");
+    return Promise.resolve({ shimPid: Deno.pid, taskPid: c?.init.pid ?? 0, version: this.opts.version ?? "" });
+  }
+
+  shutdown(_: Req<"Shutdown">): Promise<Record<string, never>> {
+    if (this.containers.size === 0 && this.#creating.size === 0) queueMicrotask(() => this.opts.onShutdown());
+    return Promise.resolve({});
+  }
+}
+
+function decodeCheckpointOptions(any: { type_url?: string | null; value?: Uint8Array | null }) {
+  if (any.type_url !== "containerd.runc.v1.CheckpointOptions") {
+    throw errInvalidArgument(`unsupported checkpoint options type ${any.type_url}`);
+  }
+  return runcopts.CheckpointOptions.decode(any.value ?? new Uint8Array());
+}
