@@ -1,0 +1,99 @@
+/**
+ * Shared pieces of the end-to-end tests: the lab, the runtime name, event collection and leak checks.
+ *
+ * @module
+ */
+import { type Lab, useLab } from "../lab/mod.ts";
+import { socketPath } from "../../src/shim/address.ts";
+
+export const RUNTIME = "io.containerd.deno.v2";
+
+/** The lab with the busybox image imported into `namespace`. */
+export async function labWith(namespace: string): Promise<Lab> {
+  const lab = await useLab();
+  await lab.ensureImage(namespace);
+  return lab;
+}
+
+/** `ctr run --rm` through our shim; returns ctr's result. */
+export function runRm(lab: Lab, ns: string, id: string, args: string[], extra: string[] = []) {
+  return lab.ctr(["run", "--rm", "--runtime", RUNTIME, ...extra, lab.image, id, ...args], { namespace: ns });
+}
+
+/** A `ctr events` subscription collecting lines until stopped. */
+export class EventLog {
+  readonly lines: string[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #done: Promise<void>;
+
+  constructor(lab: Lab) {
+    const child = this.#child = lab.spawnCtr(["events"]);
+    this.#done = (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      for await (const chunk of child.stdout) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          this.lines.push(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+    this.#child.stderr.cancel().catch(() => {});
+  }
+
+  /** Topics of events about `id` (matched on "id" or "container_id"), in arrival order. */
+  topicsFor(id: string): string[] {
+    return this.lines
+      .filter((l) => l.includes(`"container_id":"${id}"`) || l.includes(`"id":"${id}"`))
+      .map((l) => l.split(" ").find((w) => w.startsWith("/")) ?? "");
+  }
+
+  async waitFor(pred: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (pred()) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return pred();
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.#child.status;
+    await this.#done.catch(() => {});
+  }
+}
+
+/** Lines of /proc/self/mountinfo whose mount point is below `dir`. */
+export async function mountsBelow(dir: string): Promise<string[]> {
+  const info = await Deno.readTextFile("/proc/self/mountinfo");
+  return info.split("\n").filter((l) => l.split(" ")[4]?.startsWith(dir));
+}
+
+/** The shim socket our `start` would use for container `id` (per-container group) in `ns`. */
+export function shimSocket(lab: Lab, ns: string, id: string): Promise<string> {
+  return socketPath(lab.address, ns, id);
+}
+
+/** Pids of zombie processes whose parent is `ppid` (or any zombie when omitted). */
+export async function zombies(ppids?: Set<number>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (rest[0] === "Z" && (!ppids || ppids.has(Number(rest[1])))) out.push(Number(e.name));
+    } catch { /* exited */ }
+  }
+  return out;
+}
+
+/** Pid of the containerd of the lab. */
+export async function containerdPid(lab: Lab): Promise<number> {
+  return Number((await Deno.readTextFile(`${lab.dir}/containerd.pid`)).trim());
+}

@@ -1,0 +1,134 @@
+/**
+ * The shim core under real containerd 1.6 + runc (issue: shim core, acceptance 1–5): `ctr` drives containers through
+ * `io.containerd.deno.v2` exactly as it drives them through `io.containerd.runc.v2`.
+ */
+import assert from "node:assert/strict";
+import { containerdPid, EventLog, labWith, mountsBelow, runRm, RUNTIME, shimSocket, zombies } from "./helpers.ts";
+import { waitFor } from "../lab/mod.ts";
+
+const NS = "e2e-life";
+
+Deno.test("ctr run --rm … echo hello prints hello, 100 times in a row", async () => {
+  const lab = await labWith(NS);
+  for (let i = 0; i < 100; i++) {
+    const r = await runRm(lab, NS, `hello-${i}`, ["echo", "hello"]);
+    assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
+    assert.equal(r.stdout, "hello\n", `run ${i} printed ${JSON.stringify(r.stdout)}`);
+  }
+});
+
+Deno.test("exit codes and signals propagate, stderr is forwarded", async () => {
+  const lab = await labWith(NS);
+  const exit42 = await runRm(lab, NS, "exit42", ["sh", "-c", "echo to-stderr >&2; exit 42"]);
+  assert.equal(exit42.code, 42);
+  assert.match(exit42.stderr, /to-stderr/);
+  // pid 1 of a pid namespace ignores its own SIGKILL, so the kill comes from outside, as a user sends it.
+  const running = lab.ctr(["run", "--rm", "--runtime", RUNTIME, lab.image, "killed", "sleep", "1000"], {
+    namespace: NS,
+  });
+  assert.ok(
+    await waitFor(
+      async () => /killed\s+\d+\s+RUNNING/.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout),
+      10_000,
+    ),
+  );
+  assert.equal((await lab.ctr(["task", "kill", "-s", "SIGKILL", "killed"], { namespace: NS })).code, 0);
+  assert.equal((await running).code, 137);
+  const big = await runRm(lab, NS, "bigout", ["sh", "-c", "seq 1 20000"]);
+  assert.equal(big.code, 0);
+  assert.equal(big.stdout.split("\n").length, 20001, "every line of a large output arrives before exit");
+});
+
+Deno.test("detached container: ls, kill, delete, rm, with events in order", async () => {
+  const lab = await labWith(NS);
+  const events = new EventLog(lab);
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // let the subscription settle
+    const run = await lab.ctr(["run", "-d", "--runtime", RUNTIME, lab.image, "detached", "sleep", "1000"], {
+      namespace: NS,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const ls = await lab.ctr(["task", "ls"], { namespace: NS });
+    assert.match(ls.stdout, /detached\s+\d+\s+RUNNING/);
+    assert.equal((await lab.ctr(["task", "kill", "-s", "SIGKILL", "detached"], { namespace: NS })).code, 0);
+    assert.ok(
+      await waitFor(
+        async () => /detached\s+\d+\s+STOPPED/.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout),
+        5000,
+      ),
+    );
+    assert.equal((await lab.ctr(["task", "delete", "detached"], { namespace: NS })).code, 0);
+    assert.equal((await lab.ctr(["container", "rm", "detached"], { namespace: NS })).code, 0);
+    const want = ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"];
+    assert.ok(
+      await events.waitFor(() => want.every((t) => events.topicsFor("detached").includes(t))),
+      `events seen: ${events.topicsFor("detached").join(", ")}`,
+    );
+    const topics = events.topicsFor("detached").filter((t) => t.startsWith("/tasks/"));
+    assert.deepEqual(topics, want);
+    const exit = events.lines.find((l) => l.includes("/tasks/exit") && l.includes('"detached"'))!;
+    assert.match(exit, /"exit_status":137/);
+  } finally {
+    await events.stop();
+    await lab.cleanupNamespace(NS);
+  }
+});
+
+Deno.test("--log-uri file://, --null-io and the runtime as an absolute path", async () => {
+  const lab = await labWith(NS);
+  const logFile = `${lab.dir}/logs/e2e-file-log-${Date.now()}.log`;
+  const r = await runRm(lab, NS, "filelog", ["sh", "-c", "echo out-line; echo err-line >&2"], [
+    "--log-uri",
+    `file://${logFile}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const text = await Deno.readTextFile(logFile);
+  assert.match(text, /out-line/);
+  assert.match(text, /err-line/);
+  await Deno.remove(logFile);
+
+  const nullIo = await runRm(lab, NS, "nullio", ["sh", "-c", "echo invisible; exit 3"], ["--null-io"]);
+  assert.equal(nullIo.code, 3);
+  assert.equal(nullIo.stdout, "");
+
+  const abs = await lab.ctr(["run", "--rm", "--runtime", lab.shimBinary, lab.image, "abspath", "echo", "abs-ok"], {
+    namespace: NS,
+  });
+  assert.equal(abs.code, 0, abs.stderr);
+  assert.equal(abs.stdout, "abs-ok\n");
+});
+
+Deno.test("50 containers started concurrently, then removed: nothing is left behind", async () => {
+  const lab = await labWith(NS);
+  const cpid = await containerdPid(lab);
+  const fdsBefore = [...Deno.readDirSync(`/proc/${cpid}/fd`)].length;
+  const ids = Array.from({ length: 50 }, (_, i) => `conc-${i}`);
+  try {
+    const runs = await Promise.all(
+      ids.map((id) =>
+        lab.ctr(["run", "-d", "--runtime", RUNTIME, lab.image, id, "sleep", "1000"], {
+          namespace: NS,
+          timeoutMs: 120_000,
+        })
+      ),
+    );
+    runs.forEach((r, i) => assert.equal(r.code, 0, `${ids[i]}: ${r.stderr}`));
+    const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+    for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
+    const shims = await lab.shimPids();
+    assert.ok(shims.length >= 50, `expected a server per container, saw ${shims.length}`);
+  } finally {
+    await lab.cleanupNamespace(NS);
+  }
+  // Shims exit after Shutdown; the host's init reaps them with some delay.
+  assert.ok(await waitFor(async () => (await lab.shimPids()).length === 0, 20_000), "shim processes left");
+  for (const id of ids) {
+    const sock = await shimSocket(lab, NS, id);
+    assert.equal(await Deno.stat(sock).then(() => true, () => false), false, `socket left: ${sock}`);
+  }
+  const bundles = `${lab.dir}/state/io.containerd.runtime.v2.task/${NS}`;
+  assert.deepEqual(await mountsBelow(bundles), []);
+  assert.deepEqual(await zombies(new Set([cpid])), []);
+  const fdsAfter = [...Deno.readDirSync(`/proc/${cpid}/fd`)].length;
+  assert.ok(fdsAfter <= fdsBefore + 5, `containerd fds grew from ${fdsBefore} to ${fdsAfter}`);
+});

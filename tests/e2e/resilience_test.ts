@@ -1,0 +1,100 @@
+/**
+ * What happens when things die (issue: shim core, acceptance 6–7): a SIGKILLed shim is cleaned up through our
+ * `delete` subcommand, and a containerd restart leaves running containers manageable and reports an exit that
+ * happened while it was down.
+ */
+import assert from "node:assert/strict";
+import { labWith, mountsBelow, RUNTIME } from "./helpers.ts";
+import { waitFor } from "../lab/mod.ts";
+import { readCmdline } from "../lab/proc.ts";
+import type { Lab } from "../lab/mod.ts";
+
+const NS = "e2e-res";
+
+async function shimPidFor(lab: Lab, id: string): Promise<number> {
+  for (const pid of await lab.shimPids()) {
+    const argv = await readCmdline(pid) ?? [];
+    const i = argv.indexOf("-id");
+    if (i >= 0 && argv[i + 1] === id && !argv.includes("start")) return pid;
+  }
+  throw new Error(`no shim server for ${id}`);
+}
+
+async function taskPid(lab: Lab, id: string): Promise<number> {
+  const m = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout.match(new RegExp(`^${id}\\s+(\\d+)\\s`, "m"));
+  if (!m) throw new Error(`task ${id} not listed`);
+  return Number(m[1]);
+}
+
+const alive = (pid: number) => Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+
+Deno.test("kill -9 of the shim: containerd's cleanup runs our delete and nothing is left", async () => {
+  const lab = await labWith(NS);
+  try {
+    const run = await lab.ctr(["run", "-d", "--runtime", RUNTIME, lab.image, "victim", "sleep", "1000"], {
+      namespace: NS,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const init = await taskPid(lab, "victim");
+    const shim = await shimPidFor(lab, "victim");
+    Deno.kill(shim, "SIGKILL");
+    // containerd notices the disconnect, runs `<shim> delete`, which runs `runc delete --force` and unmounts.
+    assert.ok(
+      await waitFor(async () => !/victim\s/.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout), 15_000),
+      "task still listed after the shim died",
+    );
+    assert.ok(await waitFor(async () => !await alive(init), 10_000), "the container's process survived");
+    const bundle = `${lab.dir}/state/io.containerd.runtime.v2.task/${NS}/victim`;
+    assert.deepEqual(await mountsBelow(bundle), []);
+    const rm = await lab.ctr(["container", "rm", "victim"], { namespace: NS });
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.match(await lab.log(), /cleaning up dead shim/);
+  } finally {
+    await lab.cleanupNamespace(NS);
+  }
+});
+
+Deno.test("containerd restarts: containers stay manageable and an exit during the downtime is reported", async () => {
+  const lab = await labWith(NS);
+  try {
+    for (const id of ["keep", "dies"]) {
+      const r = await lab.ctr(["run", "-d", "--runtime", RUNTIME, lab.image, id, "sleep", "1000"], { namespace: NS });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const diesPid = await taskPid(lab, "dies");
+    await lab.stopDaemon();
+    Deno.kill(diesPid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    await lab.startDaemon();
+
+    const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+    assert.match(ls, /keep\s+\d+\s+RUNNING/);
+    assert.ok(
+      await waitFor(
+        async () => /dies\s+\d+\s+STOPPED/.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout),
+        10_000,
+      ),
+      "the exit during the downtime was not reported",
+    );
+    const exec = await lab.ctr(["task", "exec", "--exec-id", "after-restart", "keep", "echo", "still-here"], {
+      namespace: NS,
+    });
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.equal(exec.stdout, "still-here\n");
+
+    const del = await lab.ctr(["task", "delete", "dies"], { namespace: NS });
+    assert.equal(del.code, 0, del.stderr);
+    assert.match(del.stderr, /exit code 137/);
+    assert.equal((await lab.ctr(["task", "kill", "-s", "SIGKILL", "keep"], { namespace: NS })).code, 0);
+    assert.ok(
+      await waitFor(
+        async () => /keep\s+\d+\s+STOPPED/.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout),
+        10_000,
+      ),
+    );
+    assert.equal((await lab.ctr(["task", "delete", "keep"], { namespace: NS })).code, 0);
+  } finally {
+    await lab.startDaemon();
+    await lab.cleanupNamespace(NS);
+  }
+});

@@ -1,0 +1,143 @@
+/**
+ * Drives our binary the way containerd does, with no containerd: `start` → ttrpc Task calls → events received by a
+ * fake events server → Shutdown → `delete`. Asserts the error codes containerd and CRI branch on.
+ */
+import assert from "node:assert/strict";
+import { Code, TtrpcError } from "../src/ttrpc/status.ts";
+import { encodeJsonAny } from "../src/proto/any.ts";
+import { task, TASK_SERVICE_V3 } from "../src/proto/mod.ts";
+import { addressPath } from "../src/shim/address.ts";
+import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
+
+const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+async function rejectsWith(p: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof TtrpcError, `not a ttrpc error: ${err}`);
+    assert.equal(err.code, code, `code ${err.code} (${err.message})`);
+    if (message) assert.match(err.message, message);
+    return;
+  }
+  assert.fail(`expected code ${Code[code]}`);
+}
+
+Deno.test("start → Task API → events → shutdown → delete, with containerd's error codes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
+  const ns = `harness${Date.now() % 100000}`;
+  const events = await FakeEvents.start(dir);
+  let client: TaskClient | undefined;
+  const id = "h1";
+  let bundle = "";
+  try {
+    await busyboxRootfs(dir);
+    bundle = await makeBundle(dir, id, ["sleep", "1000"]);
+    const opts = { bundle, id, namespace: ns, address: `${dir}/containerd.sock`, ttrpcAddress: events.path };
+    const started = await runShim("start", opts);
+    assert.equal(started.code, 0, started.stderr);
+    const address = new TextDecoder().decode(started.stdout);
+    assert.match(address, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+    assert.equal(await Deno.readTextFile(`${bundle}/address`), address);
+    // A second start for the same group finds the running server and prints the same address.
+    const again = await runShim("start", opts);
+    assert.equal(new TextDecoder().decode(again.stdout), address);
+
+    client = await TaskClient.connect(address, ns);
+    await rejectsWith(client.call("State", { id: "nope" }), Code.NotFound, /container not created: not found/);
+    await rejectsWith(client.call("Create", { id: "", bundle }), Code.InvalidArgument);
+
+    const out = `${dir}/out.log`;
+    const created = await client.call("Create", { id, bundle, stdout: `file://${out}`, stderr: `file://${out}` });
+    assert.ok(created.pid > 0);
+    await rejectsWith(client.call("Create", { id, bundle }), Code.AlreadyExists, /already exists/);
+    assert.equal((await client.call("State", { id })).status, 1 /* CREATED */);
+
+    const start = await client.call("Start", { id });
+    assert.equal(start.pid, created.pid);
+    assert.equal((await client.call("State", { id })).status, 2 /* RUNNING */);
+    await rejectsWith(client.call("Start", { id }), Code.Unknown, /cannot start a running process/);
+    await rejectsWith(client.call("Delete", { id }), Code.Unknown, /cannot delete a running process/);
+
+    // An exec with its own exit code; the v3 service name reaches the same service.
+    const spec = encodeJsonAny(PROCESS_URL, {
+      args: ["sh", "-c", "echo from-exec; exit 7"],
+      cwd: "/",
+      env: ["PATH=/bin"],
+      user: { uid: 0, gid: 0 },
+    });
+    await client.call("Exec", { id, execId: "e1", spec, stdout: `file://${out}` });
+    await rejectsWith(client.call("Exec", { id, execId: "e1", spec }), Code.AlreadyExists, /id e1: already exists/);
+    await rejectsWith(client.call("Kill", { id, execId: "e1", signal: 9 }), Code.FailedPrecondition, /not created/);
+    const execPid = (await client.call("Start", { id, execId: "e1" })).pid;
+    assert.ok(execPid > 0 && execPid !== created.pid);
+    assert.equal((await client.call("Wait", { id, execId: "e1" })).exitStatus, 7);
+    await rejectsWith(client.call("Kill", { id, execId: "e1", signal: 9 }), Code.NotFound, /process already finished/);
+    assert.equal((await client.call("Delete", { id, execId: "e1" })).exitStatus, 7);
+    await rejectsWith(client.call("State", { id, execId: "e1" }), Code.NotFound, /process does not exist e1/);
+    await rejectsWith(client.call("Start", { id, execId: "nope" }), Code.NotFound);
+    const v3 = await TaskClient.connect(address, ns, TASK_SERVICE_V3);
+    assert.equal((await v3.call("State", { id })).pid, created.pid);
+    v3.close();
+
+    // Wait answers every waiter, before and after the exit.
+    const waiters = [client.call("Wait", { id }), client.call("Wait", { id })];
+    await client.call("Kill", { id, signal: 9 });
+    for (const w of await Promise.all(waiters)) assert.equal(w.exitStatus, 137);
+    assert.equal((await client.call("Wait", { id })).exitStatus, 137);
+    const state = await client.call("State", { id });
+    assert.equal(state.status, 3 /* STOPPED */);
+    assert.equal(state.exitStatus, 137);
+    await rejectsWith(client.call("Kill", { id, signal: 9 }), Code.NotFound, /process already finished/);
+    await rejectsWith(client.call("Pause", { id }), Code.Unknown, /cannot pause a stopped container/);
+    await rejectsWith(
+      client.call("Exec", { id, execId: "late", spec }),
+      Code.Unknown,
+      /cannot exec in a stopped state/,
+    );
+
+    const deleted = await client.call("Delete", { id });
+    assert.equal(deleted.exitStatus, 137);
+    assert.equal(deleted.pid, created.pid);
+    await rejectsWith(client.call("Delete", { id }), Code.NotFound);
+    assert.match(await Deno.readTextFile(out), /from-exec/);
+
+    const want = [
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/exec-added",
+      "/tasks/exec-started",
+      "/tasks/exit",
+      "/tasks/delete",
+      "/tasks/exit",
+      "/tasks/delete",
+    ];
+    assert.ok(await events.waitFor(() => events.topics(id).length >= want.length), events.topics(id).join(","));
+    assert.deepEqual(events.topics(id), want);
+    const execExit = events.events.find((e) => e.topic === "/tasks/exit" && e.fields.id === "e1")!;
+    assert.equal(execExit.fields.exitStatus, 7);
+    assert.ok(events.events.every((e) => e.namespace === ns && e.metadataNamespace === ns));
+
+    await client.call("Shutdown", { id });
+    client.close();
+    client = undefined;
+    const socket = addressPath(address);
+    const gone = async () => !(await Deno.stat(socket).then(() => true, () => false));
+    for (let i = 0; i < 100 && !await gone(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await gone(), "socket left after Shutdown");
+
+    const del = await runShim("delete", opts);
+    assert.equal(del.code, 0, del.stderr);
+    const resp = task.DeleteResponse.decode(del.stdout);
+    assert.equal(resp.exitStatus, 137);
+    assert.equal(resp.pid, created.pid);
+    assert.ok((resp.exitedAt?.seconds ?? 0) > 1_700_000_000);
+  } finally {
+    client?.close();
+    events.close();
+    if (bundle) {
+      await new Deno.Command("runc", { args: ["--root", `/run/containerd/runc/${ns}`, "delete", "-f", id] }).output();
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
