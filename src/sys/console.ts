@@ -1,0 +1,247 @@
+/**
+ * runc's `--console-socket` receiver and pty window-size control.
+ *
+ * For a container with `process.terminal: true`, runc connects to a unix socket that we listen on and sends the pty
+ * master over SCM_RIGHTS (payload: the pty's name, e.g. "/dev/ptmx"). {@linkcode ConsoleSocket} listens in a fresh
+ * temp directory, accepts through the poller (the JS thread never blocks), and hands back the master as an
+ * O_NONBLOCK|O_CLOEXEC fd for fdio. Once every slave fd is closed (the container's processes exited), reading
+ * the master fails with SysError EIO: for a console that means end of output.
+ *
+ * @example
+ * ```ts
+ * import { ConsoleSocket, resizePty } from "./console.ts";
+ * const socket = await ConsoleSocket.create();
+ * try {
+ *   // runc create --console-socket ${socket.path} ...
+ *   const master = await socket.receiveMaster();
+ *   resizePty(master, 132, 40);
+ * } finally {
+ *   socket.close();
+ * }
+ * ```
+ * @module
+ */
+
+import {
+  AF_UNIX,
+  CMSG_ONE_FD,
+  IOVEC,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSGHDR,
+  SCM_RIGHTS,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOCKADDR_UN,
+  SOL_SOCKET,
+  TIOCGWINSZ,
+  TIOCSWINSZ,
+  WINSIZE,
+} from "./abi.ts";
+import { EAGAIN, ECONNABORTED, EINTR, ENAMETOOLONG, SysError } from "./errno.ts";
+import { setNonblocking } from "./fdio.ts";
+import { addressOf, check, cstr, errno, libc } from "./libc.ts";
+import { existingPoller, poller } from "./poller.ts";
+
+const decoder = new TextDecoder();
+
+/** A pty window size in character cells. */
+export interface PtySize {
+  cols: number;
+  rows: number;
+}
+
+/** What runc sent: the pty master and the name it gave it. */
+export interface ReceivedConsole {
+  /** The pty master, O_NONBLOCK|O_CLOEXEC. The caller owns it. */
+  fd: number;
+  /** The message payload, normally "/dev/ptmx" or the slave's path. */
+  name: string;
+}
+
+/** A listening unix socket in its own temp directory, for `runc create|exec --console-socket`. */
+export class ConsoleSocket {
+  /** The socket path to pass to runc. */
+  readonly path: string;
+  /** The temp directory holding the socket, removed by close(). */
+  readonly dir: string;
+  readonly #fd: number;
+  readonly #closing = new AbortController();
+  #closed = false;
+
+  private constructor(dir: string, path: string, fd: number) {
+    this.dir = dir;
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  /**
+   * Listens on `<tmp>/pty.sock`, where `<tmp>` is a new directory under `dir` (default: the system temp directory).
+   * Throws SysError ENAMETOOLONG when the socket path exceeds the 107 bytes a unix socket address can hold.
+   */
+  static async create(dir?: string): Promise<ConsoleSocket> {
+    const tmp = await Deno.makeTempDir({ dir, prefix: "pty" });
+    const path = `${tmp}/pty.sock`;
+    try {
+      return new ConsoleSocket(tmp, path, listenUnix(path));
+    } catch (e) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) for runc to connect and send the pty master. Rejects with `Deno.errors.TimedOut` on
+   * timeout, with an Error if the socket is closed meanwhile, and with SysError for system failures.
+   */
+  async receive(timeoutMs = 30000): Promise<ReceivedConsole> {
+    if (this.#closed) throw new Error(`console socket ${this.path} is closed`);
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new Deno.errors.TimedOut(`console socket ${this.path}: no pty from runc in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const signal = AbortSignal.any([this.#closing.signal, timeout.signal]);
+    try {
+      const conn = await this.#accept(signal);
+      try {
+        return await receiveFd(conn, signal);
+      } finally {
+        existingPoller()?.forget(conn);
+        libc().close(conn);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Like {@linkcode receive}, returning only the master fd (O_NONBLOCK|O_CLOEXEC; the caller closes it). */
+  async receiveMaster(timeoutMs = 30000): Promise<number> {
+    return (await this.receive(timeoutMs)).fd;
+  }
+
+  /** Closes the listener (failing a pending receive), and removes the socket and its temp directory. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort(new Error(`console socket ${this.path} is closed`));
+    existingPoller()?.forget(this.#fd);
+    const C = libc();
+    C.close(this.#fd);
+    C.unlink(cstr(this.path));
+    C.rmdir(cstr(this.dir));
+  }
+
+  async #accept(signal: AbortSignal): Promise<number> {
+    const C = libc();
+    for (;;) {
+      signal.throwIfAborted();
+      const conn = C.accept4(this.#fd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (conn >= 0) return conn;
+      const err = errno();
+      if (err === EAGAIN) await poller().wait(this.#fd, "read", signal);
+      else if (err !== EINTR && err !== ECONNABORTED) throw new SysError("accept4", err, this.path);
+    }
+  }
+}
+
+/** socket + bind + listen on `path`, non-blocking and close-on-exec. */
+function listenUnix(path: string): number {
+  const C = libc();
+  const bytes = cstr(path);
+  if (bytes.length > SOCKADDR_UN.pathMax) throw new SysError("bind", ENAMETOOLONG, path);
+  const addr = new Uint8Array(SOCKADDR_UN.size);
+  new DataView(addr.buffer).setUint16(SOCKADDR_UN.family, AF_UNIX, true);
+  addr.set(bytes, SOCKADDR_UN.path);
+  const fd = check(C.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket", path);
+  try {
+    check(C.bind(fd, addr, SOCKADDR_UN.path + bytes.length), "bind", path);
+    check(C.listen(fd, 4), "listen", path);
+    return fd;
+  } catch (e) {
+    C.close(fd);
+    throw e;
+  }
+}
+
+// One recvmsg's memory, laid out in a single ArrayBuffer (explicit ArrayBuffers live off the V8 heap, so the
+// pointers stored inside msghdr and iovec stay valid): msghdr | iovec | control (room for 4 fds) | payload.
+const AT_IOV = 64;
+const AT_CTRL = 96;
+const CTRL_SIZE = 32 + 16; // CMSG_SPACE(4 * sizeof(int))
+const AT_NAME = 160;
+const NAME_SIZE = 4096;
+
+/** recvmsg on the connected socket until it yields the SCM_RIGHTS message. */
+async function receiveFd(conn: number, signal: AbortSignal): Promise<ReceivedConsole> {
+  const C = libc();
+  const mem = new Uint8Array(new ArrayBuffer(AT_NAME + NAME_SIZE));
+  const view = new DataView(mem.buffer);
+  const base = addressOf(mem);
+  view.setBigUint64(AT_IOV + IOVEC.base, base + BigInt(AT_NAME), true);
+  view.setBigUint64(AT_IOV + IOVEC.len, BigInt(NAME_SIZE), true);
+  view.setBigUint64(MSGHDR.iov, base + BigInt(AT_IOV), true);
+  view.setBigUint64(MSGHDR.iovlen, 1n, true);
+  view.setBigUint64(MSGHDR.control, base + BigInt(AT_CTRL), true);
+  let n: number;
+  for (;;) {
+    signal.throwIfAborted();
+    // The kernel overwrites msg_controllen and msg_flags: reset them on every attempt.
+    view.setBigUint64(MSGHDR.controllen, BigInt(CTRL_SIZE), true);
+    view.setInt32(MSGHDR.flags, 0, true);
+    n = C.recvmsg(conn, mem, MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    const err = errno();
+    if (err === EAGAIN) await poller().wait(conn, "read", signal);
+    else if (err !== EINTR) throw new SysError("recvmsg", err, "console socket");
+  }
+  const fds: number[] = [];
+  const controllen = Number(view.getBigUint64(MSGHDR.controllen, true));
+  if (controllen >= CMSG_ONE_FD.len) {
+    const len = Number(view.getBigUint64(AT_CTRL, true));
+    const level = view.getInt32(AT_CTRL + CMSG_ONE_FD.level, true);
+    const type = view.getInt32(AT_CTRL + CMSG_ONE_FD.type, true);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      for (let at = CMSG_ONE_FD.data; at + 4 <= Math.min(len, controllen); at += 4) {
+        fds.push(view.getInt32(AT_CTRL + at, true));
+      }
+    }
+  }
+  // runc sends exactly one fd; anything extra (or a truncated set) is closed rather than leaked.
+  const truncated = (view.getInt32(MSGHDR.flags, true) & MSG_CTRUNC) !== 0;
+  if (fds.length === 0 || truncated) {
+    for (const fd of fds) C.close(fd);
+    throw new Error(
+      n === 0 && fds.length === 0
+        ? "console socket: runc closed the connection without sending a pty"
+        : `console socket: expected one pty fd, got ${fds.length}${truncated ? " (control data truncated)" : ""}`,
+    );
+  }
+  for (const extra of fds.slice(1)) C.close(extra);
+  const fd = fds[0];
+  try {
+    setNonblocking(fd);
+  } catch (e) {
+    C.close(fd);
+    throw e;
+  }
+  return { fd, name: decoder.decode(mem.subarray(AT_NAME, AT_NAME + n)) };
+}
+
+/** Sets the window size of the pty behind `fd` (master or slave); the foreground process group gets SIGWINCH. */
+export function resizePty(fd: number, cols: number, rows: number): void {
+  const ws = new Uint8Array(WINSIZE.size);
+  const view = new DataView(ws.buffer);
+  view.setUint16(WINSIZE.row, rows, true);
+  view.setUint16(WINSIZE.col, cols, true);
+  check(libc().ioctl(fd, BigInt(TIOCSWINSZ), ws), "ioctl(TIOCSWINSZ)", `fd ${fd}`);
+}
+
+/** The window size of the pty behind `fd`. */
+export function getPtySize(fd: number): PtySize {
+  const ws = new Uint8Array(WINSIZE.size);
+  check(libc().ioctl(fd, BigInt(TIOCGWINSZ), ws), "ioctl(TIOCGWINSZ)", `fd ${fd}`);
+  const view = new DataView(ws.buffer);
+  return { cols: view.getUint16(WINSIZE.col, true), rows: view.getUint16(WINSIZE.row, true) };
+}

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { F_GETFD, F_GETFL, FD_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY } from "./abi.ts";
+import { EBADF, EPIPE, isErrno } from "./errno.ts";
+import { closeFd, copy, pipe, read, readAsync, setNonblocking, write, writeAll } from "./fdio.ts";
+import { mkfifo, openFifo } from "./fifo.ts";
+import { check, cstr, libc } from "./libc.ts";
+import { poller } from "./poller.ts";
+
+const flags = (fd: number) => ({
+  cloexec: (libc().fcntl(fd, F_GETFD, 0n) & FD_CLOEXEC) !== 0,
+  nonblock: (libc().fcntl(fd, F_GETFL, 0n) & O_NONBLOCK) !== 0,
+});
+
+Deno.test("pipe returns close-on-exec, non-blocking ends; read and write say -1 instead of blocking", () => {
+  const [r, w] = pipe();
+  try {
+    assert.deepEqual(flags(r), { cloexec: true, nonblock: true });
+    assert.deepEqual(flags(w), { cloexec: true, nonblock: true });
+    const buf = new Uint8Array(65536);
+    assert.equal(read(r, buf), -1);
+    let total = 0, n: number;
+    while ((n = write(w, buf)) > 0) total += n;
+    assert.equal(n, -1);
+    assert.equal(total, 65536, "a pipe holds 64 KiB");
+    assert.equal(read(r, buf), 65536);
+  } finally {
+    closeFd(r);
+    closeFd(w);
+  }
+});
+
+Deno.test("write to a pipe without reader throws EPIPE; I/O on a closed fd throws EBADF", () => {
+  const [r, w] = pipe();
+  closeFd(r);
+  assert.throws(
+    () => write(w, new Uint8Array(1)),
+    (e) => isErrno(e, EPIPE) && /^write fd \d+: Broken pipe/.test(e.message),
+  );
+  closeFd(w);
+  assert.throws(() => read(r, new Uint8Array(1)), (e) => isErrno(e, EBADF));
+});
+
+Deno.test("setNonblocking makes a blocking fd non-blocking", () => {
+  const fd = check(libc().open(cstr("/dev/null"), O_RDONLY, 0), "open");
+  try {
+    assert.equal(flags(fd).nonblock, false);
+    setNonblocking(fd);
+    assert.equal(flags(fd).nonblock, true);
+  } finally {
+    closeFd(fd);
+  }
+});
+
+Deno.test("readAsync waits for data and reports EOF as 0; abort rejects", async () => {
+  const [r, w] = pipe();
+  try {
+    const buf = new Uint8Array(16);
+    setTimeout(() => write(w, new TextEncoder().encode("late")), 20);
+    const n = await readAsync(r, buf);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n)), "late");
+    const ac = new AbortController();
+    const pending = readAsync(r, buf, ac.signal);
+    ac.abort(new Error("stop"));
+    await assert.rejects(pending, /stop/);
+  } finally {
+    closeFd(w);
+  }
+  assert.equal(await readAsync(r, new Uint8Array(4)), 0);
+  closeFd(r);
+  await poller().idle();
+});
+
+Deno.test("writeAll pushes 8 MiB through a 64 KiB pipe to a concurrent reader, byte-exact", async () => {
+  const [r, w] = pipe();
+  const data = new Uint8Array(8 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 13)) & 0xff;
+  const received = new Uint8Array(data.length);
+  const reading = (async () => {
+    let at = 0;
+    const buf = new Uint8Array(100_000); // not a multiple of the pipe size
+    for (;;) {
+      const n = await readAsync(r, buf);
+      if (n === 0) return at;
+      received.set(buf.subarray(0, n), at);
+      at += n;
+    }
+  })();
+  await writeAll(w, data);
+  closeFd(w);
+  assert.equal(await reading, data.length);
+  assert.deepEqual(received, data);
+  closeFd(r);
+});
+
+Deno.test("copy moves a child's output from a fifo to a file until EOF", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/out`;
+    mkfifo(fifo);
+    const src = openFifo(fifo, "r");
+    const dst = check(libc().open(cstr(`${dir}/copy`), O_WRONLY | 0o100, /* O_CREAT */ 0o600), "open");
+    try {
+      const child = new Deno.Command("sh", { args: ["-c", `seq 1 300000 > ${fifo}`] }).spawn();
+      await poller().wait(src, "read"); // a fifo opened before its writer reads as EOF until the writer shows up
+      const n = await copy(src, dst);
+      assert.equal((await child.status).code, 0);
+      const expected = new TextDecoder().decode(
+        (await new Deno.Command("seq", { args: ["1", "300000"] }).output()).stdout,
+      );
+      assert.equal(n, expected.length);
+      assert.equal(await Deno.readTextFile(`${dir}/copy`), expected);
+    } finally {
+      closeFd(src);
+      closeFd(dst);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stream that never blocks still lets timers run (the async helpers yield)", async () => {
+  // /dev/zero is always readable and /dev/null always writable: without yields this loop would never let the
+  // timer fire and would only stop at the deadline.
+  const zero = check(libc().open(cstr("/dev/zero"), O_RDONLY, 0), "open");
+  const nul = check(libc().open(cstr("/dev/null"), O_WRONLY, 0), "open");
+  try {
+    const buf = new Uint8Array(65536);
+    const start = performance.now();
+    let firedAt = -1;
+    setTimeout(() => firedAt = performance.now(), 10);
+    let bytes = 0;
+    while (firedAt < 0 && performance.now() - start < 3000) {
+      bytes += await readAsync(zero, buf);
+      await writeAll(nul, buf);
+    }
+    assert.ok(firedAt > 0, "the timer never ran");
+    assert.ok(firedAt - start < 200, `timer ran ${firedAt - start - 10} ms late`);
+    assert.ok(bytes > 0);
+  } finally {
+    closeFd(zero);
+    closeFd(nul);
+  }
+});

@@ -1,0 +1,128 @@
+/**
+ * The process-wide libc binding: `Deno.dlopen` of the first candidate path of {@linkcode libcCandidates}, done
+ * lazily on first use and once per process. FFI permission is scoped to exactly those absolute paths, so the
+ * library is always opened by absolute path (a bare soname would need unscoped `--allow-ffi`).
+ *
+ * Sync symbols run on the JS thread, so `errno()` read right after a failing call is that call's errno. A
+ * `nonblocking: true` symbol runs on a blocking-pool thread where errno is invisible to JS, and a pending one keeps
+ * the process alive; the only one here is `epoll_wait_nb`, owned by the poller.
+ *
+ * Results that are `ssize_t` in C (read, write, recvmsg) are declared `i32`: the low half of the return register is
+ * exact for any count below 2 GiB (every buffer here is far smaller) and -1 stays -1, and a plain `number` result
+ * keeps the calls on V8's fast path instead of returning `number | bigint`.
+ *
+ * @example
+ * ```ts
+ * import { check, cstr, libc } from "./libc.ts";
+ * const fd = check(libc().open(cstr("/proc/self/stat"), 0, 0), "open", "/proc/self/stat");
+ * libc().close(fd);
+ * ```
+ * @module
+ */
+
+import { libcCandidates } from "../permissions.ts";
+import { SysError } from "./errno.ts";
+
+const symbols = {
+  __errno_location: { parameters: [], result: "pointer" },
+  // memcpy twice over: with a scoped --allow-ffi, Deno.UnsafePointer.of/value and UnsafePointerView all throw
+  // NotCapable (they need unscoped --allow-ffi), so raw memory is read and addresses are taken through libc.
+  errno_copy: { name: "memcpy", parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  address_of: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
+  getpid: { parameters: [], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // open and fcntl are variadic; fixed declarations are correct on the SysV x86-64 and AAPCS64 ABIs for int args.
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  unlink: { parameters: ["buffer"], result: "i32" },
+  rmdir: { parameters: ["buffer"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait_nb: { name: "epoll_wait", parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The bound libc symbols. */
+export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
+
+let lib: Libc | undefined;
+let errnoPointer: Deno.PointerObject | undefined;
+const errnoValue = new Int32Array(1);
+
+/** The libc symbols, opening the library on first use. Throws if no candidate path can be opened. */
+export function libc(): Libc {
+  if (lib) return lib;
+  const failures: string[] = [];
+  for (const path of libcCandidates()) {
+    try {
+      lib = Deno.dlopen(path, symbols).symbols;
+      break;
+    } catch (e) {
+      // A missing path is expected (the list covers several distros); a permission error is not, but the next
+      // candidate may still be allowed, so collect and report everything if none works.
+      failures.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (!lib) throw new Error(`cannot open libc:\n  ${failures.join("\n  ")}`);
+  // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
+  const p = lib.__errno_location();
+  if (p === null) throw new Error("libc: __errno_location returned NULL");
+  errnoPointer = p;
+  return lib;
+}
+
+/** The calling (JS) thread's errno. Only meaningful right after a failed sync libc call. */
+export function errno(): number {
+  const C = libc();
+  // memcpy itself never sets errno, so this reads the failed call's value.
+  C.errno_copy(errnoValue, errnoPointer!, 4n);
+  return errnoValue[0];
+}
+
+/** A SysError for the errno of the sync call that just failed. */
+export function lastError(syscall: string, path?: string): SysError {
+  return new SysError(syscall, errno(), path);
+}
+
+/** Returns `ret` when it is not negative; otherwise throws a SysError with the current errno. */
+export function check(ret: number, syscall: string, path?: string): number {
+  if (ret < 0) throw lastError(syscall, path);
+  return ret;
+}
+
+const encoder = new TextEncoder();
+
+/** `s` as a NUL-terminated UTF-8 C string. Throws on an embedded NUL, which C would silently truncate at. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
+  const out = new Uint8Array(s.length * 3 + 1);
+  const { written } = encoder.encodeInto(s, out);
+  return out.subarray(0, written + 1);
+}
+
+/**
+ * The address of `buf`'s first byte as a bigint, for pointers stored inside C structs (memcpy of 0 bytes returns
+ * its destination). Only for memory that cannot move: views of an explicitly constructed `ArrayBuffer`, which V8
+ * always keeps off its heap (small typed arrays created with `new Uint8Array(n)` may live on the moving heap).
+ */
+export function addressOf(buf: Uint8Array | Int32Array): bigint {
+  return libc().address_of(buf, buf, 0n);
+}

@@ -1,0 +1,164 @@
+/**
+ * Process-level Linux calls: pids, signals, the child-subreaper flag, oom_score_adj, and raw fd plumbing
+ * (dup2/close, redirecting the shim's own stderr to containerd's `log` fifo).
+ *
+ * `kill` goes through libc because `Deno.kill` of a pid Deno did not spawn needs unscoped `--allow-run`.
+ *
+ * @example
+ * ```ts
+ * import { kill, signalNumber } from "./process.ts";
+ * import { ESRCH, isErrno } from "./errno.ts";
+ * try {
+ *   kill(4242, signalNumber("SIGTERM"));
+ * } catch (e) {
+ *   if (!isErrno(e, ESRCH)) throw e; // already gone
+ * }
+ * ```
+ * @module
+ */
+
+import { O_CLOEXEC, O_NONBLOCK, O_WRONLY, PR_GET_CHILD_SUBREAPER, PR_SET_CHILD_SUBREAPER } from "./abi.ts";
+import { addressOf, check, cstr, libc } from "./libc.ts";
+import { readFile, writeFile } from "./procfs.ts";
+
+/** This process's pid (equal to `Deno.pid`). */
+export function getpid(): number {
+  return libc().getpid();
+}
+
+/**
+ * Sends signal `signal` (a number; see {@linkcode signalNumber}) to `pid`. Signal 0 only checks existence.
+ * Throws a SysError: ESRCH when the process does not exist (or is a zombie already reaped), EPERM when not allowed.
+ */
+export function kill(pid: number, signal: number): void {
+  check(libc().kill(pid, signal), "kill", String(pid));
+}
+
+/**
+ * Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER), or stops being one with
+ * `enabled = false` (orphans reparented before that stay our children).
+ */
+export function setChildSubreaper(enabled = true): void {
+  check(libc().prctl(PR_SET_CHILD_SUBREAPER, enabled ? 1n : 0n, 0n, 0n, 0n), "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/** Whether this process is a child subreaper. */
+export function isChildSubreaper(): boolean {
+  // An explicit ArrayBuffer is always off the V8 heap, so its address is stable while the kernel writes to it.
+  const out = new Int32Array(new ArrayBuffer(4));
+  check(libc().prctl(PR_GET_CHILD_SUBREAPER, addressOf(out), 0n, 0n, 0n), "prctl(PR_GET_CHILD_SUBREAPER)");
+  return out[0] !== 0;
+}
+
+/**
+ * Writes `/proc/<pid>/oom_score_adj` (-1000..1000). Lowering it below the current value needs CAP_SYS_RESOURCE,
+ * which root lacks on some hosts: that fails with SysError EACCES, and the caller decides whether it matters.
+ */
+export function setOomScoreAdj(pid: number, value: number): void {
+  if (!Number.isInteger(value) || value < -1000 || value > 1000) {
+    throw new RangeError(`oom_score_adj out of range: ${value}`);
+  }
+  writeFile(`/proc/${pid}/oom_score_adj`, String(value));
+}
+
+/** Reads `/proc/<pid>/oom_score_adj`. */
+export function getOomScoreAdj(pid: number): number {
+  return Number.parseInt(readFile(`/proc/${pid}/oom_score_adj`).trim(), 10);
+}
+
+/** dup2(2): makes `newFd` a copy of `oldFd` (the copy does not have CLOEXEC). */
+export function dup2(oldFd: number, newFd: number): void {
+  check(libc().dup2(oldFd, newFd), "dup2", `${oldFd} ${newFd}`);
+}
+
+/** close(2). Callers that waited on `fd` through the poller must `poller().forget(fd)` first. */
+export function close(fd: number): void {
+  check(libc().close(fd), "close", String(fd));
+}
+
+/**
+ * Points this process's fd 2 at the fifo `path` (containerd's `log` fifo) without ever blocking: the fifo is opened
+ * `O_WRONLY|O_NONBLOCK`, so the open fails with SysError ENXIO if nobody reads it (containerd opens it first), and a
+ * write to a full fifo fails with EAGAIN instead of stalling the shim (src/log.ts drops the line). The file
+ * description is shared with fd 2, so fd 2 is non-blocking afterwards; fd 2 itself is not CLOEXEC (it never is).
+ */
+export function redirectStderrToFifo(path: string): void {
+  const fd = check(libc().open(cstr(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0), "open", path);
+  try {
+    dup2(fd, 2);
+  } finally {
+    libc().close(fd);
+  }
+}
+
+// Linux signal numbers (asm-generic; x86-64 and aarch64 agree). Index = number.
+const names = [
+  "",
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGILL",
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGBUS",
+  "SIGFPE",
+  "SIGKILL",
+  "SIGUSR1",
+  "SIGSEGV",
+  "SIGUSR2",
+  "SIGPIPE",
+  "SIGALRM",
+  "SIGTERM",
+  "SIGSTKFLT",
+  "SIGCHLD",
+  "SIGCONT",
+  "SIGSTOP",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGURG",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGWINCH",
+  "SIGIO",
+  "SIGPWR",
+  "SIGSYS",
+];
+const aliases: Record<string, number> = { SIGIOT: 6, SIGPOLL: 29, SIGCLD: 17 };
+/** glibc reserves 32 and 33 for itself, so SIGRTMIN is 34 as seen by programs. */
+const SIGRTMIN = 34;
+const SIGRTMAX = 64;
+
+/**
+ * The number of a signal named like "SIGKILL", "KILL", "kill", "SIGRTMIN+3" or "9".
+ * Throws RangeError for an unknown name.
+ */
+export function signalNumber(name: string): number {
+  const s = name.trim().toUpperCase();
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n >= 1 && n <= SIGRTMAX) return n;
+    throw new RangeError(`unknown signal: ${name}`);
+  }
+  const full = s.startsWith("SIG") ? s : `SIG${s}`;
+  const i = names.indexOf(full);
+  if (i > 0) return i;
+  if (full in aliases) return aliases[full];
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(full);
+  if (rt) {
+    const off = rt[3] ? Number(rt[3]) * (rt[2] === "+" ? 1 : -1) : 0;
+    const n = (rt[1] === "MIN" ? SIGRTMIN : SIGRTMAX) + off;
+    if (n >= SIGRTMIN && n <= SIGRTMAX) return n;
+  }
+  throw new RangeError(`unknown signal: ${name}`);
+}
+
+/** The name of signal `n` ("SIGKILL" for 9, "SIGRTMIN+2" for 36), or `"SIG<n>"` when it has none. */
+export function signalName(n: number): string {
+  if (n > 0 && n < names.length) return names[n];
+  if (n === SIGRTMIN) return "SIGRTMIN";
+  if (n > SIGRTMIN && n <= SIGRTMAX) return `SIGRTMIN+${n - SIGRTMIN}`;
+  return `SIG${n}`;
+}

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { ESRCH, isErrno } from "./errno.ts";
+import { mkfifo, openFifo } from "./fifo.ts";
+import { closeFd, readAsync } from "./fdio.ts";
+import { poller } from "./poller.ts";
+import { getOomScoreAdj, getpid, kill, setOomScoreAdj, signalName, signalNumber } from "./process.ts";
+
+Deno.test("getpid is Deno.pid", () => {
+  assert.equal(getpid(), Deno.pid);
+});
+
+Deno.test("kill delivers signals and reports a missing process as ESRCH", async () => {
+  const child = new Deno.Command("sleep", { args: ["10"] }).spawn();
+  kill(child.pid, 0);
+  kill(child.pid, signalNumber("SIGTERM"));
+  const st = await child.status;
+  assert.equal(st.signal, "SIGTERM");
+  assert.throws(
+    () => kill(child.pid, 0),
+    (e) => isErrno(e, ESRCH) && e.message === `kill ${child.pid}: No such process (ESRCH)`,
+  );
+});
+
+Deno.test("signal names and numbers", () => {
+  assert.equal(signalNumber("SIGKILL"), 9);
+  assert.equal(signalNumber("KILL"), 9);
+  assert.equal(signalNumber("term"), 15);
+  assert.equal(signalNumber("15"), 15);
+  assert.equal(signalNumber("SIGIOT"), 6);
+  assert.equal(signalNumber("SIGRTMIN"), 34);
+  assert.equal(signalNumber("SIGRTMIN+3"), 37);
+  assert.equal(signalNumber("SIGRTMAX-1"), 63);
+  assert.throws(() => signalNumber("SIGNOPE"), RangeError);
+  assert.throws(() => signalNumber("0"), RangeError);
+  for (let n = 1; n <= 64; n++) if (n !== 32 && n !== 33) assert.equal(signalNumber(signalName(n)), n);
+  assert.equal(signalName(9), "SIGKILL");
+  assert.equal(signalName(17), "SIGCHLD");
+  assert.equal(signalName(36), "SIGRTMIN+2");
+});
+
+Deno.test("oom_score_adj of another process can be raised and read back", async () => {
+  const child = new Deno.Command("sleep", { args: ["10"] }).spawn();
+  try {
+    const before = getOomScoreAdj(child.pid);
+    setOomScoreAdj(child.pid, Math.min(before + 7, 1000));
+    assert.equal(getOomScoreAdj(child.pid), Math.min(before + 7, 1000));
+    assert.throws(() => setOomScoreAdj(child.pid, 1001), RangeError);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});
+
+const stderrChild = `
+import { redirectStderrToFifo } from ${JSON.stringify(new URL("./process.ts", import.meta.url).href)};
+redirectStderrToFifo(Deno.args[0]);
+console.error("to the log fifo");
+// Nobody reads past the first line: the fifo fills up, and writes must fail fast instead of blocking.
+const chunk = new Uint8Array(65536);
+let failed = 0;
+for (let i = 0; i < 64; i++) {
+  try { Deno.stderr.writeSync(chunk); } catch { failed++; }
+}
+Deno.stdout.writeSync(new TextEncoder().encode("failed=" + failed + "\\n"));
+`;
+
+Deno.test("redirectStderrToFifo points fd 2 at the log fifo without ever blocking", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/log`;
+    mkfifo(fifo);
+    const script = `${dir}/child.ts`;
+    await Deno.writeTextFile(script, stderrChild);
+    const run = (path: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-config", script, path],
+        stdout: "piped",
+        stderr: "piped",
+      })
+        .output();
+
+    // No reader: the open fails with ENXIO, so the shim can tell instead of hanging.
+    const noReader = await run(fifo);
+    assert.notEqual(noReader.code, 0);
+    assert.match(new TextDecoder().decode(noReader.stderr), /ENXIO/);
+
+    const r = openFifo(fifo, "r");
+    try {
+      const t0 = performance.now();
+      const out = await run(fifo);
+      const elapsed = performance.now() - t0;
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.equal(out.stderr.length, 0, "nothing went to the original stderr");
+      const failed = Number(/failed=(\d+)/.exec(new TextDecoder().decode(out.stdout))![1]);
+      assert.ok(failed > 0, "writes to a full fifo failed instead of blocking");
+      assert.ok(elapsed < 10000);
+      await poller().wait(r, "read");
+      const buf = new Uint8Array(64);
+      const n = await readAsync(r, buf);
+      assert.equal(new TextDecoder().decode(buf.subarray(0, 16)), "to the log fifo\n");
+      assert.ok(n >= 16);
+    } finally {
+      closeFd(r);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
