@@ -26,7 +26,7 @@ async function rejectsWith(p: Promise<unknown>, code: Code, message?: RegExp): P
 Deno.test("start → Task API → events → shutdown → delete, with containerd's error codes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
   const ns = `harness${Date.now() % 100000}`;
-  const events = await FakeEvents.start(dir);
+  const events = FakeEvents.start(dir);
   let client: TaskClient | undefined;
   const id = "h1";
   let bundle = "";

@@ -37,7 +37,7 @@ export class FakeEvents {
   #listener!: Deno.UnixListener;
   private constructor(readonly path: string) {}
 
-  static async start(dir: string): Promise<FakeEvents> {
+  static start(dir: string): FakeEvents {
     const f = new FakeEvents(`${dir}/containerd.sock.ttrpc`);
     f.server.register(EVENTS_SERVICE, {
       Forward: (payload, ctx) => {
