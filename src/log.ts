@@ -38,7 +38,7 @@ function quote(v: unknown): string {
 function write(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
   if (order[level] < threshold) return;
   let line = `time="${new Date().toISOString()}" level=${level} msg=${quote(msg)}`;
-  if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${quote(v)}`;
+  if (fields) { for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${quote(v)}`; }
   try {
     Deno.stderr.writeSync(encoder.encode(line + "\n"));
   } catch {

@@ -112,6 +112,13 @@ export async function serve(a: ShimArgs): Promise<never> {
   server.register(TASK_SERVICE, handlers);
   server.register(TASK_SERVICE_V3, handlers);
 
+  // Like the Go shim's stack dump on SIGUSR1: what a stuck or growing shim is doing, in containerd's log.
+  Deno.addSignalListener("SIGUSR1", () => {
+    log.info("shim state", {
+      containers: service.containers.size,
+      ...Object.fromEntries(Object.entries(Deno.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1024) + "KiB"])),
+    });
+  });
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(sig, () => void exit(sig));
   }

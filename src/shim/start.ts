@@ -155,7 +155,7 @@ export async function start(a: ShimArgs, stdin: ReadableStream<Uint8Array>): Pro
       }
       if (input.shimCgroup) {
         const { moveToCgroup } = await import("../sys/cgroup_move.ts");
-        await moveToCgroup(spawned.pid, input.shimCgroup);
+        moveToCgroup(spawned.pid, input.shimCgroup);
       }
     }
   }

@@ -20,7 +20,7 @@ export function isUnifiedOnly(): boolean {
 }
 
 /** Writes `pid` into `<hierarchy>/<path>/cgroup.procs`; fails if no hierarchy has the cgroup. */
-export async function moveToCgroup(pid: number, path: string): Promise<void> {
+export function moveToCgroup(pid: number, path: string): void {
   const rel = path.replace(/^\/+/, "");
   if (isUnifiedOnly()) {
     writeFile(`${ROOT}/${rel}/cgroup.procs`, `${pid}\n`);
@@ -28,9 +28,14 @@ export async function moveToCgroup(pid: number, path: string): Promise<void> {
   }
   let moved = 0;
   const errors: string[] = [];
-  for await (const e of Deno.readDir(ROOT)) {
-    if (!e.isDirectory) continue;
-    const procs = `${ROOT}/${e.name}/${rel}/cgroup.procs`;
+  // The mounted v1 hierarchies, as this process sees them ("4:cpu,cpuacct:/…" → /sys/fs/cgroup/cpu,cpuacct);
+  // listing /sys/fs/cgroup itself would need --allow-all.
+  const hierarchies = readFile("/proc/self/cgroup").split("\n")
+    .map((l) => l.split(":")[1] ?? "")
+    .filter((h) => h !== "")
+    .map((h) => h.startsWith("name=") ? h.slice("name=".length) : h);
+  for (const h of hierarchies) {
+    const procs = `${ROOT}/${h}/${rel}/cgroup.procs`;
     try {
       writeFile(procs, `${pid}\n`);
       moved++;
