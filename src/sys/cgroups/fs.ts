@@ -1,0 +1,135 @@
+/**
+ * File-system helpers for cgroup trees, through libc because Deno refuses any access below /sys without
+ * `--allow-all`: reading a cgroup file that may be missing, testing that a directory exists, listing a directory,
+ * and the host's hugepage sizes (read once per process).
+ *
+ * @example
+ * ```ts
+ * import { isDirectory, readOptional } from "./fs.ts";
+ * isDirectory("/sys/fs/cgroup/memory/default/c1"); // false once the container is deleted
+ * readOptional("/sys/fs/cgroup/memory/default/c1/memory.memsw.usage_in_bytes"); // null without swap accounting
+ * ```
+ * @module
+ */
+
+import { AT_FDCWD, S_IFMT, STATX, STATX_TYPE } from "../abi.ts";
+import { ENODEV, ENOENT, ENOTDIR, ESRCH, isErrno, SysError } from "../errno.ts";
+import { cstr, errno, libc } from "../libc.ts";
+import { readFile } from "../procfs.ts";
+import { log } from "../../log.ts";
+import { hugePageSizeName } from "./parse.ts";
+
+const S_IFDIR = 0o040000;
+/** Offset of `d_name` in glibc's `struct dirent` on LP64 (ino 8, off 8, reclen 2, type 1). */
+const DIRENT_NAME = 19;
+
+// statx is synchronous: one buffer serves every call.
+const statxBuf = new Uint8Array(STATX.size);
+const statxView = new DataView(statxBuf.buffer);
+
+/**
+ * The content of a cgroup (or /proc) file, or `null` when it does not exist: ENOENT, or ENODEV/ESRCH, which
+ * kernfs and procfs return when the cgroup or process goes away between open and read. Other errors throw.
+ */
+export function readOptional(path: string): string | null {
+  try {
+    return readFile(path);
+  } catch (e) {
+    if (isErrno(e, ENOENT, ENODEV, ESRCH)) return null;
+    throw e;
+  }
+}
+
+/** Whether `path` is an existing directory (following symlinks). Errors other than "missing" throw SysError. */
+export function isDirectory(path: string): boolean {
+  if (libc().statx(AT_FDCWD, cstr(path), 0, STATX_TYPE, statxBuf) < 0) {
+    const err = errno();
+    if (err === ENOENT || err === ENOTDIR) return false;
+    throw new SysError("statx", err, path);
+  }
+  return (statxView.getUint16(STATX.mode, true) & S_IFMT) === S_IFDIR;
+}
+
+/** The entry names of directory `path` (without "." and ".."), in directory order. Throws SysError. */
+export function listDirectory(path: string): string[] {
+  const C = libc();
+  const dir = C.opendir(cstr(path));
+  if (dir === null) throw new SysError("opendir", errno(), path);
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const ent = C.readdir(dir);
+      if (ent === null) break; // end of directory (or an error, which readdir reports the same way)
+      const name = Deno.UnsafePointerView.getCString(ent, DIRENT_NAME);
+      if (name !== "." && name !== "..") names.push(name);
+    }
+  } finally {
+    C.closedir(dir);
+  }
+  return names;
+}
+
+let hugePages: readonly string[] | undefined;
+
+/**
+ * The host's hugepage sizes as the kernel names them in hugetlb files ("1GB", "2MB"), sorted by the name of their
+ * `/sys/kernel/mm/hugepages` entry as containerd sorts them. Read once: the set is fixed at boot. Empty when the
+ * kernel has no hugepage support.
+ */
+export function hostHugePageSizes(): readonly string[] {
+  if (hugePages) return hugePages;
+  let entries: string[] = [];
+  try {
+    entries = listDirectory("/sys/kernel/mm/hugepages");
+  } catch (e) {
+    // Missing: no hugepage support. Anything else (e.g. FFI scoped so tightly that pointers cannot be read) must not
+    // fail every Stats call: report no hugetlb statistics, once, loudly.
+    if (!isErrno(e, ENOENT)) log.warn("cannot list hugepage sizes; hugetlb statistics are left out", { error: e });
+  }
+  hugePages = entries.sort().flatMap((name) => {
+    const m = /^hugepages-(\d+)kB$/.exec(name);
+    return m ? [hugePageSizeName(Number(m[1]))] : [];
+  });
+  return hugePages;
+}
+
+/** How long a missing cgroup file is not tried again, by default. */
+export const MISSING_FILE_RETRY_MS = 60_000;
+
+/**
+ * Reads cgroup files, remembering which ones are missing for a while so that steady-state calls only open files
+ * that exist, and counting the files read so that "nothing there" can be told from "cgroup gone".
+ */
+export class FileReader {
+  readonly #retryMs: number;
+  readonly #missing = new Set<string>();
+  #missingSince = 0;
+  /** Files read since the last {@linkcode FileReader.begin}. */
+  found = 0;
+
+  constructor(retryMs = MISSING_FILE_RETRY_MS) {
+    this.#retryMs = retryMs;
+  }
+
+  /** Starts one round of reads (one metrics() call). */
+  begin(): void {
+    this.found = 0;
+    const now = performance.now();
+    if (this.#missing.size > 0 && now - this.#missingSince >= this.#retryMs) this.#missing.clear();
+    if (this.#missing.size === 0) this.#missingSince = now;
+  }
+
+  /** The content of `path`, or null when it does not exist (or was recently found missing). */
+  read(path: string): string | null {
+    if (this.#missing.has(path)) return null;
+    const text = readOptional(path);
+    if (text === null) this.#missing.add(path);
+    else this.found++;
+    return text;
+  }
+
+  /** Whether `path` was found missing recently. */
+  knownMissing(path: string): boolean {
+    return this.#missing.has(path);
+  }
+}
