@@ -50,5 +50,12 @@ export function shimPermissionFlags(): string[] {
  * cwd, where no deno.json must be looked up; the rest: the bundle is self-contained and must never resolve or fetch anything.
  */
 export function shimRunFlags(): string[] {
-  return [...shimPermissionFlags(), "--no-config", "--no-lock", "--no-remote", "--no-npm"];
+  return [
+    ...shimPermissionFlags(),
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    "--v8-flags=--max-semi-space-size=1",
+  ];
 }

@@ -16,6 +16,7 @@ import { type RuncOptions, runcRoot, writeOptions } from "./options.ts";
 import { optionsFromAny } from "./options_any.ts";
 import type { Process } from "./process.ts";
 import type { AnyFields } from "../proto/any.ts";
+import { type Cgroup, loadCgroup, watchOom } from "../sys/cgroups/mod.ts";
 
 /** The fields of a CreateTaskRequest the container needs. */
 export interface CreateParams {
@@ -43,9 +44,13 @@ export async function shouldKillAllOnExit(bundle: string): Promise<boolean> {
 
 export class Container {
   readonly execs = new Map<string, ExecProcess>();
-  readonly #reserved = new Set<string>();
   init!: InitProcess;
   shouldKillAll = true;
+  /** The init's cgroup, found at create; Stats reads it until Delete, even after the init exited. */
+  cgroup: Cgroup | undefined;
+  /** How many OOM kills have been published as TaskOOM. */
+  oomPublished = 0;
+  #stopOom: (() => void) | undefined;
 
   private constructor(
     readonly id: string,
@@ -107,7 +112,40 @@ export class Container {
       }
       throw err;
     }
+    if (c.init.pid) {
+      try {
+        c.cgroup = loadCgroup(c.init.pid);
+      } catch (err) {
+        log.warn("cannot load the container's cgroup; Stats and OOM events are unavailable", { id: p.id, error: err });
+      }
+    }
     return c;
+  }
+
+  /** Starts OOM notification (at the init's Start). `onOom` runs for each OOM kill in the container's cgroup. */
+  watchOom(onOom: () => void): void {
+    if (!this.cgroup || this.#stopOom) return;
+    try {
+      this.#stopOom = watchOom(this.cgroup, onOom);
+    } catch (err) {
+      log.warn("cannot watch for OOM kills", { id: this.id, error: err });
+    }
+  }
+
+  /** OOM kills not yet published (0 when the count cannot be read). */
+  unpublishedOomKills(): number {
+    if (!this.cgroup) return 0;
+    try {
+      return Math.max(0, this.cgroup.oomKillCount() - this.oomPublished);
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Releases what lives as long as the container: the OOM watch. */
+  release(): void {
+    this.#stopOom?.();
+    this.#stopOom = undefined;
   }
 
   #openIO(paths: StdioPaths): Promise<ProcessIO> {
@@ -128,7 +166,7 @@ export class Container {
 
   /** Registers an exec (nothing runs until Start). */
   addExec(execId: string, stdio: StdioPaths, spec: OciProcess): ExecProcess {
-    if (this.execs.has(execId) || this.#reserved.has(execId)) throw errAlreadyExists(`id ${execId}`);
+    if (this.execs.has(execId)) throw errAlreadyExists(`id ${execId}`);
     this.init.state.checkExec();
     const exec = new ExecProcess(
       { containerId: this.id, bundle: this.bundle, runc: this.runc, openIO: (paths) => this.#openIO(paths) },

@@ -18,16 +18,10 @@ import { decodeJsonAny, encodeAny } from "../proto/any.ts";
 import type { CallContext, Handler } from "../ttrpc/server.ts";
 import type { Exit, Reaper } from "../sys/reaper.ts";
 import { resizePty } from "../sys/console.ts";
+import { CgroupNotFoundError } from "../sys/cgroups/mod.ts";
 import type { OciProcess } from "../runc/mod.ts";
 import { Container } from "./container.ts";
-import {
-  errAlreadyExists,
-  errFailedPrecondition,
-  errInvalidArgument,
-  errNotFound,
-  errNotImplemented,
-  errState,
-} from "./errors.ts";
+import { errAlreadyExists, errFailedPrecondition, errInvalidArgument, errNotFound, errState } from "./errors.ts";
 import type { EventSink } from "./events.ts";
 import { taskEvents } from "./events.ts";
 import type { Process } from "./process.ts";
@@ -150,6 +144,8 @@ export class TaskService {
       }
     }
     await p.io?.drained(EXIT_DRAIN_MS);
+    // TaskOOM must precede the init's TaskExit even when the OOM notification has not arrived yet.
+    if (!p.execId && c) this.#publishOom(c, true);
     this.#publish(taskEvents.exit(c?.namespace ?? this.opts.namespace, {
       containerId: p.containerId,
       id: p.id,
@@ -158,6 +154,14 @@ export class TaskService {
       exitedAt: p.exitedAt ?? new Date(),
     }));
     p.markReported();
+  }
+
+  /** Publishes TaskOOM for kills not yet published; `fromEvent` publishes once even if the count is unreadable. */
+  #publishOom(c: Container, atExit = false): void {
+    const n = c.unpublishedOomKills();
+    if (n === 0 && atExit) return;
+    c.oomPublished += n;
+    this.#publish(taskEvents.oom(c.namespace, c.id));
   }
 
   /** Runs a Start with exits held back until the start event is queued. */
@@ -191,7 +195,7 @@ export class TaskService {
     if (!r.id) throw errInvalidArgument("container id must not be empty");
     if (!r.bundle) throw errInvalidArgument("bundle must not be empty");
     if (this.containers.has(r.id) || this.#creating.has(r.id)) throw errAlreadyExists(`container ${r.id}`);
-    const ns = ctx.metadata.get(NAMESPACE_METADATA)?.[0] || this.opts.namespace;
+    const ns = ctx.metadata.get(NAMESPACE_METADATA)?.[0] || namespaceOfBundle(r.bundle) || this.opts.namespace;
     this.#creating.add(r.id);
     try {
       const c = await Container.create(
@@ -244,7 +248,10 @@ export class TaskService {
       }
       await this.#started(p, () => this.#publish(taskEvents.execStarted(c.namespace, c.id, p.execId, p.pid)));
     } else {
-      await this.#started(p, () => this.#publish(taskEvents.start(c.namespace, c.id, p.pid)));
+      await this.#started(p, () => {
+        this.#publish(taskEvents.start(c.namespace, c.id, p.pid));
+        c.watchOom(() => this.#publishOom(c));
+      });
     }
     return { pid: p.pid };
   }
@@ -268,6 +275,7 @@ export class TaskService {
       }));
     } else {
       for (const e of c.execs.values()) e.io?.close();
+      c.release();
       this.containers.delete(c.id);
       for (const proc of c.all()) this.#byPid.delete(proc.pid);
       this.#publish(taskEvents.delete(c.namespace, {
@@ -414,8 +422,15 @@ export class TaskService {
   }
 
   stats(r: Req<"Stats">): Promise<Res<"Stats">> {
-    this.#container(r.id);
-    throw errNotImplemented("stats");
+    const c = this.#container(r.id);
+    if (!c.cgroup) throw errNotFound("cgroup does not exist");
+    try {
+      const m = c.cgroup.metrics();
+      return Promise.resolve({ stats: { type_url: m.typeUrl, value: m.value } });
+    } catch (err) {
+      if (err instanceof CgroupNotFoundError) throw errNotFound("cgroup does not exist");
+      throw err;
+    }
   }
 
   connect(r: Req<"Connect">): Promise<Res<"Connect">> {
@@ -427,6 +442,17 @@ export class TaskService {
     if (this.containers.size === 0 && this.#creating.size === 0) queueMicrotask(() => this.opts.onShutdown());
     return Promise.resolve({});
   }
+}
+
+/**
+ * containerd 1.6 sends no namespace metadata with Task calls; its bundles live at `…/<namespace>/<id>`, which lets a
+ * server shared across namespaces (namespace and node grouping) tell them apart.
+ */
+export function namespaceOfBundle(bundle: string): string | undefined {
+  const parts = bundle.replace(/\/+$/, "").split("/");
+  return parts.length >= 3 && parts[parts.length - 3].startsWith("io.containerd.runtime.v")
+    ? parts[parts.length - 2]
+    : undefined;
 }
 
 function decodeCheckpointOptions(any: { type_url?: string | null; value?: Uint8Array | null }) {
