@@ -31,7 +31,7 @@ export class ExecProcess extends Process {
   }
 
   async runStart(): Promise<void> {
-    this.io = await this.ctx.openIO(this.stdio);
+    this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
     let console: ConsoleSocket | undefined;
     try {
       if (this.stdio.terminal) console = await ConsoleSocket.create();

@@ -53,7 +53,7 @@ export class InitProcess extends Process {
   /** `runc create` with IO in place before the process exists; sets `pid`. Cleans up after itself on failure. */
   async create(): Promise<void> {
     const { runc, id, bundle } = this.ctx;
-    this.io = await this.ctx.openIO(this.stdio);
+    this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
     if (this.#restore) return; // restored on Start
     let console: ConsoleSocket | undefined;
     try {

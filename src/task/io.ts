@@ -13,8 +13,8 @@
  */
 import { log } from "../log.ts";
 import type { Stdio } from "../runc/runc.ts";
-import { EAGAIN, ENXIO, EPIPE, SysError } from "../sys/errno.ts";
-import { closeFd, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
+import { ENXIO, EPIPE, SysError } from "../sys/errno.ts";
+import { closeFd, read, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import type { Reaper } from "../sys/reaper.ts";
@@ -211,7 +211,11 @@ export class ProcessIO {
   #stderr?: Sink;
   #logger?: BinaryLogger;
   #stdinFd = -1;
+  /** Aborted by close(): the stdin copy stops at once. */
   #stdinAbort = new AbortController();
+  /** Aborted by CloseIO: wakes the stdin copy so it can drain and finish. */
+  #stdinWake = new AbortController();
+  #stdinClosing = false;
   #copies: Promise<void>[] = [];
   #closers: (() => void)[] = [];
   #consoleFd = -1;
@@ -267,8 +271,7 @@ export class ProcessIO {
     if (stdio.stderr === "piped" && this.#stderr) this.#copies.push(this.#pump(child.stderr, this.#stderr));
     if (stdio.stdin === "piped") {
       const writer = child.stdin.getWriter();
-      this.#closers.push(() => writer.close().catch(() => {}));
-      this.#copyStdin((b) => writer.write(b));
+      this.#copyStdin((b) => writer.write(b), () => writer.close().catch(() => {}));
     }
   }
 
@@ -277,7 +280,13 @@ export class ProcessIO {
     this.#consoleFd = masterFd;
     this.#closers.push(() => closeFd(masterFd));
     if (this.#stdout) this.#copies.push(this.#pumpFd(masterFd, this.#stdout));
-    if (this.#stdinFd >= 0) this.#copyStdin((b) => writeAll(masterFd, b, this.#stdinAbort.signal));
+    if (this.#stdinFd >= 0) {
+      // A terminal has no half-close: EOF is ^D in the line discipline.
+      this.#copyStdin(
+        (b) => writeAll(masterFd, b, this.#stdinAbort.signal),
+        () => writeAll(masterFd, new Uint8Array([4])).catch(() => {}),
+      );
+    }
   }
 
   /** The pty master, -1 for non-terminal processes. */
@@ -285,11 +294,14 @@ export class ProcessIO {
     return this.#consoleFd;
   }
 
+  /** Copies one output stream to its sink; when the stream ends the sink is closed, so its reader sees EOF. */
   async #pump(stream: ReadableStream<Uint8Array>, sink: Sink): Promise<void> {
     try {
       for await (const chunk of stream) await sink.write(chunk);
     } catch (err) {
       log.debug("output copy ended", { error: err });
+    } finally {
+      sink.close();
     }
   }
 
@@ -304,38 +316,48 @@ export class ProcessIO {
     } catch (err) {
       // EIO is how a pty master reports that the last slave fd closed.
       if (!(err instanceof SysError)) log.debug("console copy ended", { error: err });
+    } finally {
+      sink.close();
     }
   }
 
-  #copyStdin(deliver: (b: Uint8Array) => Promise<void>): void {
+  /**
+   * Copies the stdin fifo into the process until CloseIO. The fifo is read without blocking; only when it is empty
+   * does the loop wait, and after CloseIO it stops at the first empty read instead: what the client wrote before
+   * closing is delivered, then the process sees EOF (`eof`).
+   */
+  #copyStdin(deliver: (b: Uint8Array) => Promise<void>, eof: () => void): void {
     const fd = this.#stdinFd;
-    const signal = this.#stdinAbort.signal;
+    const closed = this.#stdinAbort.signal;
     (async () => {
       const buf = new Uint8Array(32 * 1024);
-      while (!signal.aborted) {
-        const n = await readAsync(fd, buf, signal);
-        if (n <= 0) break;
-        await deliver(buf.slice(0, n));
+      for (;;) {
+        const n = read(fd, buf);
+        if (n > 0) {
+          await deliver(buf.slice(0, n));
+          continue;
+        }
+        if (n === 0 || this.#stdinClosing || closed.aborted) break;
+        await poller().wait(fd, "read", this.#stdinWake.signal).catch(() => {});
       }
     })().catch((err) => {
-      if (!signal.aborted && !(err instanceof SysError && err.errno === EAGAIN)) {
-        log.debug("stdin copy ended", { error: err });
-      }
+      if (!closed.aborted) log.debug("stdin copy ended", { error: err });
+    }).finally(() => {
+      eof();
+      this.#releaseStdin();
     });
   }
 
-  /** CloseIO(stdin): the process sees EOF on stdin. */
-  closeStdin(): void {
+  #releaseStdin(): void {
     if (this.#stdinFd < 0) return;
-    this.#stdinAbort.abort();
     closeFd(this.#stdinFd);
     this.#stdinFd = -1;
-    // For pipes, closing our writer is the EOF; for a pty, EOF is ^D in the line discipline.
-    const writerClose = this.#closers.shift();
-    if (this.#consoleFd >= 0) {
-      if (writerClose) this.#closers.unshift(writerClose);
-      writeAll(this.#consoleFd, new Uint8Array([4])).catch(() => {});
-    } else writerClose?.();
+  }
+
+  /** CloseIO(stdin): deliver what is already in the fifo, then the process sees EOF on stdin. */
+  closeStdin(): void {
+    this.#stdinClosing = true;
+    this.#stdinWake.abort();
   }
 
   /** Resolves when every output stream reached end-of-stream, or after `timeoutMs`. */
@@ -354,11 +376,9 @@ export class ProcessIO {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#stdinFd >= 0) {
-      this.#stdinAbort.abort();
-      closeFd(this.#stdinFd);
-      this.#stdinFd = -1;
-    }
+    this.#stdinAbort.abort();
+    this.#stdinWake.abort();
+    this.#releaseStdin();
     for (const c of this.#closers.splice(0)) c();
     this.#stdout?.close();
     if (this.#stderr !== this.#stdout) this.#stderr?.close();

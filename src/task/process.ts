@@ -27,6 +27,8 @@ export abstract class Process implements StateHost {
   heldExit: ExitRecord | undefined;
   /** Set once TaskExit was published (or the process was deleted without ever running). */
   exitReported = false;
+  /** CloseIO(stdin) was received. */
+  stdinClosed = false;
   #ops: Promise<unknown> = Promise.resolve();
   #reported: Promise<void>;
   #resolveReported!: () => void;
@@ -87,6 +89,18 @@ export abstract class Process implements StateHost {
 
   kill(signal: number, all: boolean): Promise<void> {
     return this.state.kill(signal, all);
+  }
+
+  /** CloseIO(stdin). Before the process's IO exists (an exec not started yet) it is remembered and applied then. */
+  closeStdin(): void {
+    this.stdinClosed = true;
+    this.io?.closeStdin();
+  }
+
+  /** Applies an early CloseIO to IO that was just opened. */
+  protected adoptIO(io: ProcessIO): ProcessIO {
+    if (this.stdinClosed) io.closeStdin();
+    return io;
   }
 
   abstract runStart(): Promise<void>;

@@ -160,7 +160,8 @@ export class TaskService {
   #publishOom(c: Container, atExit = false): void {
     const n = c.unpublishedOomKills();
     if (n === 0 && atExit) return;
-    c.oomPublished += n;
+    // A notification may outrun the kill counter; count it as one kill so the check at exit does not repeat it.
+    c.oomPublished += Math.max(n, 1);
     this.#publish(taskEvents.oom(c.namespace, c.id));
   }
 
@@ -417,7 +418,7 @@ export class TaskService {
 
   closeIO(r: Req<"CloseIO">): Promise<Record<string, never>> {
     const p = this.#container(r.id).process(r.execId ?? "");
-    if (r.stdin) p.io?.closeStdin();
+    if (r.stdin) p.closeStdin();
     return Promise.resolve({});
   }
 

@@ -15,7 +15,7 @@ async function detached(lab: Lab, id: string, args: string[] = ["sleep", "1000"]
 
 const ls = async (lab: Lab) => (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
 
-Deno.test("exec: output and exit code, 20 concurrent execs, duplicate exec id", async () => {
+Deno.test("exec: output and exit code, stdin with CloseIO, 20 concurrent execs, duplicate exec id", async () => {
   const lab = await labWith(NS);
   try {
     await detached(lab, "ex");
@@ -38,6 +38,15 @@ Deno.test("exec: output and exit code, 20 concurrent execs, duplicate exec id", 
       assert.equal(r.stdout, `out-${i}\n`, `exec ${i}: ${r.stderr}`);
       assert.equal(r.code, i + 1);
     });
+
+    // ctr sends CloseIO when its stdin ends (possibly before the exec has started): cat gets the input, then EOF.
+    const piped = await lab.ctr(["task", "exec", "--exec-id", "stdin", "ex", "cat"], {
+      namespace: NS,
+      stdin: "piped-input\n",
+      timeoutMs: 15_000,
+    });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, "piped-input\n");
 
     const long = lab.ctr(["task", "exec", "--exec-id", "dup", "ex", "sleep", "3"], { namespace: NS });
     await new Promise((r) => setTimeout(r, 700));
