@@ -1,0 +1,102 @@
+/**
+ * The private containerd's `config.toml` (host-lab.md §3.1): everything under the lab directory, the CRI plugin
+ * loaded with the settings this host needs, and the chosen log level.
+ *
+ * @example
+ * ```ts
+ * import { labConfig } from "./config.ts";
+ * await Deno.writeTextFile("/tmp/lab/config.toml", labConfig("/tmp/lab", "info"));
+ * ```
+ * @module
+ */
+import { PAUSE_IMAGE } from "./image.ts";
+
+/** containerd's log level in the lab. At `debug` containerd also passes `-debug` to every shim. */
+export type LabLogLevel = "debug" | "info";
+
+/** Paths of one lab instance, all derived from its directory. */
+export interface LabPaths {
+  dir: string;
+  config: string;
+  address: string;
+  ttrpcAddress: string;
+  debugAddress: string;
+  pidFile: string;
+  logFile: string;
+  /** Byte offset in `logFile` where the running daemon's output starts. */
+  logOffsetFile: string;
+  lockFile: string;
+}
+
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/** Paths of the lab in `dir` (absolute); throws when its socket paths would be too long for a unix socket. */
+export function labPaths(dir: string): LabPaths {
+  const paths: LabPaths = {
+    dir,
+    config: `${dir}/config.toml`,
+    address: `${dir}/containerd.sock`,
+    ttrpcAddress: `${dir}/containerd.sock.ttrpc`,
+    debugAddress: `${dir}/containerd-debug.sock`,
+    pidFile: `${dir}/containerd.pid`,
+    logFile: `${dir}/logs/containerd.log`,
+    logOffsetFile: `${dir}/logs/containerd.log.offset`,
+    lockFile: `${dir}/lab.lock`,
+  };
+  for (const s of [paths.address, paths.ttrpcAddress, paths.debugAddress]) {
+    if (new TextEncoder().encode(s).length > MAX_SOCKET_PATH) {
+      throw new Error(`lab directory ${dir} is too deep: socket path ${s} exceeds ${MAX_SOCKET_PATH} bytes`);
+    }
+  }
+  return paths;
+}
+
+/** TOML basic string. */
+function q(s: string): string {
+  return JSON.stringify(s); // JSON string escapes are valid TOML basic-string escapes
+}
+
+/** The config file text for the lab in `dir`. */
+export function labConfig(dir: string, level: LabLogLevel): string {
+  const p = labPaths(dir);
+  return `# Private containerd 1.6 instance of containerd-shim-deno's test lab (written by tests/lab; do not edit)
+version = 2
+root = ${q(`${dir}/root`)}
+state = ${q(`${dir}/state`)}
+oom_score = 0
+# aufs (no modprobe), btrfs & zfs (root is ext4) and devmapper (not configured) report skip/error: harmless.
+disabled_plugins = []
+
+[grpc]
+  address = ${q(p.address)}
+  uid = 0
+  gid = 0
+
+[ttrpc]
+  address = ${q(p.ttrpcAddress)}
+  uid = 0
+  gid = 0
+
+[debug]
+  address = ${q(p.debugAddress)}
+  level = ${q(level)}
+  format = "text"
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = ${q(`${dir}/opt`)}
+  [plugins."io.containerd.grpc.v1.cri"]
+    disable_tcp_service = true
+    # root lacks CAP_SYS_RESOURCE here, so a sandbox's oom_score_adj=-998 would be refused: clamp it instead.
+    restrict_oom_score_adj = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+    sandbox_image = ${q(PAUSE_IMAGE)}
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = ${q(`${dir}/cni/bin`)}
+      conf_dir = ${q(`${dir}/cni/net.d`)}
+  [plugins."io.containerd.runtime.v2.task"]
+    platforms = ["linux/amd64"]
+`;
+}

@@ -1,0 +1,109 @@
+/**
+ * The build (`tools/build.ts`) and the test runner's parsing (`tools/test.ts`), tested on a stub entry so they do not
+ * depend on the shim being complete.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  buildBundle,
+  buildCompile,
+  DenortUnavailableError,
+  launcherFlags,
+  launcherScript,
+  SHIM_BINARY,
+} from "../../tools/build.ts";
+import { parseSummary, splitArgs, summaryLine } from "../../tools/test.ts";
+import { shimRunFlags } from "../../src/permissions.ts";
+import { runCommand } from "./proc.ts";
+
+const STUB = `
+let home = "readable";
+try { Deno.env.get("HOME"); } catch (e) { home = (e as Error).name; }
+console.log(JSON.stringify({ args: Deno.args, cwd: Deno.cwd(), home, ns: Deno.env.get("NAMESPACE") ?? null }));
+`;
+
+async function withStub(fn: (entry: string, dist: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "shimbuild-" });
+  try {
+    await Deno.writeTextFile(join(dir, "main.ts"), STUB);
+    await fn(join(dir, "main.ts"), join(dir, "dist"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("build: the bundle launcher runs the entry with the shim's permissions from any cwd, any env", async () => {
+  await withStub(async (entry, dist) => {
+    const info = await buildBundle({ entry, dist });
+    assert.equal(info.flavour, "bundle");
+    const written = JSON.parse(await Deno.readTextFile(join(dist, "BUILD-INFO.json")));
+    assert.equal(written.flavour, "bundle");
+    assert.equal(written.denoVersion, Deno.version.deno);
+
+    const launcher = join(dist, SHIM_BINARY);
+    assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
+    const script = await Deno.readTextFile(launcher);
+    assert.equal(script, launcherScript(dist));
+    assert.equal(script.trimEnd().split("\n").length, 2);
+    assert.equal((await Deno.stat(join(dist, "lib/deno"))).mode! & 0o777, 0o755);
+
+    // containerd's way: cwd is a bundle directory, a minimal environment, Go-style flags.
+    const r = await runCommand("env", ["-i", "NAMESPACE=k8s.io", launcher, "-namespace", "k8s.io", "start"], {
+      cwd: "/",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.args, ["-namespace", "k8s.io", "start"]);
+    assert.equal(out.cwd, "/");
+    assert.equal(out.ns, "k8s.io", "NAMESPACE is allowed");
+    assert.equal(out.home, "NotCapable", "env outside the shim's list is denied");
+  });
+});
+
+Deno.test("build: the launcher runs with the shim's own run flags (the ones start re-spawns the server with)", () => {
+  const flags = launcherFlags();
+  assert.deepEqual(flags, shimRunFlags());
+  assert.ok(flags.includes("--no-prompt") && flags.includes("--no-config"));
+  assert.ok(!flags.some((f) => f === "--allow-all" || f === "-A"));
+});
+
+Deno.test("build: compile without a denort binary fails clearly and leaves dist/ alone", async () => {
+  await withStub(async (entry, dist) => {
+    await buildBundle({ entry, dist });
+    const before = await Deno.readTextFile(join(dist, "BUILD-INFO.json"));
+    const saved = Deno.env.get("DENORT_BIN");
+    Deno.env.set("DENORT_BIN", join(dist, "no-such-denort"));
+    try {
+      await assert.rejects(buildCompile({ entry, dist }), (e) => {
+        assert.ok(e instanceof DenortUnavailableError);
+        assert.match(e.message, /deno task build/);
+        return true;
+      });
+    } finally {
+      if (saved === undefined) Deno.env.delete("DENORT_BIN");
+      else Deno.env.set("DENORT_BIN", saved);
+    }
+    assert.equal(await Deno.readTextFile(join(dist, "BUILD-INFO.json")), before);
+    const r = await runCommand(join(dist, SHIM_BINARY), ["x"]);
+    assert.equal(r.code, 0, "the bundle launcher still works");
+  });
+});
+
+Deno.test("test runner: parses deno test's summary line", () => {
+  assert.deepEqual(parseSummary("...\nok | 57 passed (3 steps) | 0 failed (10s)\n"), { passed: 57, failed: 0 });
+  assert.deepEqual(
+    parseSummary("\x1b[0m\x1b[31mFAILED\x1b[0m | 5 passed | 2 failed \x1b[0m\x1b[38;5;245m(3s)\x1b[0m\n"),
+    { passed: 5, failed: 2 },
+  );
+  assert.deepEqual(parseSummary("ok | 1 passed (1 step) | 0 failed | 2 ignored (1ms)"), { passed: 1, failed: 0 });
+  assert.equal(parseSummary("error: Module not found\n"), null);
+  assert.equal(summaryLine({ passed: 0, failed: 1 }), "0 passed, 1 failed");
+});
+
+Deno.test("test runner: paths and globs select tests, other arguments pass through", async () => {
+  const { paths, passThrough } = await splitArgs(["tests/", "--filter", "lab:", "tests/ttrpc_*", "--fail-fast"]);
+  assert.deepEqual(paths, ["tests/", "tests/ttrpc_*"]);
+  assert.deepEqual(passThrough, ["--filter", "lab:", "--fail-fast"]);
+});
