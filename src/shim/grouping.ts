@@ -14,17 +14,26 @@ export const SANDBOX_ANNOTATION = "io.kubernetes.cri.sandbox-id";
 /** The grouping modes, from finest to coarsest. */
 export type GroupingMode = "container" | "pod" | "namespace" | "node";
 
-/** The group key for `mode`; node mode uses one constant key so every container maps to one socket. */
-export function groupFor(mode: GroupingMode, annotations: Record<string, string>, id: string, ns: string): string {
+/**
+ * Where a container's server is: the namespace and group that, with containerd's address, name its socket.
+ * Per container and per pod this is exactly the Go shim's key (`<ns>/<group>`); a namespace's server uses a fixed
+ * group in that namespace; the node's server uses no namespace at all, so every namespace finds the same socket.
+ */
+export function groupFor(
+  mode: GroupingMode,
+  annotations: Record<string, string>,
+  id: string,
+  ns: string,
+): { namespace: string; group: string } {
   switch (mode) {
     case "container":
-      return id;
+      return { namespace: ns, group: id };
     case "pod":
-      return annotations[GROUP_ANNOTATION] || annotations[SANDBOX_ANNOTATION] || id;
+      return { namespace: ns, group: annotations[GROUP_ANNOTATION] || annotations[SANDBOX_ANNOTATION] || id };
     case "namespace":
-      return `deno-shim-namespace-${ns}`;
+      return { namespace: ns, group: "containerd-shim-deno-namespace" };
     case "node":
-      return "deno-shim-node";
+      return { namespace: "", group: "containerd-shim-deno-node" };
   }
 }
 
@@ -34,7 +43,7 @@ export async function groupKey(
   id: string,
   ns: string,
   input: StartInput,
-): Promise<string> {
+): Promise<{ namespace: string; group: string }> {
   const config = await loadConfig(input.configPath);
   return groupFor(config.grouping, annotations, id, ns);
 }

@@ -137,8 +137,8 @@ export async function start(a: ShimArgs, stdin: ReadableStream<Uint8Array>): Pro
   const bundle = Deno.cwd();
   const input: StartInput = decodeStartInput(await readAll(stdin), a.id, a.namespace);
   const spec = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`)) as { annotations?: Record<string, string> };
-  const group = await groupKey(spec.annotations ?? {}, a.id, a.namespace, input);
-  const path = await socketPath(a.address, a.namespace, group, input.socketDir ?? DEFAULT_SOCKET_DIR);
+  const key = await groupKey(spec.annotations ?? {}, a.id, a.namespace, input);
+  const path = await socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
   let result: StartResult;
   if (await serverAlive(path)) {

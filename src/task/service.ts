@@ -31,6 +31,8 @@ import type { CheckpointParams, StateName } from "./states/mod.ts";
 const EXIT_DRAIN_MS = 2000;
 /** How long an init's exit waits for its execs' exits (they die with the pid namespace). */
 const EXEC_EXIT_WAIT_MS = 5000;
+/** How long Shutdown waits for a Create that `start` may already have sent this server's way. */
+const SHUTDOWN_GRACE_MS = 300;
 /** The ttrpc metadata key containerd puts the namespace in. */
 export const NAMESPACE_METADATA = "containerd-namespace-ttrpc";
 
@@ -439,8 +441,13 @@ export class TaskService {
     return Promise.resolve({ shimPid: Deno.pid, taskPid: c?.init.pid ?? 0, version: this.opts.version ?? "" });
   }
 
+  /**
+   * Exits once no container is left. The exit waits {@link SHUTDOWN_GRACE_MS}: a grouped server may just have been
+   * handed to a new container by `start` (containerd dials it right after), and its Create must find it alive.
+   */
   shutdown(_: Req<"Shutdown">): Promise<Record<string, never>> {
-    if (this.containers.size === 0 && this.#creating.size === 0) queueMicrotask(() => this.opts.onShutdown());
+    const idle = () => this.containers.size === 0 && this.#creating.size === 0;
+    if (idle()) setTimeout(() => idle() && this.opts.onShutdown(), SHUTDOWN_GRACE_MS);
     return Promise.resolve({});
   }
 }
