@@ -13,6 +13,11 @@ import { RUNTIME_NAME, VERSION } from "./src/version.ts";
 
 const encoder = new TextEncoder();
 
+/** Writes every byte: containerd parses what these subcommands print, so a short write would corrupt it. */
+async function print(bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
+}
+
 async function main(argv: string[]): Promise<number> {
   const a = parseShimArgs(argv, (k) => Deno.env.get(k));
   if (a.version) {
@@ -23,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (a.info) {
     const { runtimeInfo } = await import("./src/shim/info.ts");
-    await Deno.stdout.write(await runtimeInfo(Deno.stdin.readable));
+    await print(await runtimeInfo(Deno.stdin.readable));
     return 0;
   }
   switch (a.action) {
@@ -31,12 +36,12 @@ async function main(argv: string[]): Promise<number> {
       const { start } = await import("./src/shim/start.ts");
       const { output } = await import("./src/shim/bootstrap.ts");
       const result = await start(a, Deno.stdin.readable);
-      await Deno.stdout.write(output(result));
+      await print(output(result));
       return 0;
     }
     case "delete": {
       const { deleteTask } = await import("./src/shim/delete.ts");
-      await Deno.stdout.write(await deleteTask(a));
+      await print(await deleteTask(a));
       return 0;
     }
     case "": {

@@ -4,16 +4,28 @@
  * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
  *
  * ```json
- * { "grouping": "pod" }
+ * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": 2 }
  * ```
  * @module
  */
-import type { GroupingMode } from "./grouping.ts";
+
+/** The grouping modes, from finest to coarsest. */
+export type GroupingMode = "container" | "pod" | "namespace" | "node";
 
 /** Settings and their defaults. */
 export interface ShimConfig {
   /** One server per container, per pod (default, like the Go shim), per namespace, or per node. */
   grouping: GroupingMode;
+  /**
+   * How `start` answers containerd 1.7/2.x: "plain" (`unix://…`, every version) or "json"
+   * (`{"version":N,"address":…,"protocol":"ttrpc"}`, 1.7+). containerd 2.3+ gets a BootstrapResult either way.
+   */
+  startOutput: "plain" | "json";
+  /**
+   * The Task API version reported to containerd 2.x (JSON or BootstrapResult): 2 (default) or 3. With 3, containerd
+   * 2.x sends a pod's containers to the sandbox's server without running `start` for them; 1.7 refuses 3.
+   */
+  taskApiVersion: 2 | 3;
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/containerd/containerd-shim-deno.json";
@@ -21,7 +33,7 @@ const MODES: readonly GroupingMode[] = ["container", "pod", "namespace", "node"]
 
 /** Validates a parsed config object. */
 export function parseConfig(raw: unknown, source: string): ShimConfig {
-  const config: ShimConfig = { grouping: "pod" };
+  const config: ShimConfig = { grouping: "pod", startOutput: "plain", taskApiVersion: 2 };
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the shim config must be a JSON object`);
   }
@@ -31,6 +43,12 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
         throw new Error(`${source}: grouping must be one of ${MODES.join(", ")}, not ${JSON.stringify(v)}`);
       }
       config.grouping = v as GroupingMode;
+    } else if (k === "startOutput") {
+      if (v !== "plain" && v !== "json") throw new Error(`${source}: startOutput must be "plain" or "json"`);
+      config.startOutput = v;
+    } else if (k === "taskApiVersion") {
+      if (v !== 2 && v !== 3) throw new Error(`${source}: taskApiVersion must be 2 or 3`);
+      config.taskApiVersion = v;
     } else throw new Error(`${source}: unknown setting ${JSON.stringify(k)}`);
   }
   return config;

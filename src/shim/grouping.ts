@@ -5,14 +5,12 @@
  *
  * @module
  */
-import type { StartInput } from "./start_input.ts";
-import { loadConfig } from "./config.ts";
+import type { GroupingMode, ShimConfig } from "./config.ts";
+
+export type { GroupingMode };
 
 export const GROUP_ANNOTATION = "io.containerd.runc.v2.group";
 export const SANDBOX_ANNOTATION = "io.kubernetes.cri.sandbox-id";
-
-/** The grouping modes, from finest to coarsest. */
-export type GroupingMode = "container" | "pod" | "namespace" | "node";
 
 /**
  * Where a container's server is: the namespace and group that, with containerd's address, name its socket.
@@ -38,12 +36,11 @@ export function groupFor(
 }
 
 /** The group key for a container, honouring the configured mode. */
-export async function groupKey(
+export function groupKey(
+  config: ShimConfig,
   annotations: Record<string, string>,
   id: string,
   ns: string,
-  input: StartInput,
-): Promise<{ namespace: string; group: string }> {
-  const config = await loadConfig(input.configPath);
+): { namespace: string; group: string } {
   return groupFor(config.grouping, annotations, id, ns);
 }

@@ -14,6 +14,7 @@ import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
 import type { ShimArgs } from "./flags.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
+import { loadConfig } from "./config.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -22,6 +23,9 @@ export interface StartResult {
   serverPid?: number;
   /** containerd 2.3+ sent BootstrapParams: answer with a BootstrapResult. */
   bootstrap?: boolean;
+  /** The configured answer for 1.x–2.2 and the Task API version to report. */
+  format?: "plain" | "json";
+  version?: 2 | 3;
 }
 
 async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -137,7 +141,8 @@ export async function start(a: ShimArgs, stdin: ReadableStream<Uint8Array>): Pro
   const bundle = Deno.cwd();
   const input: StartInput = decodeStartInput(await readAll(stdin), a.id, a.namespace);
   const spec = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`)) as { annotations?: Record<string, string> };
-  const key = await groupKey(spec.annotations ?? {}, a.id, a.namespace, input);
+  const config = await loadConfig(input.configPath);
+  const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
   const path = await socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
   let result: StartResult;
@@ -161,5 +166,7 @@ export async function start(a: ShimArgs, stdin: ReadableStream<Uint8Array>): Pro
   }
   await Deno.writeTextFile(`${bundle}/address`, address);
   result.bootstrap = input.bootstrap !== undefined;
+  result.format = config.startOutput;
+  result.version = config.taskApiVersion;
   return result;
 }

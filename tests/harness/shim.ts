@@ -109,7 +109,15 @@ export async function makeBundle(dir: string, id: string, args: string[], annota
 /** Runs the binary like containerd does and returns what it printed. */
 export async function runShim(
   action: "start" | "delete",
-  o: { bundle: string; id: string; namespace: string; address: string; ttrpcAddress: string; stdin?: Uint8Array },
+  o: {
+    bundle: string;
+    id: string;
+    namespace: string;
+    address: string;
+    ttrpcAddress: string;
+    stdin?: Uint8Array;
+    env?: Record<string, string>;
+  },
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
   const args = [
     "-namespace",
@@ -126,7 +134,13 @@ export async function runShim(
   const child = new Deno.Command(SHIM, {
     args,
     cwd: o.bundle,
-    env: { TTRPC_ADDRESS: o.ttrpcAddress, GRPC_ADDRESS: o.address, NAMESPACE: o.namespace, MAX_SHIM_VERSION: "2" },
+    env: {
+      TTRPC_ADDRESS: o.ttrpcAddress,
+      GRPC_ADDRESS: o.address,
+      NAMESPACE: o.namespace,
+      MAX_SHIM_VERSION: "2",
+      ...o.env,
+    },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
