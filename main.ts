@@ -44,12 +44,23 @@ async function main(argv: string[]): Promise<number> {
       await print(await deleteTask(a));
       return 0;
     }
+    case "install": {
+      const { install } = await import("./src/shim/install.ts");
+      console.log(await install(a.rest));
+      return 0;
+    }
+    case "check": {
+      const { report, runChecks } = await import("./src/shim/check.ts");
+      const [text, code] = report(await runChecks(a.rest));
+      await print(encoder.encode(text));
+      return code;
+    }
     case "": {
       const { serve } = await import("./src/shim/serve.ts");
       return await serve(a);
     }
     default:
-      throw new FlagError(`unknown action ${JSON.stringify(a.action)} (expected start or delete)`);
+      throw new FlagError(`unknown action ${JSON.stringify(a.action)} (expected start, delete, install or check)`);
   }
 }
 

@@ -45,17 +45,18 @@ export function shimPermissionFlags(): string[] {
 }
 
 /**
+ * V8 settings of the shim, embedded in both flavours. `--max-semi-space-size=1` caps the young generation at 1 MiB
+ * per semi-space: a shim allocates little, and the default lets the young generation grow by several MiB of RSS that a
+ * per-node server would carry for nothing (measured over 10,000 execs: the step disappears, the heap stays flat).
+ */
+export const SHIM_V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
+
+/**
  * The complete `deno run` flags of the shim when it runs from a bundle (the launcher written by `deno task build`,
- * and `start` re-spawning itself as the server). `--no-config`: containerd runs the shim with the bundle directory as
- * cwd, where no deno.json must be looked up; the rest: the bundle is self-contained and must never resolve or fetch anything.
+ * and `start` re-spawning itself as the server). `--no-config` and `--no-lock`: containerd runs the shim with the
+ * bundle directory as cwd, where no deno.json or deno.lock must be looked up; `--no-remote` and `--no-npm`: the bundle
+ * is self-contained and must never resolve or fetch anything.
  */
 export function shimRunFlags(): string[] {
-  return [
-    ...shimPermissionFlags(),
-    "--no-config",
-    "--no-lock",
-    "--no-remote",
-    "--no-npm",
-    "--v8-flags=--max-semi-space-size=1",
-  ];
+  return [...shimPermissionFlags(), ...SHIM_V8_FLAGS, "--no-config", "--no-lock", "--no-remote", "--no-npm"];
 }

@@ -22,7 +22,15 @@
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
+import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
+import {
+  BUNDLE_FILE,
+  CACHE_DIR,
+  launcherEnv as sharedLauncherEnv,
+  launcherScript as sharedLauncherScript,
+  RUNTIME_FILE,
+  SHIM_BINARY,
+} from "../src/shim/launcher.ts";
 
 /** Which artifact `dist/containerd-shim-deno-v2` is. */
 export type Flavour = "bundle" | "compile";
@@ -45,14 +53,13 @@ export interface BuildInfo {
 /** Absolute path of the repository (this file lives in `<repo>/tools/`). */
 export const repoRoot: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
-/** Name of the executable containerd looks up for runtime `io.containerd.deno.v2`. */
-export const SHIM_BINARY = "containerd-shim-deno-v2";
+export { SHIM_BINARY };
 /** The bundled script, relative to `dist/`. */
-export const BUNDLE_PATH = "lib/containerd-shim-deno.js";
+export const BUNDLE_PATH = `lib/${BUNDLE_FILE}`;
 /** The deno runtime placed next to the bundle, relative to `dist/`. */
-export const RUNTIME_PATH = "lib/deno";
+export const RUNTIME_PATH = `lib/${RUNTIME_FILE}`;
 /** V8 code cache directory used by the launcher (`DENO_DIR`), relative to `dist/`. */
-export const CACHE_PATH = "lib/cache";
+export const CACHE_PATH = `lib/${CACHE_DIR}`;
 
 /**
  * The `deno run` flags of the bundle launcher: `shimRunFlags()` from `src/permissions.ts`, the one list that the
@@ -64,26 +71,14 @@ export function launcherFlags(): string[] {
   return shimRunFlags();
 }
 
-/**
- * Environment the launcher sets before `exec` (the server re-spawned by `start` inherits it). A fixed `DENO_DIR` keeps
- * V8's code cache usable whatever HOME containerd runs with, and small: measured on the shim's 850 KB bundle (`-v`,
- * median of 50 interleaved runs), 28 ms with this DENO_DIR, 39 ms with the default ~/.cache/deno, 38 ms with
- * `--no-code-cache`, 95 ms when no cache directory is usable.
- */
+/** Environment the launcher sets before `exec` (see src/shim/launcher.ts). */
 export function launcherEnv(dist: string): Record<string, string> {
-  return { DENO_DIR: join(dist, CACHE_PATH), DENO_NO_UPDATE_CHECK: "1" };
+  return sharedLauncherEnv(join(dist, "lib"));
 }
 
-/** Quotes a word for `/bin/sh` when it contains anything but safe characters. */
-function shQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-/** The launcher: two lines of `/bin/sh`, absolute paths only (containerd's cwd is the container's bundle). */
+/** The launcher of `dist/` (see src/shim/launcher.ts). */
 export function launcherScript(dist: string): string {
-  const env = Object.entries(launcherEnv(dist)).map(([k, v]) => `${k}=${shQuote(v)}`);
-  const argv = [join(dist, RUNTIME_PATH), "run", ...launcherFlags(), join(dist, BUNDLE_PATH)].map(shQuote);
-  return `#!/bin/sh\n${env.join(" ")} exec ${argv.join(" ")} "$@"\n`;
+  return sharedLauncherScript(join(dist, "lib"));
 }
 
 /** A temporary name next to `path`, so that the final rename stays on one filesystem and is atomic. */
@@ -264,7 +259,7 @@ export async function buildCompile(opts: BuildOptions = {}): Promise<BuildInfo> 
   await Deno.mkdir(dist, { recursive: true });
   const out = join(dist, SHIM_BINARY);
   const tmp = tmpName(out);
-  const flags = shimPermissionFlags();
+  const flags = [...shimPermissionFlags(), ...SHIM_V8_FLAGS];
   try {
     const res = await run(Deno.execPath(), [
       "compile",

@@ -66,6 +66,10 @@ export async function serve(a: ShimArgs): Promise<never> {
     log.debug("no log fifo in the bundle; logging to inherited stderr", { error: err });
   }
 
+  // The first container's bundle is the cwd containerd gave us; it is removed when that container goes, and a
+  // grouped server outlives it (spawning runc from a deleted cwd fails). Every path the server uses is absolute.
+  Deno.chdir("/");
+
   let listener: Deno.UnixListener | undefined;
   try {
     listener = await listen(a.socket);

@@ -1,0 +1,70 @@
+/**
+ * One shim per node (issue: Kubernetes and density, acceptance 2): with the node grouping, 50 running containers
+ * are served by exactly one server process, every Task API operation keeps working on each of them, and the server
+ * exits once the last one is deleted.
+ */
+import assert from "node:assert/strict";
+import { labWith, RUNTIME } from "./helpers.ts";
+import { waitFor } from "../lab/mod.ts";
+import { readCmdline } from "../lab/proc.ts";
+
+const NS = "e2e-node";
+
+Deno.test("node grouping: 50 containers, one server, every operation works on each", async () => {
+  const lab = await labWith(NS);
+  const config = `${lab.dir}/node-grouping.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ grouping: "node" }));
+  const ids = Array.from({ length: 50 }, (_, i) => `node-${i}`);
+  const servers = async () => {
+    const out: number[] = [];
+    for (const pid of await lab.shimPids()) {
+      const argv = await readCmdline(pid) ?? [];
+      if (argv.includes("-socket")) out.push(pid);
+    }
+    return out;
+  };
+  try {
+    // Sequentially in groups of 10: the first start spawns the server, every later start finds it.
+    for (let i = 0; i < ids.length; i += 10) {
+      const runs = await Promise.all(
+        ids.slice(i, i + 10).map((id) =>
+          lab.ctr(
+            ["run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config, lab.image, id, "sleep", "1000"],
+            {
+              namespace: NS,
+              timeoutMs: 60_000,
+            },
+          )
+        ),
+      );
+      runs.forEach((r, j) => assert.equal(r.code, 0, `${ids[i + j]}: ${r.stderr}`));
+    }
+    const serving = await servers();
+    assert.equal(serving.length, 1, `expected one server, found ${serving.length}`);
+    const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+    for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
+
+    for (const [n, id] of ids.entries()) {
+      const exec = await lab.ctr(["task", "exec", "--exec-id", `x${n}`, id, "sh", "-c", `echo ${id}; exit ${n % 7}`], {
+        namespace: NS,
+      });
+      assert.equal(exec.stdout, `${id}\n`);
+      assert.equal(exec.code, n % 7);
+      if (n % 10 === 0) {
+        assert.equal((await lab.ctr(["task", "pause", id], { namespace: NS })).code, 0);
+        assert.equal((await lab.ctr(["task", "resume", id], { namespace: NS })).code, 0);
+        const ps = await lab.ctr(["task", "ps", id], { namespace: NS });
+        assert.equal(ps.stdout.trim().split("\n").length, 2, ps.stdout);
+        const m = await lab.ctr(["task", "metrics", "--format", "json", id], { namespace: NS });
+        assert.ok(JSON.parse(m.stdout).pids.current >= 1);
+      }
+    }
+    assert.deepEqual(await servers(), serving, "the server changed while serving");
+  } finally {
+    await lab.cleanupNamespace(NS);
+  }
+  assert.ok(
+    await waitFor(async () => (await servers()).length === 0, 15_000),
+    "the node server outlived its containers",
+  );
+});
