@@ -141,3 +141,39 @@ Deno.test("start → Task API → events → shutdown → delete, with container
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("an init's TaskExit comes after the TaskExit of its running execs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
+  const ns = `order${Date.now() % 100000}`;
+  const events = FakeEvents.start(dir);
+  const id = "o1";
+  let client: TaskClient | undefined;
+  try {
+    await busyboxRootfs(dir);
+    const bundle = await makeBundle(dir, id, ["sleep", "1000"]);
+    const opts = { bundle, id, namespace: ns, address: `${dir}/containerd.sock`, ttrpcAddress: events.path };
+    const started = await runShim("start", opts);
+    assert.equal(started.code, 0, started.stderr);
+    client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+    await client.call("Create", { id, bundle });
+    await client.call("Start", { id });
+    const spec = encodeJsonAny(PROCESS_URL, { args: ["sleep", "1000"], cwd: "/", env: ["PATH=/bin"] });
+    for (const execId of ["a", "b", "c"]) {
+      await client.call("Exec", { id, execId, spec });
+      await client.call("Start", { id, execId });
+    }
+    await client.call("Kill", { id, signal: 9 });
+    assert.equal((await client.call("Wait", { id })).exitStatus, 137);
+    const exits = () => events.events.filter((e) => e.topic === "/tasks/exit").map((e) => e.fields.id);
+    assert.ok(await events.waitFor(() => exits().length === 4), exits().join(","));
+    assert.equal(exits()[3], id, `the init's exit must be last: ${exits().join(",")}`);
+    for (const execId of ["a", "b", "c"]) await client.call("Delete", { id, execId });
+    await client.call("Delete", { id });
+    await client.call("Shutdown", { id });
+    await runShim("delete", opts);
+  } finally {
+    client?.close();
+    events.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
