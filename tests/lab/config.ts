@@ -52,6 +52,38 @@ export function labPaths(dir: string): LabPaths {
   return paths;
 }
 
+/** The shim that the `deno-path` and `deno-abs` CRI handlers name by path: `<repo>/dist/containerd-shim-deno-v2`. */
+export const DIST_SHIM_PATH: string = decodeURIComponent(
+  new URL("../../dist/containerd-shim-deno-v2", import.meta.url).pathname,
+);
+
+/**
+ * The CRI runtime handlers the lab registers for our shim (RunPodSandboxRequest.runtime_handler):
+ * - `deno`: `runtime_type = "io.containerd.deno.v2"`, resolved through containerd's PATH (our `dist/` first);
+ * - `denoPath`: `runtime_type = "io.containerd.runc.v2"` with `runtime_path` = {@linkcode DIST_SHIM_PATH}, so CRI
+ *   treats it as runc (runc options) while containerd runs our binary. containerd ≤ 1.6.20 parses `runtime_path` but
+ *   never sends it (its client's `WithRuntimePath` does not reach `CreateTaskRequest.runtime_path`), so there the
+ *   Go shim runs instead;
+ * - `denoAbs`: `runtime_type` = {@linkcode DIST_SHIM_PATH} itself, the by-path form that works on 1.6 too (containerd
+ *   accepts an absolute runtime name; CRI sends no options for it);
+ * - `denoNode`: like `deno`, plus an `options` table whose `ConfigPath` CRI sends as `runtimeoptions.v1.Options`;
+ *   it names {@linkcode nodeGroupingConfigPath}, a shim config with one server per node.
+ */
+export const CRI_HANDLERS = {
+  deno: "deno",
+  denoPath: "deno-path",
+  denoAbs: "deno-abs",
+  denoNode: "deno-node",
+} as const;
+
+/** Our shim's config file that the `deno-node` handler points at; its content is {@linkcode NODE_GROUPING_CONFIG}. */
+export function nodeGroupingConfigPath(dir: string): string {
+  return `${dir}/shim-config-node.json`;
+}
+
+/** The text of {@linkcode nodeGroupingConfigPath} (the lab's user writes it before using `deno-node`). */
+export const NODE_GROUPING_CONFIG = '{"grouping":"node"}\n';
+
 /** TOML basic string. */
 function q(s: string): string {
   return JSON.stringify(s); // JSON string escapes are valid TOML basic-string escapes
@@ -96,6 +128,22 @@ disabled_plugins = []
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = ${q(`${dir}/cni/bin`)}
       conf_dir = ${q(`${dir}/cni/net.d`)}
+    # CRI runtime handlers. A runtimes table replaces CRI's built-in map, so the default handler (runc, the Go shim)
+    # is restated; without it the CRI plugin fails to load ("no corresponding runtime configured … runc").
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    # Our shim, four ways (see CRI_HANDLERS).
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.deno}]
+      runtime_type = "io.containerd.deno.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoPath}]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = ${q(DIST_SHIM_PATH)}
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoAbs}]
+      runtime_type = ${q(DIST_SHIM_PATH)}
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoNode}]
+      runtime_type = "io.containerd.deno.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoNode}.options]
+        ConfigPath = ${q(nodeGroupingConfigPath(dir))}
   [plugins."io.containerd.runtime.v2.task"]
     platforms = ["linux/amd64"]
 `;
