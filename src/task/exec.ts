@@ -6,12 +6,10 @@
  */
 import type { OciProcess, Runc } from "../runc/mod.ts";
 import { ESRCH, SysError } from "../sys/errno.ts";
-import { ConsoleSocket } from "../sys/console.ts";
 import { kill } from "../sys/process.ts";
-import { errFailedPrecondition, errNotFound, errState, wrapError } from "./errors.ts";
+import { errFailedPrecondition, errNotFound, errState } from "./errors.ts";
 import type { ProcessIO, StdioPaths } from "./io.ts";
 import { Process } from "./process.ts";
-import { readPid } from "./init.ts";
 
 /** What an exec needs from its container. */
 export interface ExecContext {
@@ -32,31 +30,19 @@ export class ExecProcess extends Process {
 
   async runStart(): Promise<void> {
     this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
-    let console: ConsoleSocket | undefined;
-    try {
-      if (this.stdio.terminal) console = await ConsoleSocket.create();
-      const stdio = this.io.runcStdio();
-      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
-      const child = await this.ctx.runc.exec(this.ctx.containerId, { ...this.spec, terminal: this.stdio.terminal }, {
-        pidFile: this.pidFile,
-        consoleSocket: console?.path,
-        detach: true,
-        stdio,
-        processDir: this.ctx.bundle,
-      }).catch((err) => {
-        throw wrapError("OCI runtime exec failed", err);
-      });
-      if (console) {
-        this.io.attachPipes(child, { ...stdio, stdin: "null" });
-        this.io.attachConsole(await console.receiveMaster());
-      } else this.io.attachPipes(child, stdio);
-      this.pid = await readPid(this.pidFile);
-    } catch (err) {
-      this.io.close();
-      throw err;
-    } finally {
-      console?.close();
-    }
+    const spec = { ...this.spec, terminal: this.stdio.terminal };
+    await this.launch(
+      this.io,
+      "OCI runtime exec failed",
+      (stdio, consoleSocket) =>
+        this.ctx.runc.exec(this.ctx.containerId, spec, {
+          pidFile: this.pidFile,
+          consoleSocket,
+          detach: true,
+          stdio,
+          processDir: this.ctx.bundle,
+        }),
+    );
   }
 
   async runDelete(): Promise<void> {

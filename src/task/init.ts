@@ -5,8 +5,7 @@
  * @module
  */
 import { log } from "../log.ts";
-import { isNotExist, isNotRunning, readPidFile, type Runc, type RuncError } from "../runc/mod.ts";
-import { ConsoleSocket } from "../sys/console.ts";
+import { isNotExist, isNotRunning, type Runc } from "../runc/mod.ts";
 import { unmountAll } from "../sys/mount.ts";
 import { errNotFound, errState, wrapError } from "./errors.ts";
 import type { ProcessIO, StdioPaths } from "./io.ts";
@@ -55,32 +54,15 @@ export class InitProcess extends Process {
     const { runc, id, bundle } = this.ctx;
     this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
     if (this.#restore) return; // restored on Start
-    let console: ConsoleSocket | undefined;
-    try {
-      if (this.stdio.terminal) console = await ConsoleSocket.create();
-      const stdio = this.io.runcStdio();
-      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
-      const child = await runc.create(id, {
+    await this.launch(this.io, "OCI runtime create failed", (stdio, consoleSocket) =>
+      runc.create(id, {
         bundle,
         pidFile: this.pidFile,
-        consoleSocket: console?.path,
+        consoleSocket,
         noPivot: this.ctx.noPivotRoot,
         noNewKeyring: this.ctx.noNewKeyring,
         stdio,
-      }).catch((err: RuncError) => {
-        throw wrapError("OCI runtime create failed", err);
-      });
-      if (console) {
-        this.io.attachPipes(child, { ...stdio, stdin: "null" });
-        this.io.attachConsole(await console.receiveMaster());
-      } else this.io.attachPipes(child, stdio);
-      this.pid = await readPid(this.pidFile);
-    } catch (err) {
-      this.io.close();
-      throw err;
-    } finally {
-      console?.close();
-    }
+      }));
   }
 
   runStart(): Promise<void> {
@@ -91,34 +73,20 @@ export class InitProcess extends Process {
 
   override async runRestore(): Promise<void> {
     const restore = this.#restore;
-    if (!restore) throw errState("container was not created from a checkpoint");
+    if (!restore || !this.io) throw errState("container was not created from a checkpoint");
     const { runc, id, bundle } = this.ctx;
-    let console: ConsoleSocket | undefined;
-    try {
-      if (this.stdio.terminal) console = await ConsoleSocket.create();
-      const stdio = this.io!.runcStdio();
-      if (this.stdio.terminal) stdio.stdout = stdio.stderr = "null";
-      const child = await runc.restore(id, {
+    await this.launch(this.io, "OCI runtime restore failed", (stdio, consoleSocket) =>
+      runc.restore(id, {
         bundle,
         imagePath: restore.imagePath,
         workPath: this.ctx.criuWorkPath || undefined,
         pidFile: this.pidFile,
-        consoleSocket: console?.path,
+        consoleSocket,
         detach: true,
         noPivot: this.ctx.noPivotRoot,
         noSubreaper: true,
         stdio,
-      }).catch((err) => {
-        throw wrapError("OCI runtime restore failed", err);
-      });
-      if (console) {
-        this.io!.attachPipes(child, { ...stdio, stdin: "null" });
-        this.io!.attachConsole(await console.receiveMaster());
-      } else this.io!.attachPipes(child, stdio);
-      this.pid = await readPid(this.pidFile);
-    } finally {
-      console?.close();
-    }
+      }));
   }
 
   async runDelete(): Promise<void> {
@@ -187,14 +155,5 @@ export class InitProcess extends Process {
     } finally {
       if (!p.workPath && !this.ctx.criuWorkPath) await Deno.remove(work, { recursive: true }).catch(() => {});
     }
-  }
-}
-
-/** Reads a runc pid file: the error names the file. */
-export async function readPid(path: string): Promise<number> {
-  try {
-    return await readPidFile(path);
-  } catch (err) {
-    throw wrapError("failed to retrieve OCI runtime container pid", err);
   }
 }

@@ -6,8 +6,10 @@
  * @module
  */
 import type { ProcessIO, StdioPaths } from "./io.ts";
+import { readPidFile, type Stdio } from "../runc/mod.ts";
+import { ConsoleSocket } from "../sys/console.ts";
 import { type CheckpointParams, type ProcessState, type StateHost, type StateName, states } from "./states/mod.ts";
-import { errState } from "./errors.ts";
+import { errState, wrapError } from "./errors.ts";
 
 /** A reaped exit waiting to be applied. */
 export interface ExitRecord {
@@ -103,6 +105,40 @@ export abstract class Process implements StateHost {
     return io;
   }
 
+  /** Where runc writes this process's pid. */
+  abstract get pidFile(): string;
+
+  /**
+   * Runs runc (`create`, `exec` or `restore`, given as `run`) with this process's stdio: pipes, or a console socket
+   * whose pty master arrives over SCM_RIGHTS for a terminal. Then wires the IO to the child and reads the pid. On
+   * failure the IO is closed and the error says what failed (`what`, e.g. "OCI runtime create failed").
+   */
+  protected async launch(
+    io: ProcessIO,
+    what: string,
+    run: (stdio: Stdio, consoleSocket: string | undefined) => Promise<Deno.ChildProcess>,
+  ): Promise<void> {
+    let console: ConsoleSocket | undefined;
+    try {
+      if (this.stdio.terminal) console = await ConsoleSocket.create();
+      const stdio = io.runcStdio();
+      if (console) stdio.stdout = stdio.stderr = "null";
+      const child = await run(stdio, console?.path).catch((err) => {
+        throw wrapError(what, err);
+      });
+      if (console) {
+        io.attachPipes(child, { ...stdio, stdin: "null" });
+        io.attachConsole(await console.receiveMaster());
+      } else io.attachPipes(child, stdio);
+      this.pid = await readPid(this.pidFile);
+    } catch (err) {
+      io.close();
+      throw err;
+    } finally {
+      console?.close();
+    }
+  }
+
   abstract runStart(): Promise<void>;
   abstract runDelete(): Promise<void>;
   abstract runKill(signal: number, all: boolean): Promise<void>;
@@ -121,5 +157,14 @@ export abstract class Process implements StateHost {
   }
   runCheckpoint(_: CheckpointParams): Promise<void> {
     return Promise.reject(errState("cannot checkpoint an exec process"));
+  }
+}
+
+/** Reads a runc pid file: the error names the file. */
+export async function readPid(path: string): Promise<number> {
+  try {
+    return await readPidFile(path);
+  } catch (err) {
+    throw wrapError("failed to retrieve OCI runtime container pid", err);
   }
 }

@@ -199,20 +199,23 @@ export class TaskService {
     if (!r.bundle) throw errInvalidArgument("bundle must not be empty");
     if (this.containers.has(r.id) || this.#creating.has(r.id)) throw errAlreadyExists(`container ${r.id}`);
     const ns = ctx.metadata.get(NAMESPACE_METADATA)?.[0] || namespaceOfBundle(r.bundle) || this.opts.namespace;
+    const rootfs = (r.rootfs ?? []).map((m) => ({
+      type: m.type ?? "",
+      source: m.source ?? "",
+      target: m.target ?? "",
+      options: m.options ?? [],
+    }));
+    const stdio = { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal };
+    const checkpoint = r.checkpoint ?? "";
     this.#creating.add(r.id);
     try {
       const c = await Container.create(
         {
           id: r.id,
           bundle: r.bundle,
-          rootfs: (r.rootfs ?? []).map((m) => ({
-            type: m.type ?? "",
-            source: m.source ?? "",
-            target: m.target ?? "",
-            options: m.options ?? [],
-          })),
-          stdio: { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal },
-          checkpoint: r.checkpoint ?? "",
+          rootfs,
+          stdio,
+          checkpoint,
           parentCheckpoint: r.parentCheckpoint ?? "",
           options: r.options,
         },
@@ -222,19 +225,9 @@ export class TaskService {
       this.containers.set(r.id, c);
       if (c.init.pid) this.#byPid.set(c.init.pid, c.init);
       this.opts.onContainerCount?.(this.containers.size);
-      this.#publish(taskEvents.create(ns, {
-        containerId: r.id,
-        bundle: r.bundle,
-        rootfs: (r.rootfs ?? []).map((m) => ({
-          type: m.type ?? "",
-          source: m.source ?? "",
-          target: m.target ?? "",
-          options: m.options ?? [],
-        })),
-        io: { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal },
-        checkpoint: r.checkpoint ?? "",
-        pid: c.init.pid,
-      }));
+      this.#publish(
+        taskEvents.create(ns, { containerId: r.id, bundle: r.bundle, rootfs, io: stdio, checkpoint, pid: c.init.pid }),
+      );
       return { pid: c.init.pid };
     } finally {
       this.#creating.delete(r.id);

@@ -8,8 +8,8 @@ import { errState } from "../errors.ts";
 import type { CheckpointParams, ProcessState, StateHost } from "./state.ts";
 
 export class CreatedState implements ProcessState {
-  readonly name = "created";
-  constructor(private readonly host: StateHost) {}
+  readonly name: "created" | "created-checkpoint" = "created";
+  constructor(protected readonly host: StateHost) {}
 
   async start(): Promise<void> {
     await this.host.runStart();

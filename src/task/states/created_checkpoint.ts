@@ -1,52 +1,21 @@
 /**
- * created-checkpoint: created from a checkpoint image; Start restores it with `runc restore` instead of
- * `runc start`. Nothing may be exec'd into it until it runs.
+ * created-checkpoint: created from a checkpoint image. Everything is as in created, except that Start restores it
+ * with `runc restore` instead of `runc start`, and nothing may be exec'd into it until it runs.
  *
  * @module
  */
 import { errState } from "../errors.ts";
-import type { CheckpointParams, ProcessState, StateHost } from "./state.ts";
+import { CreatedState } from "./created.ts";
 
-export class CreatedCheckpointState implements ProcessState {
-  readonly name = "created-checkpoint";
-  constructor(private readonly host: StateHost) {}
+export class CreatedCheckpointState extends CreatedState {
+  override readonly name = "created-checkpoint";
 
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     await this.host.runRestore();
     this.host.transition(this, this.host.states.running(this.host));
   }
 
-  async delete(): Promise<void> {
-    await this.host.runDelete();
-    this.host.transition(this, this.host.states.deleted(this.host));
-  }
-
-  kill(signal: number, all: boolean): Promise<void> {
-    return this.host.runKill(signal, all);
-  }
-
-  pause(): Promise<void> {
-    return Promise.reject(errState("cannot pause task in created state"));
-  }
-
-  resume(): Promise<void> {
-    return Promise.reject(errState("cannot resume task in created state"));
-  }
-
-  update(resources: Record<string, unknown>): Promise<void> {
-    return this.host.runUpdate(resources);
-  }
-
-  checkpoint(_: CheckpointParams): Promise<void> {
-    return Promise.reject(errState("cannot checkpoint a task in created state"));
-  }
-
-  checkExec(): void {
+  override checkExec(): void {
     throw errState("cannot exec in a created state");
-  }
-
-  setExited(status: number, at: Date): void {
-    this.host.recordExit(status, at);
-    this.host.transition(this, this.host.states.stopped(this.host));
   }
 }
