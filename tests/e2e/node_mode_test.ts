@@ -68,3 +68,40 @@ Deno.test("node grouping: 50 containers, one server, every operation works on ea
     "the node server outlived its containers",
   );
 });
+
+Deno.test("node grouping: a crash of the shared server loses no container silently", async () => {
+  const lab = await labWith(NS);
+  const config = `${lab.dir}/node-grouping.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ grouping: "node" }));
+  const ids = ["crash-0", "crash-1", "crash-2", "crash-3", "crash-4"];
+  try {
+    for (const id of ids) {
+      const r = await lab.ctr(
+        ["run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config, lab.image, id, "sleep", "1000"],
+        { namespace: NS },
+      );
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const servers: number[] = [];
+    for (const pid of await lab.shimPids()) if ((await readCmdline(pid) ?? []).includes("-socket")) servers.push(pid);
+    assert.equal(servers.length, 1);
+    Deno.kill(servers[0], "SIGKILL");
+    // containerd runs our `delete` for every task the server held: each is cleaned up and reported, none lingers.
+    assert.ok(
+      await waitFor(async () => {
+        const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+        return ids.every((id) => !ls.includes(id));
+      }, 20_000),
+      (await lab.ctr(["task", "ls"], { namespace: NS })).stdout,
+    );
+    const log = await lab.log();
+    for (const id of ids) assert.match(log, new RegExp(`cleaning up after shim disconnected" id=${id} `));
+    // Each task's `delete` (run by containerd concurrently) unmounts its rootfs; the task can leave `ls` first.
+    const mounts = async () =>
+      (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+        .filter((l) => ids.some((id) => l.includes(`/${NS}/${id}/`)));
+    assert.ok(await waitFor(async () => (await mounts()).length === 0, 10_000), (await mounts()).join("\n"));
+  } finally {
+    await lab.cleanupNamespace(NS);
+  }
+});
