@@ -158,7 +158,10 @@ export class TaskService {
     p.markReported();
   }
 
-  /** Publishes TaskOOM for kills not yet published; `fromEvent` publishes once even if the count is unreadable. */
+  /**
+   * Publishes TaskOOM for kills not yet published. From a notification (`atExit` false) it publishes even when the
+   * counter does not show the kill yet; at exit only for kills the counter shows and nobody published.
+   */
   #publishOom(c: Container, atExit = false): void {
     const n = c.unpublishedOomKills();
     if (n === 0 && atExit) return;
@@ -177,16 +180,12 @@ export class TaskService {
       publishStart();
     } finally {
       p.starting = false;
-      if (--this.#startsInFlight === 0 && !p.heldExit) {
-        const mine = this.#unmatched.find((e) => e.pid === p.pid);
-        this.#unmatched = [];
-        if (mine) p.heldExit = { status: mine.status, at: mine.exitedAt };
-      } else {
-        const i = this.#unmatched.findIndex((e) => e.pid === p.pid);
-        if (i >= 0 && !p.heldExit) p.heldExit = { status: this.#unmatched[i].status, at: this.#unmatched[i].exitedAt };
-        if (i >= 0) this.#unmatched.splice(i, 1);
-      }
-      const held = p.heldExit;
+      this.#startsInFlight--;
+      // An exit reaped before this Start learned its pid (an exec that died at once) waits in #unmatched.
+      const i = p.pid ? this.#unmatched.findIndex((e) => e.pid === p.pid) : -1;
+      const early = i >= 0 ? this.#unmatched.splice(i, 1)[0] : undefined;
+      if (this.#startsInFlight === 0) this.#unmatched = [];
+      const held = p.heldExit ?? (early && { status: early.status, at: early.exitedAt });
       p.heldExit = undefined;
       if (held && p.pid) this.#applyExit(p, held.status, held.at);
     }
