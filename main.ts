@@ -33,9 +33,9 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (a.action) {
     case "start": {
-      const { start } = await import("./src/shim/start.ts");
+      const { readStdinSync, start } = await import("./src/shim/start.ts");
       const { output } = await import("./src/shim/bootstrap.ts");
-      const result = await start(a, Deno.stdin.readable);
+      const result = await start(a, readStdinSync(Deno.stdin));
       await print(output(result));
       return 0;
     }

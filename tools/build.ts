@@ -1,8 +1,8 @@
 /**
  * Builds the shim into `dist/`, in one of two flavours.
  *
- * - `bundle` (default, works offline): `deno bundle --platform deno` turns `main.ts` and its npm dependencies into
- *   one self-contained script, `dist/lib/containerd-shim-deno.js`; the deno runtime itself is placed beside it at
+ * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting` turns `main.ts` and its npm
+ *   dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno runtime is placed at
  *   `dist/lib/deno` (a hard link to the running deno when possible); `dist/containerd-shim-deno-v2` is a two-line
  *   `/bin/sh` launcher that `exec`s that runtime with {@linkcode launcherFlags}.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
@@ -24,6 +24,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
 import {
+  BUNDLE_DIR,
   BUNDLE_FILE,
   CACHE_DIR,
   launcherEnv as sharedLauncherEnv,
@@ -184,15 +185,45 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   await requireEntry(entry);
   await Deno.mkdir(join(dist, "lib"), { recursive: true });
 
-  const bundle = join(dist, BUNDLE_PATH);
-  const tmp = tmpName(bundle);
-  const args = ["bundle", "--config", join(repoRoot, "deno.json"), "--frozen", "--platform", "deno", "-o", tmp, entry];
+  // Code splitting: the entry chunk and what start/delete need stay small; the server's code is in its own chunks.
+  const chunks = join(dist, "lib", BUNDLE_DIR);
+  const tmp = tmpName(chunks);
+  await removeQuietly(tmp);
+  const args = [
+    "bundle",
+    "--config",
+    join(repoRoot, "deno.json"),
+    "--frozen",
+    "--platform",
+    "deno",
+    "--code-splitting",
+    "--outdir",
+    tmp,
+    entry,
+  ];
   const res = await run(Deno.execPath(), args, { NO_COLOR: "1" });
   if (res.code !== 0) {
     await removeQuietly(tmp);
     throw new Error(`deno bundle failed (exit ${res.code}):\n${plain(res.out)}`);
   }
-  await Deno.rename(tmp, bundle);
+  const entryChunk = join(tmp, entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js"));
+  if (entryChunk !== join(tmp, "main.js")) await Deno.rename(entryChunk, join(tmp, "main.js"));
+  // Deno loads every module a literal `import("./x.js")` names before running anything, which would read the server's
+  // chunks in `start` too; a computed specifier is loaded only when the import runs (~3 ms less per `start`).
+  const main = join(tmp, "main.js");
+  await Deno.writeTextFile(
+    main,
+    (await Deno.readTextFile(main)).replace(
+      /\bimport\("(\.\/[\w.-]+\.js)"\)/g,
+      'import(new URL("$1", import.meta.url).href)',
+    ),
+  );
+  // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
+  const old = `${chunks}.old-${Deno.pid}`;
+  await Deno.rename(chunks, old).catch(() => {});
+  await Deno.rename(tmp, chunks);
+  await removeQuietly(old);
+  await removeQuietly(join(dist, "lib/containerd-shim-deno.js")); // the single-file layout of earlier builds
   await placeRuntime(join(dist, RUNTIME_PATH));
   // A fresh code cache per build: entries of old bundles would only grow it (running shims keep their open files).
   await removeQuietly(join(dist, CACHE_PATH));

@@ -79,8 +79,8 @@ export async function runChecks(argv: string[]): Promise<Finding[]> {
     }, `is containerd running? pass -address <socket> for a non-default one`),
   );
   out.push(
-    await probe("shim config", true, async () => {
-      const c = await loadConfig();
+    await probe("shim config", true, () => {
+      const c = loadConfig();
       return `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion}`;
     }, "fix or remove the shim config file"),
   );

@@ -54,12 +54,12 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
   return config;
 }
 
-/** Loads the config from the first place that names one. */
-export async function loadConfig(explicitPath?: string): Promise<ShimConfig> {
+/** Loads the config from the first place that names one (synchronously: it is read by short-lived commands). */
+export function loadConfig(explicitPath?: string): ShimConfig {
   const path = explicitPath || Deno.env.get("CONTAINERD_SHIM_DENO_CONFIG") || DEFAULT_CONFIG_PATH;
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = Deno.readTextFileSync(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound && !explicitPath) return parseConfig({}, path);
     throw new Error(`cannot read shim config ${path}: ${(err as Error).message}`);

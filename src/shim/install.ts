@@ -9,7 +9,7 @@
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
-import { BUNDLE_FILE, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY } from "./launcher.ts";
+import { BUNDLE_DIR, BUNDLE_FILE, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY } from "./launcher.ts";
 import { RUNTIME_NAME } from "../version.ts";
 
 /** The CRI runtime handler sections, for containerd 1.x (config version 2) and 2.x (config version 3). */
@@ -60,11 +60,18 @@ export async function install(argv: string[]): Promise<string> {
     lines.push(`installed ${bin} (compiled executable)`);
   } else {
     const lib = `${prefix}/lib/containerd-shim-deno`;
-    const bundle = decodeURIComponent(new URL(Deno.mainModule).pathname);
-    if (!bundle.endsWith(".js")) throw new Error("install runs from a build (deno task build), not from source");
+    const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+    if (!main.endsWith(`/${BUNDLE_FILE}`)) {
+      throw new Error("install runs from a build (deno task build), not from source");
+    }
+    const chunks = main.slice(0, -"/main.js".length);
     await Deno.mkdir(`${lib}/${CACHE_DIR}`, { recursive: true });
     await copyExecutable(Deno.execPath(), `${lib}/${RUNTIME_FILE}`);
-    await Deno.copyFile(bundle, `${lib}/${BUNDLE_FILE}`);
+    await Deno.remove(`${lib}/${BUNDLE_DIR}`, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${lib}/${BUNDLE_DIR}`);
+    for await (const e of Deno.readDir(chunks)) {
+      if (e.isFile) await Deno.copyFile(`${chunks}/${e.name}`, `${lib}/${BUNDLE_DIR}/${e.name}`);
+    }
     const tmp = `${bin}.tmp-${Deno.pid}`;
     await Deno.writeTextFile(tmp, launcherScript(lib), { mode: 0o755 });
     await Deno.chmod(tmp, 0o755);

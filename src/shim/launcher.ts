@@ -9,9 +9,15 @@ import { shimRunFlags } from "../permissions.ts";
 
 /** The executable name containerd resolves runtime `io.containerd.deno.v2` to. */
 export const SHIM_BINARY = "containerd-shim-deno-v2";
-/** Inside the library directory: the runtime, the bundle, and the V8 code cache. */
+/** Inside the library directory: the runtime, the bundle's chunks, and the V8 code cache. */
 export const RUNTIME_FILE = "deno";
-export const BUNDLE_FILE = "containerd-shim-deno.js";
+/**
+ * The bundle is split into chunks (`deno bundle --code-splitting`): `start`, `delete` and `-v` load a few KB of
+ * their own and never parse the server's code (protobuf codecs, ttrpc, the Task service), which lives in chunks that
+ * only the server imports.
+ */
+export const BUNDLE_DIR = "js";
+export const BUNDLE_FILE = `${BUNDLE_DIR}/main.js`;
 export const CACHE_DIR = "cache";
 
 /**

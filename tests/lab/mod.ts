@@ -105,7 +105,7 @@ export const repoRoot: string = fileURLToPath(new URL("../..", import.meta.url))
 /** `<repo>/dist`, put first on containerd's PATH. */
 export const distDir: string = join(repoRoot, "dist");
 const SHIM_NAME = "containerd-shim-deno-v2";
-const BUNDLE = join(distDir, "lib/containerd-shim-deno.js");
+const BUNDLE = join(distDir, "lib/js/main.js");
 const READY_TIMEOUT_MS = 20_000;
 /** The log is rotated (to `.old`) at start when it has grown past this. */
 const LOG_ROTATE_BYTES = 64 << 20;
