@@ -87,6 +87,15 @@ Deno.test("--log-uri file://, --null-io and the runtime as an absolute path", as
   assert.match(text, /err-line/);
   await Deno.remove(logFile);
 
+  // /dev/null as a log file (benchmarks use it); its directory must not be "created".
+  const devNull = await runRm(lab, NS, "devnull", ["sh", "-c", "echo gone; exit 4"], ["--log-uri", "file:///dev/null"]);
+  assert.equal(devNull.code, 4, devNull.stderr);
+  const nested = `${lab.dir}/logs/e2e-new-dir-${Date.now()}/c.log`;
+  const mk = await runRm(lab, NS, "newdir", ["echo", "in-new-dir"], ["--log-uri", `file://${nested}`]);
+  assert.equal(mk.code, 0, mk.stderr);
+  assert.equal(await Deno.readTextFile(nested), "in-new-dir\n");
+  await Deno.remove(nested.slice(0, nested.lastIndexOf("/")), { recursive: true });
+
   const nullIo = await runRm(lab, NS, "nullio", ["sh", "-c", "echo invisible; exit 3"], ["--null-io"]);
   assert.equal(nullIo.code, 3);
   assert.equal(nullIo.stdout, "");
