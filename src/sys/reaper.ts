@@ -55,8 +55,8 @@ export interface Reaper {
 /** Retry delay while a Deno child's zombie hides the queue; grows to RETRY_MAX_MS if it stays (busy event loop). */
 const RETRY_MS = 2;
 const RETRY_MAX_MS = 50;
-/** Safety poll: cheap (one waitid when idle) and unref'd, so it never keeps the process alive. */
-const SAFETY_POLL_MS = 1000;
+/** Safety poll (SIGCHLD and the retry timer do the real work): rare, so an idle shim barely wakes, and unref'd. */
+const SAFETY_POLL_MS = 10_000;
 
 /** Decodes a waitpid(2) status word into an exit code or 128 + signal (for callers that wait themselves). */
 export function exitStatus(wstatus: number): number {
