@@ -150,7 +150,7 @@ Deno.test(`${EXECS} sequential execs: the shim's own memory stays flat and no fd
     for (let i = WARMUP; i < EXECS; i++) {
       await one(i);
       if (Deno.env.get("SHIM_SOAK_TRACE") && i % 500 === 0) {
-        Deno.kill(h.serverPid, "SIGUSR1");
+        Deno.kill(h.serverPid, "SIGUSR2");
         console.log(`exec ${i}: rss ${rssKiB()} KiB threads ${status(h.serverPid).Threads} fds ${fds()}`);
       }
     }

@@ -177,3 +177,34 @@ Deno.test("an init's TaskExit comes after the TaskExit of its running execs", as
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("SIGUSR1 does not open Deno's inspector in the server (root code execution for local users)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
+  const ns = `usr1${Date.now() % 100000}`;
+  const events = FakeEvents.start(dir);
+  let client: TaskClient | undefined;
+  const listening9229 = async () => {
+    const out = await new Deno.Command("ss", { args: ["-Hltn", "sport = :9229"], stdout: "piped" }).output();
+    return new TextDecoder().decode(out.stdout).trim() !== "";
+  };
+  try {
+    assert.equal(await listening9229(), false, "something already listens on 9229");
+    await busyboxRootfs(dir);
+    const bundle = await makeBundle(dir, "u1", ["sleep", "100"]);
+    const opts = { bundle, id: "u1", namespace: ns, address: `${dir}/containerd.sock`, ttrpcAddress: events.path };
+    const started = await runShim("start", opts);
+    assert.equal(started.code, 0, started.stderr);
+    client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+    const pid = (await client.call("Connect", { id: "u1" })).shimPid;
+    await new Promise((r) => setTimeout(r, 1500)); // past Deno's 500 ms grace before it arms SIGUSR1
+    Deno.kill(pid, "SIGUSR1");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await listening9229(), false, "the server opened the inspector on SIGUSR1");
+    assert.ok((await client.call("Connect", { id: "u1" })).shimPid === pid, "the server died on SIGUSR1");
+    await client.call("Shutdown", { id: "u1" });
+  } finally {
+    client?.close();
+    events.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

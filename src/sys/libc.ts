@@ -58,6 +58,7 @@ const symbols = {
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  signal: { parameters: ["i32", "pointer"], result: "pointer" },
   // cgroups: v2 OOM watching (memory.events) and listing /sys directories, which Deno refuses to read itself.
   inotify_init1: { parameters: ["i32"], result: "i32" },
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },

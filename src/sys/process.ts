@@ -162,3 +162,19 @@ export function signalName(n: number): string {
   if (n > SIGRTMIN && n <= SIGRTMAX) return `SIGRTMIN+${n - SIGRTMIN}`;
   return `SIG${n}`;
 }
+
+/**
+ * Deno 2.9.2+ opens the V8 inspector on 127.0.0.1:9229 when the process receives SIGUSR1 (Node's convention),
+ * installing that handler about 500 ms after start-up. In a root-owned shim that would let any local user attach and
+ * run code as root, so the server sets SIGUSR1 to SIG_IGN once Deno's handler is in place — repeatedly for the first
+ * seconds, because a busy host can delay Deno's installation. Returns the function that cancels the pending timers.
+ */
+export function ignoreInspectorSignal(delaysMs: number[] = [600, 1000, 2000, 5000, 10_000]): () => void {
+  const ignore = () => libc().signal(10, /* SIGUSR1 */ Deno.UnsafePointer.create(1n) /* SIG_IGN */);
+  const timers = delaysMs.map((ms) => {
+    const t = setTimeout(ignore, ms);
+    Deno.unrefTimer(t);
+    return t;
+  });
+  return () => timers.forEach(clearTimeout);
+}
