@@ -1,0 +1,150 @@
+/**
+ * Memory per container and idle CPU (host-lab.md §8.5), for three configurations: the Go shim, ours in its default
+ * per-pod grouping (one server per container outside Kubernetes), and ours in node grouping (one server for all).
+ *
+ * Detached `sleep` containers are started one by one up to the largest step; at each step (1, 20, 50, 100 by
+ * default), after a settle time, the memory of every shim process of the configuration is summed from
+ * `smaps_rollup` (PSS, and USS = Private_Clean + Private_Dirty, which does not depend on who else maps the same
+ * files) and divided by the number of containers. At the idle step the CPU time and context switches of all shim
+ * threads are sampled over a quiet interval.
+ *
+ * The Go shim and per-pod mode ramp together, their starts interleaved, so their idle samples share one time window;
+ * they share no executable pages (only libc), so neither moves the other's PSS. Node mode ramps alone afterwards:
+ * per-pod servers would share the deno executable's pages with the node server and make its PSS look smaller.
+ * Node mode is selected by writing the shim's config file only while node-mode containers are being started.
+ *
+ * @module
+ */
+import type { Lab } from "../../tests/lab/mod.ts";
+import { waitFor } from "../../tests/lab/proc.ts";
+import type { BenchConfig } from "./config.ts";
+import { runSleeper, runTag } from "./ctr.ts";
+import { cpuTotals, memoryTotals, processesSharingExe, shimProcesses, type Side } from "./procs.ts";
+import type { IdleReading, MemoryMode, MemoryPoint } from "./results.ts";
+import { withShimConfig } from "./shim_config.ts";
+
+/** The side and namespace of each configuration. */
+const MODES: Record<MemoryMode, { side: Side; ns: string }> = {
+  go: { side: "go", ns: "bench-mem-go" },
+  pod: { side: "deno", ns: "bench-mem-pod" },
+  node: { side: "deno", ns: "bench-mem-node" },
+};
+
+/** What the memory phase hands back. */
+export interface MemoryResults {
+  memory: MemoryPoint[];
+  idle: IdleReading[];
+}
+
+interface Hooks {
+  progress(msg: string): void;
+  warn(msg: string): void;
+}
+
+const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+
+async function pidsOf(lab: Lab, mode: MemoryMode): Promise<number[]> {
+  return (await shimProcesses(lab, MODES[mode].side)).map((p) => p.pid);
+}
+
+/** Samples the idle cost of every listed configuration over the same `seconds`. */
+async function sampleIdle(lab: Lab, modes: MemoryMode[], containers: number, seconds: number): Promise<IdleReading[]> {
+  const pids = new Map<MemoryMode, number[]>();
+  for (const m of modes) pids.set(m, await pidsOf(lab, m));
+  const before = new Map<MemoryMode, Awaited<ReturnType<typeof cpuTotals>>>();
+  for (const m of modes) before.set(m, await cpuTotals(pids.get(m)!));
+  await sleep(seconds);
+  const out: IdleReading[] = [];
+  for (const m of modes) {
+    const after = await cpuTotals(pids.get(m)!);
+    let cpuNs = 0, switches = 0;
+    for (const [pid, b] of before.get(m)!) {
+      const a = after.get(pid);
+      if (!a) continue; // exited during the interval: nothing to compare
+      cpuNs += a.cpuNs - b.cpuNs;
+      switches += a.switches - b.switches;
+    }
+    out.push({
+      mode: m,
+      containers,
+      processes: after.size,
+      seconds,
+      cpuMs: cpuNs / 1e6,
+      switchesPerS: switches / seconds,
+    });
+  }
+  return out;
+}
+
+/** Ramps the listed configurations together (starts interleaved), reading memory at each step. */
+async function ramp(lab: Lab, cfg: BenchConfig, modes: MemoryMode[], hooks: Hooks): Promise<MemoryResults> {
+  const res: MemoryResults = { memory: [], idle: [] };
+  let running = 0;
+  for (const step of cfg.memorySteps) {
+    while (running < step) {
+      const order = running % 2 === 0 ? modes : [...modes].reverse();
+      for (const m of order) {
+        const id = `mem-${m}-${runTag()}-${running}`;
+        const start = () => runSleeper(lab, MODES[m].side, MODES[m].ns, id);
+        if (m === "node") await withShimConfig({ grouping: "node" }, lab.dir, start);
+        else await start();
+      }
+      running++;
+    }
+    await sleep(cfg.memorySettleSeconds);
+    const ours = (await Promise.all(modes.filter((m) => m !== "go").map((m) => pidsOf(lab, m)))).flat();
+    // Whatever executable our servers run (the deno runtime): every process running it shares its pages.
+    const sharers = ours.length ? await processesSharingExe(`/proc/${ours[0]}/exe`) : 0;
+    for (const m of modes) {
+      const totals = await memoryTotals(await pidsOf(lab, m));
+      if (totals.processes === 0) throw new Error(`no ${m} shim process found with ${step} containers running`);
+      res.memory.push({ mode: m, containers: step, totals, denoSharers: sharers });
+      const perC = (kib: number) => (kib / step / 1024).toFixed(2);
+      hooks.progress(
+        `memory ${m} @${step}: ${totals.processes} processes, PSS/container ${perC(totals.pssKiB)} MiB, ` +
+          `USS/container ${perC(totals.ussKiB)} MiB`,
+      );
+    }
+    if (step === cfg.idleAt) {
+      res.idle.push(...await sampleIdle(lab, modes, step, cfg.idleSeconds));
+      hooks.progress(
+        `idle @${step}: ${res.idle.slice(-modes.length).map((r) => `${r.mode} ${r.cpuMs.toFixed(1)} ms`).join(", ")}`,
+      );
+    }
+  }
+  return res;
+}
+
+/** Removes every container of the configurations and waits until their shim processes are gone. */
+async function teardown(lab: Lab, modes: MemoryMode[], hooks: Hooks): Promise<void> {
+  for (const m of modes) await lab.cleanupNamespace(MODES[m].ns);
+  const sides = [...new Set(modes.map((m) => MODES[m].side))];
+  const gone = await waitFor(
+    async () => {
+      for (const s of sides) if ((await shimProcesses(lab, s)).length > 0) return false;
+      return true;
+    },
+    30_000,
+    200,
+  );
+  if (!gone) {
+    const left = (await Promise.all(sides.map((s) => shimProcesses(lab, s)))).flat().map((p) => p.pid);
+    hooks.warn(`shim processes still running 30 s after their containers were removed: ${left.join(", ")}`);
+  }
+}
+
+/** Both ramps; each is torn down before the next starts and on failure. */
+export async function measureMemory(lab: Lab, cfg: BenchConfig, hooks: Hooks): Promise<MemoryResults> {
+  const out: MemoryResults = { memory: [], idle: [] };
+  for (const modes of [["go", "pod"], ["node"]] as MemoryMode[][]) {
+    await teardown(lab, modes, hooks); // leftovers of an interrupted run
+    try {
+      const r = await ramp(lab, cfg, modes, hooks);
+      out.memory.push(...r.memory);
+      out.idle.push(...r.idle);
+    } finally {
+      await teardown(lab, modes, hooks);
+    }
+  }
+  return out;
+}

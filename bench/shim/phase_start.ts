@@ -1,0 +1,154 @@
+/**
+ * The `start` subcommand on its own (host-lab.md §8.4 "isolated"): each shim binary is run by hand, as containerd
+ * would run it, in a scratch bundle (a `runc spec` config.json carrying a per-iteration group annotation, and a `log`
+ * FIFO with a reader), against the lab's addresses. Per iteration and side:
+ *
+ * 1. `start` for a new group: it must bring up the group's server (exec → exit is recorded);
+ * 2. the first Task RPC answered by that server, counted from the exec of step 1 (the Go `start` binds the socket and
+ *    returns before its daemon serves; ours returns once its server is serving, so only this figure is like for like);
+ * 3. a second `start` with the same group annotation: the server already runs, `start` only finds it;
+ * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for.
+ *
+ * @module
+ */
+import type { Lab } from "../../tests/lab/mod.ts";
+import { readCmdline, terminate } from "../../tests/lab/proc.ts";
+import { Client } from "../../src/ttrpc/client.ts";
+import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
+import { runTag } from "./ctr.ts";
+import { GO_SHIM_BINARY, mustTime, type Side } from "./procs.ts";
+import type { StartSamples } from "./results.ts";
+import { abOrder } from "./stats.ts";
+
+const NS = "isobench";
+const GROUP_ANNOTATION = "io.containerd.runc.v2.group";
+const WARMUP = 2;
+
+/** A scratch bundle of one side with its log reader. */
+interface Bundle {
+  dir: string;
+  spec: Record<string, unknown>;
+  reader: Deno.ChildProcess;
+}
+
+async function makeBundle(dir: string): Promise<Bundle> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  await mustTime("runc", ["spec", "--bundle", dir]);
+  await mustTime("mkfifo", [`${dir}/log`]);
+  // `<>` opens the FIFO read-write, so the reader never sees EOF when one server closes it and the next opens it.
+  const reader = new Deno.Command("sh", {
+    args: ["-c", "exec cat <>log >>shim.log"],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const spec = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  return { dir, spec, reader };
+}
+
+async function closeBundle(b: Bundle): Promise<void> {
+  try {
+    b.reader.kill("SIGKILL");
+  } catch { /* already gone */ }
+  await b.reader.status;
+}
+
+/** Time (ms) until the server at `address` answers any Task RPC (an error status counts: it was served). */
+async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    let client: Client | undefined;
+    try {
+      client = await Client.connectUnix(address);
+      await client.call("containerd.task.v2.Task", "State", new Uint8Array(), {
+        timeoutMs: 2_000,
+        metadata: { "containerd-namespace-ttrpc": NS },
+      });
+      return performance.now() - t0;
+    } catch (e) {
+      if (e instanceof TtrpcError && !isClosedError(e)) return performance.now() - t0;
+      if (performance.now() - t0 > timeoutMs) throw new Error(`no answer from ${address}: ${e}`);
+      await new Promise((r) => setTimeout(r, 1));
+    } finally {
+      client?.close();
+    }
+  }
+}
+
+/** PID of the server that `start` spawned for container `id` (its argv names the id and the lab's address). */
+async function findServer(lab: Lab, id: string): Promise<number | null> {
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const argv = await readCmdline(Number(e.name));
+    if (argv && isServerArgv(argv, lab, id)) return Number(e.name);
+  }
+  return null;
+}
+
+function isServerArgv(argv: string[], lab: Lab, id: string): boolean {
+  const at = argv.indexOf("-id");
+  return at >= 0 && argv[at + 1] === id && argv.includes(lab.address) && !argv.includes("start");
+}
+
+/** Runs `n` interleaved iterations of the four steps. */
+export async function measureStart(
+  lab: Lab,
+  n: number,
+  progress: (msg: string) => void,
+  warn: (msg: string) => void,
+): Promise<StartSamples> {
+  const binaries: Record<Side, string> = { go: GO_SHIM_BINARY, deno: lab.shimBinary };
+  const bundles: Partial<Record<Side, Bundle>> = {};
+  const env = {
+    TTRPC_ADDRESS: lab.ttrpcAddress,
+    GRPC_ADDRESS: lab.address,
+    NAMESPACE: NS,
+    MAX_SHIM_VERSION: "2",
+    GOMAXPROCS: "2",
+  };
+  const out: StartSamples = {
+    newServer: { go: [], deno: [] },
+    firstRpc: { go: [], deno: [] },
+    existing: { go: [], deno: [] },
+  };
+  const once = async (side: Side, i: number, record: boolean) => {
+    const b = bundles[side]!;
+    const group = `iso-${side}-${runTag()}-${i}`;
+    const spec = { ...b.spec, annotations: { [GROUP_ANNOTATION]: group } };
+    await Deno.writeTextFile(`${b.dir}/config.json`, JSON.stringify(spec));
+    const args = (
+      id: string,
+    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", "/usr/bin/containerd", "-id", id, "start"];
+    const first = await mustTime(binaries[side], args(`${group}-a`), { cwd: b.dir, env, captureStdout: true });
+    const address = first.stdout.trim();
+    const answered = await timeToAnswer(address);
+    const second = await mustTime(binaries[side], args(`${group}-b`), { cwd: b.dir, env, captureStdout: true });
+    if (second.stdout.trim() !== address) {
+      throw new Error(`${side}: the second start of group ${group} printed ${second.stdout.trim()}, not ${address}`);
+    }
+    const pid = await findServer(lab, `${group}-a`);
+    if (pid === null) warn(`${side}: no server process found for group ${group}`);
+    else if (!await terminate(pid, (argv) => isServerArgv(argv, lab, `${group}-a`), 5_000)) {
+      warn(`${side}: server ${pid} of group ${group} did not exit`);
+    }
+    await Deno.remove(address.replace(/^unix:\/\//, "")).catch(() => {}); // a socket left by a server that was killed
+    if (record) {
+      out.newServer[side].push(first.ms);
+      out.firstRpc[side].push(first.ms + answered);
+      out.existing[side].push(second.ms);
+    }
+  };
+  try {
+    for (const side of ["go", "deno"] as const) bundles[side] = await makeBundle(`${lab.dir}/iso/${side}`);
+    for (let i = 0; i < WARMUP; i++) for (const side of abOrder<Side>(i, "go", "deno")) await once(side, -1 - i, false);
+    for (let i = 0; i < n; i++) {
+      for (const side of abOrder<Side>(i, "go", "deno")) await once(side, i, true);
+      if ((i + 1) % 10 === 0) progress(`start ${i + 1}/${n}`);
+    }
+  } finally {
+    for (const b of Object.values(bundles)) await closeBundle(b);
+  }
+  return out;
+}

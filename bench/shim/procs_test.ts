@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { cpuOf, memoryTotals, mustTime, processesSharingExe, timed } from "./procs.ts";
+
+Deno.test("cpuOf and memoryTotals read this process; a gone pid is skipped", async () => {
+  const cpu = await cpuOf(Deno.pid);
+  assert.ok(cpu && cpu.cpuNs > 0, "this process has used CPU");
+  const child = new Deno.Command("true").spawn();
+  await child.status; // reaped: its pid is gone
+  assert.equal(await cpuOf(child.pid), null);
+  const m = await memoryTotals([Deno.pid, child.pid]);
+  assert.equal(m.processes, 1);
+  assert.ok(m.ussKiB > 0 && m.pssKiB >= m.ussKiB && m.rssKiB >= m.pssKiB, JSON.stringify(m));
+});
+
+Deno.test("processesSharingExe counts this deno at least", async () => {
+  assert.ok(await processesSharingExe(Deno.execPath()) >= 1);
+});
+
+Deno.test("timed measures wall time and captures output; mustTime throws on failure", async () => {
+  const r = await timed("sh", ["-c", "sleep 0.05; echo hi; echo oops >&2"], { captureStdout: true });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, "hi\n");
+  assert.equal(r.stderr, "oops\n");
+  assert.ok(r.ms >= 50, `${r.ms} ms`);
+  await assert.rejects(mustTime("sh", ["-c", "echo bad >&2; exit 3"]), /exited 3: bad/);
+  await assert.rejects(timed("sleep", ["5"], { timeoutMs: 100 }), /did not finish within 100 ms/);
+});

@@ -1,0 +1,131 @@
+/**
+ * What a benchmark run records: raw samples per shim (summaries are derived when the report is written, so the JSON
+ * in `bench/results/` can be re-rendered), memory and idle readings, and the machine they were taken on.
+ *
+ * @module
+ */
+import type { BenchConfig } from "./config.ts";
+import type { MemoryTotals, Side } from "./procs.ts";
+
+/** Raw samples of an interleaved A/B measurement; `go[i]` and `deno[i]` ran back to back. */
+export type AbSamples = Record<Side, number[]>;
+
+/** The `start` subcommand run by hand (host-lab.md §8.4 "isolated"), milliseconds. */
+export interface StartSamples {
+  /** exec → exit of a `start` that had to spawn the group's server. */
+  newServer: AbSamples;
+  /** exec of that `start` → first Task RPC answered by the new server (what containerd waits for before Create). */
+  firstRpc: AbSamples;
+  /** exec → exit of a second `start` of the same group, whose server already runs. */
+  existing: AbSamples;
+}
+
+/**
+ * The stdout paths measured: `fifo` container → shim → FIFO → ctr → /dev/null; `file-devnull` container → shim →
+ * `file:///dev/null`; `file-tmpfs` container → shim → `file://` on a tmpfs (a regular file, removed after each run).
+ */
+export type ThroughputPath = "fifo" | "file-devnull" | "file-tmpfs";
+
+/** Throughput of one stdout path, MiB/s per run (MiB written divided by `ctr run --rm` wall time). */
+export interface ThroughputSamples {
+  path: ThroughputPath;
+  mib: number;
+  mibPerS: AbSamples;
+  /** Why a side has no samples on this path (its first run failed; the rest were skipped). */
+  errors?: Partial<Record<Side, string>>;
+}
+
+/** The shim configurations whose memory is compared. */
+export type MemoryMode = "go" | "pod" | "node";
+
+/** One memory reading: every shim process of one configuration, with `containers` sleep containers running. */
+export interface MemoryPoint {
+  mode: MemoryMode;
+  containers: number;
+  totals: MemoryTotals;
+  /** Live processes sharing the deno executable's pages at that moment (moves our PSS, not our USS). */
+  denoSharers: number;
+}
+
+/** Idle cost of the shim processes of one configuration over a quiet interval. */
+export interface IdleReading {
+  mode: MemoryMode;
+  containers: number;
+  processes: number;
+  seconds: number;
+  /** CPU time of all shim threads over the interval, ms. */
+  cpuMs: number;
+  /** Context switches of all shim threads per second. */
+  switchesPerS: number;
+}
+
+/** Load average (1, 5, 15 min) at a moment of the run. */
+export interface LoadSample {
+  at: string;
+  phase: string;
+  load: [number, number, number];
+}
+
+/** The machine and software the run used. */
+export interface HostInfo {
+  date: string;
+  kernel: string;
+  cpu: string;
+  cpus: number;
+  memoryGiB: number;
+  containerd: string;
+  runc: string;
+  goShim: string;
+  denoShim: string;
+  deno: string;
+  /** `dist/BUILD-INFO.json` revision of the shim under test. */
+  build: string;
+  labLogLevel: string;
+}
+
+/** Everything `deno task bench:shim` measured. */
+export interface ShimBenchResults {
+  host: HostInfo;
+  config: BenchConfig;
+  startedAt: string;
+  finishedAt: string;
+  load: LoadSample[];
+  lifecycle?: AbSamples;
+  start?: StartSamples;
+  exec?: AbSamples;
+  throughput?: ThroughputSamples[];
+  memory?: MemoryPoint[];
+  idle?: IdleReading[];
+  /** Things that went wrong but did not stop the run (leftover processes, failed sanity checks). */
+  warnings: string[];
+}
+
+/** One reading of the soak: the shim server's memory after `execs` execs. */
+export interface SoakPoint {
+  execs: number;
+  rssKiB: number;
+  pssKiB: number;
+  ussKiB: number;
+  fds: number;
+}
+
+/** The soak of one shim. */
+export interface SoakSide {
+  side: Side;
+  points: SoakPoint[];
+  /** Wall time of the measured execs, s. */
+  seconds: number;
+  failures: number;
+}
+
+/** Everything `deno task bench:soak` measured. */
+export interface SoakResults {
+  date: string;
+  execs: number;
+  warmup: number;
+  concurrency: number;
+  sides: SoakSide[];
+  /** RSS growth of a bare deno process spawning as many short children, KiB: the runtime's own share. */
+  bareDenoSpawnGrowthKiB: number | null;
+  load: [number, number, number];
+}
