@@ -21,29 +21,15 @@ export function optionsFromAny(any: AnyFields | null | undefined): RuncOptions {
   switch (decoded.typeUrl) {
     case "containerd.runc.v1.Options": {
       const m = decoded.message;
-      o.noPivotRoot = !!m.noPivotRoot;
-      o.noNewKeyring = !!m.noNewKeyring;
-      o.shimCgroup = m.shimCgroup ?? "";
-      o.ioUid = m.ioUid ?? 0;
-      o.ioGid = m.ioGid ?? 0;
+      applyShared(o, m);
       o.binaryName = m.binaryName ?? "";
       o.root = m.root ?? "";
       o.systemdCgroup = !!m.systemdCgroup;
-      o.criuImagePath = m.criuImagePath ?? "";
-      o.criuWorkPath = m.criuWorkPath ?? "";
       return o;
     }
-    case "containerd.linux.runc.CreateOptions": {
-      const m = decoded.message;
-      o.noPivotRoot = !!m.noPivotRoot;
-      o.noNewKeyring = !!m.noNewKeyring;
-      o.shimCgroup = m.shimCgroup ?? "";
-      o.ioUid = m.ioUid ?? 0;
-      o.ioGid = m.ioGid ?? 0;
-      o.criuImagePath = m.criuImagePath ?? "";
-      o.criuWorkPath = m.criuWorkPath ?? "";
+    case "containerd.linux.runc.CreateOptions":
+      applyShared(o, decoded.message);
       return o;
-    }
     case "containerd.linux.runc.RuncOptions": {
       const m = decoded.message;
       o.binaryName = m.runtime ?? "";
@@ -57,4 +43,25 @@ export function optionsFromAny(any: AnyFields | null | undefined): RuncOptions {
     default:
       throw errInvalidArgument(`unsupported runtime options type ${decoded.typeUrl}`);
   }
+}
+
+/** The fields `containerd.runc.v1.Options` and the legacy `CreateOptions` share, with the same meaning. */
+interface SharedOptionFields {
+  noPivotRoot?: boolean | null;
+  noNewKeyring?: boolean | null;
+  shimCgroup?: string | null;
+  ioUid?: number | null;
+  ioGid?: number | null;
+  criuImagePath?: string | null;
+  criuWorkPath?: string | null;
+}
+
+function applyShared(o: RuncOptions, m: SharedOptionFields): void {
+  o.noPivotRoot = !!m.noPivotRoot;
+  o.noNewKeyring = !!m.noNewKeyring;
+  o.shimCgroup = m.shimCgroup ?? "";
+  o.ioUid = m.ioUid ?? 0;
+  o.ioGid = m.ioGid ?? 0;
+  o.criuImagePath = m.criuImagePath ?? "";
+  o.criuWorkPath = m.criuWorkPath ?? "";
 }
