@@ -17,6 +17,7 @@ import { check, cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
 import { TaskService } from "../task/service.ts";
 import type { ShimArgs } from "./flags.ts";
+import { HeapKeeper } from "./heap.ts";
 import { Publisher } from "./publisher.ts";
 import { serverAlive } from "./start.ts";
 import { VERSION } from "../version.ts";
@@ -85,6 +86,7 @@ export async function serve(a: ShimArgs): Promise<never> {
 
   const ttrpcAddress = Deno.env.get("TTRPC_ADDRESS") || `${a.address}.ttrpc`;
   const publisher = new Publisher(ttrpcAddress);
+  const heap = new HeapKeeper();
   const server = new Server();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let exiting = false;
@@ -111,6 +113,7 @@ export async function serve(a: ShimArgs): Promise<never> {
       idleTimer = undefined;
       if (n === 0) idleTimer = setTimeout(() => void exit("no containers left"), IDLE_EXIT_MS);
     },
+    onProcessDeleted: () => heap.released(),
   });
   const handlers = service.handlers();
   server.register(TASK_SERVICE, handlers);

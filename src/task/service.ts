@@ -56,6 +56,8 @@ export interface TaskServiceOptions {
   onShutdown(): void;
   /** Called whenever the number of containers changes. */
   onContainerCount?(count: number): void;
+  /** Called after a process (init or exec) was deleted and everything kept for it released. */
+  onProcessDeleted?(): void;
   /** The shim version string Connect reports. */
   version?: string;
 }
@@ -282,6 +284,7 @@ export class TaskService {
       }));
       this.opts.onContainerCount?.(this.containers.size);
     }
+    this.opts.onProcessDeleted?.();
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
   }
 
