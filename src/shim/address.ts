@@ -10,6 +10,8 @@
  * @module
  */
 
+import { sha256Hex } from "./sha256.ts";
+
 /** containerd 1.6–2.2 hard-code this directory; 2.3's BootstrapParams may name another. */
 export const DEFAULT_SOCKET_DIR = "/run/containerd/s";
 
@@ -35,21 +37,14 @@ export function joinPath(...parts: string[]): string {
   return kept.length === 0 ? "" : cleanPath(kept.join("/"));
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
-
 /** The socket path (without scheme) of the server for `group` in `namespace` of the containerd at `address`. */
-export async function socketPath(
+export function socketPath(
   address: string,
   namespace: string,
   group: string,
   socketDir = DEFAULT_SOCKET_DIR,
 ): Promise<string> {
-  return `${socketDir}/${await sha256Hex(joinPath(address, namespace, group))}`;
+  return Promise.resolve(`${socketDir}/${sha256Hex(joinPath(address, namespace, group))}`);
 }
 
 /** The form containerd dials: a bare path would be taken for an abstract socket. */

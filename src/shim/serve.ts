@@ -48,7 +48,7 @@ async function listen(path: string): Promise<Deno.UnixListener | undefined> {
     if (!(err instanceof Deno.errors.AddrInUse)) throw err;
   }
   // Another server may own it (a concurrent start of the same group); only a dead socket is replaced.
-  if (await serverAlive(path)) return undefined;
+  if (serverAlive(path)) return undefined;
   await Deno.remove(path).catch(() => {});
   return Deno.listen({ transport: "unix", path });
 }

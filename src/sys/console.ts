@@ -23,7 +23,6 @@
  */
 
 import {
-  AF_UNIX,
   CMSG_ONE_FD,
   IOVEC,
   MSG_CMSG_CLOEXEC,
@@ -32,17 +31,16 @@ import {
   SCM_RIGHTS,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
-  SOCK_STREAM,
-  SOCKADDR_UN,
   SOL_SOCKET,
   TIOCGWINSZ,
   TIOCSWINSZ,
   WINSIZE,
 } from "./abi.ts";
-import { EAGAIN, ECONNABORTED, EINTR, ENAMETOOLONG, SysError } from "./errno.ts";
+import { EAGAIN, ECONNABORTED, EINTR, SysError } from "./errno.ts";
 import { setNonblocking } from "./fdio.ts";
 import { addressOf, check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
+import { listenUnix } from "./unix_socket.ts";
 
 const decoder = new TextDecoder();
 
@@ -143,25 +141,6 @@ export class ConsoleSocket {
       if (err === EAGAIN) await poller().wait(this.#fd, "read", signal);
       else if (err !== EINTR && err !== ECONNABORTED) throw new SysError("accept4", err, this.path);
     }
-  }
-}
-
-/** socket + bind + listen on `path`, non-blocking and close-on-exec. */
-function listenUnix(path: string): number {
-  const C = libc();
-  const bytes = cstr(path);
-  if (bytes.length > SOCKADDR_UN.pathMax) throw new SysError("bind", ENAMETOOLONG, path);
-  const addr = new Uint8Array(SOCKADDR_UN.size);
-  new DataView(addr.buffer).setUint16(SOCKADDR_UN.family, AF_UNIX, true);
-  addr.set(bytes, SOCKADDR_UN.path);
-  const fd = check(C.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket", path);
-  try {
-    check(C.bind(fd, addr, SOCKADDR_UN.path + bytes.length), "bind", path);
-    check(C.listen(fd, 4), "listen", path);
-    return fd;
-  } catch (e) {
-    C.close(fd);
-    throw e;
   }
 }
 

@@ -1,7 +1,6 @@
 /**
- * The process-wide libc binding: `Deno.dlopen` of the first candidate path of {@linkcode libcCandidates}, done
- * lazily on first use and once per process. FFI permission is scoped to exactly those absolute paths, so the
- * library is always opened by absolute path (a bare soname would need unscoped `--allow-ffi`).
+ * The process-wide libc binding: `Deno.dlopen` of the first candidate path of {@linkcode libcCandidates} (always an
+ * absolute path), done on first use and once per process; each symbol is bound on its first call.
  *
  * Sync symbols run on the JS thread, so `errno()` read right after a failing call is that call's errno. A
  * `nonblocking: true` symbol runs on a blocking-pool thread where errno is invisible to JS, and a pending one keeps
@@ -49,6 +48,7 @@ const symbols = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
@@ -77,26 +77,57 @@ let lib: Libc | undefined;
 let errnoPointer: Deno.PointerObject | undefined;
 const errnoValue = new Int32Array(1);
 
-/** The libc symbols, opening the library on first use. Throws if no candidate path can be opened. */
+/**
+ * The libc symbols. The library is opened on first use, but each symbol is bound only when first called: Deno
+ * compiles a call trampoline per declared symbol (~0.4 ms each here), so binding all of them up front cost `start`
+ * and `delete`, which use a handful, 10–20 ms. Throws if no candidate path can be opened.
+ */
 export function libc(): Libc {
   if (lib) return lib;
   const failures: string[] = [];
-  for (const path of libcCandidates()) {
+  let path: string | undefined;
+  for (const candidate of libcCandidates()) {
     try {
-      lib = Deno.dlopen(path, symbols).symbols;
+      // Opening with the one symbol everything needs proves the path works (and is allowed).
+      const first = Deno.dlopen(candidate, { __errno_location: symbols.__errno_location });
+      libraries.push(first);
+      const p = first.symbols.__errno_location();
+      if (p === null) throw new Error("__errno_location returned NULL");
+      // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
+      errnoPointer = p;
+      path = candidate;
       break;
     } catch (e) {
       // A missing path is expected (the list covers several distros); a permission error is not, but the next
       // candidate may still be allowed, so collect and report everything if none works.
-      failures.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+      failures.push(`${candidate}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  if (!lib) throw new Error(`cannot open libc:\n  ${failures.join("\n  ")}`);
-  // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
-  const p = lib.__errno_location();
-  if (p === null) throw new Error("libc: __errno_location returned NULL");
-  errnoPointer = p;
+  if (!path) throw new Error(`cannot open libc:\n  ${failures.join("\n  ")}`);
+  lib = lazySymbols(path);
   return lib;
+}
+
+/** Every opened handle, kept reachable for the life of the process (their symbols are in use). */
+const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
+
+/** An object with every symbol of `symbols` as a getter that binds it on first access, then replaces itself. */
+function lazySymbols(path: string): Libc {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
+    Object.defineProperty(out, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const one = Deno.dlopen(path, { [name]: symbols[name] } as Deno.ForeignLibraryInterface);
+        libraries.push(one);
+        const fn = one.symbols[name];
+        Object.defineProperty(out, name, { value: fn, enumerable: true, writable: false, configurable: false });
+        return fn;
+      },
+    });
+  }
+  return out as Libc;
 }
 
 /** The calling (JS) thread's errno. Only meaningful right after a failed sync libc call. */
