@@ -28,7 +28,7 @@ import { measureMemory } from "./phase_memory.ts";
 import { measureStart } from "./phase_start.ts";
 import { measureThroughput } from "./phase_throughput.ts";
 import { shimProcesses } from "./procs.ts";
-import { renderReport, terminalTable } from "./report.ts";
+import { readmeSummary, renderReport, terminalTable, withReadmeSummary } from "./report.ts";
 import type { ShimBenchResults, SoakResults } from "./results.ts";
 import { repairShimConfig } from "./shim_config.ts";
 import { renderChart } from "./svg.ts";
@@ -72,7 +72,18 @@ export async function writeReport(results: ShimBenchResults, out = results.confi
     `${results.host.cpus} vCPU, load ${results.load[0]?.load[0].toFixed(2) ?? "?"}`;
   await Deno.writeTextFile(svg, renderChart(evaluateTargets(results, soak), results.memory ?? [], subtitle));
   await Deno.writeTextFile(md, renderReport(results, soak, relative(dirname(md), svg), analysis));
-  await formatFiles([md, svg]);
+  // The README carries the same chart and targets table, with the date and machine (only for the default report).
+  const readme = join(repoRoot, "README.md");
+  const touched = [md, svg];
+  if (md === resolve(repoRoot, "docs/benchmarks.md")) {
+    const text = await Deno.readTextFile(readme);
+    const next = withReadmeSummary(text, readmeSummary(results, soak, relative(repoRoot, svg)));
+    if (next !== text) {
+      await Deno.writeTextFile(readme, next);
+      touched.push(readme);
+    }
+  }
+  await formatFiles(touched);
   return md;
 }
 

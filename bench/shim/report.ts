@@ -323,6 +323,32 @@ ${analysis ? `\n## Where the time goes\n\n${analysis.trim()}\n` : ""}${
   }`;
 }
 
+/** Markers around the benchmark summary in README.md, which {@linkcode withReadmeSummary} rewrites. */
+export const README_BEGIN = "<!-- bench:begin (written by deno task bench:shim) -->";
+export const README_END = "<!-- bench:end -->";
+
+/** The README's summary: when and where, the chart, and the targets table. */
+export function readmeSummary(r: ShimBenchResults, soak: SoakResults | undefined, svgPath: string): string {
+  const targets = evaluateTargets(r, soak);
+  const met = targets.filter((t) => t.status === "met").length;
+  const h = r.host;
+  return [
+    `Latest run: ${h.date.slice(0, 10)} on ${h.cpus} × ${h.cpu}, ${h.memoryGiB} GiB RAM, Linux ${h.kernel}; ` +
+    `containerd ${h.containerd}, runc ${h.runc}, Deno ${h.deno}. ${met} of ${targets.length} targets met.`,
+    "",
+    `![ours / Go per target, and memory per container](${svgPath})`,
+    "",
+    targetsTable(targets),
+  ].join("\n");
+}
+
+/** `readme` with the text between the markers replaced by `summary`; unchanged when the markers are missing. */
+export function withReadmeSummary(readme: string, summary: string): string {
+  const a = readme.indexOf(README_BEGIN), b = readme.indexOf(README_END);
+  if (a < 0 || b < a) return readme;
+  return `${readme.slice(0, a + README_BEGIN.length)}\n\n${summary}\n\n${readme.slice(b)}`;
+}
+
 /** What a run prints at the end: the tables with both shims, then the targets. */
 export function terminalTable(r: ShimBenchResults, soak?: SoakResults): string {
   return [

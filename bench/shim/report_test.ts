@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { renderReport, terminalTable } from "./report.ts";
+import { README_BEGIN, README_END, readmeSummary, renderReport, terminalTable, withReadmeSummary } from "./report.ts";
 import { logTicks, renderChart } from "./svg.ts";
 import { evaluateTargets } from "./targets.ts";
 import { sampleResults, sampleSoak } from "./test_fixture.ts";
@@ -71,4 +71,19 @@ Deno.test("logTicks: 1-2-5 steps within the range", () => {
   assert.deepEqual(logTicks(0.5, 20), [0.5, 1, 2, 5, 10, 20]);
   assert.deepEqual(logTicks(0.2, 0.9), [0.2, 0.5]);
   assert.deepEqual(logTicks(0, 10), []);
+});
+
+Deno.test("the README summary replaces only the text between its markers", () => {
+  const readme = `# x\n\nbefore\n\n${README_BEGIN}\nold table\n${README_END}\n\nafter\n`;
+  const out = withReadmeSummary(readme, "NEW");
+  assert.equal(out, `# x\n\nbefore\n\n${README_BEGIN}\n\nNEW\n\n${README_END}\n\nafter\n`);
+  assert.equal(withReadmeSummary(out, "NEW"), out, "idempotent");
+  assert.equal(withReadmeSummary("no markers", "NEW"), "no markers");
+});
+
+Deno.test("the README summary names the date and machine, links the chart and lists every target", () => {
+  const s = readmeSummary(sampleResults(), sampleSoak(), "docs/benchmarks.svg");
+  assert.match(s, /^Latest run: \d{4}-\d{2}-\d{2} on /);
+  assert.match(s, /!\[[^\]]+\]\(docs\/benchmarks\.svg\)/);
+  assert.equal((s.match(/^\| /gm) ?? []).length, 1 + evaluateTargets(sampleResults(), sampleSoak()).length);
 });
