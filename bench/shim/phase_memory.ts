@@ -48,7 +48,13 @@ async function pidsOf(lab: Lab, mode: MemoryMode): Promise<number[]> {
 }
 
 /** Samples the idle cost of every listed configuration over the same `seconds`. */
-async function sampleIdle(lab: Lab, modes: MemoryMode[], containers: number, seconds: number): Promise<IdleReading[]> {
+async function sampleIdle(
+  lab: Lab,
+  modes: MemoryMode[],
+  containers: number,
+  seconds: number,
+  startedAfterS: number,
+): Promise<IdleReading[]> {
   const pids = new Map<MemoryMode, number[]>();
   for (const m of modes) pids.set(m, await pidsOf(lab, m));
   const before = new Map<MemoryMode, Awaited<ReturnType<typeof cpuTotals>>>();
@@ -71,6 +77,7 @@ async function sampleIdle(lab: Lab, modes: MemoryMode[], containers: number, sec
       seconds,
       cpuMs: cpuNs / 1e6,
       switchesPerS: switches / seconds,
+      startedAfterS,
     });
   }
   return out;
@@ -106,7 +113,12 @@ async function ramp(lab: Lab, cfg: BenchConfig, modes: MemoryMode[], hooks: Hook
       );
     }
     if (step === cfg.idleAt) {
-      res.idle.push(...await sampleIdle(lab, modes, step, cfg.idleSeconds));
+      // The target's window, then (informational) the next one: a Deno server does a one-off ~30 ms of work about
+      // 30 s after it starts (bench/analysis.md), which the first window catches for most servers.
+      res.idle.push(...await sampleIdle(lab, modes, step, cfg.idleSeconds, cfg.memorySettleSeconds));
+      res.idle.push(
+        ...await sampleIdle(lab, modes, step, cfg.idleSeconds, cfg.memorySettleSeconds + cfg.idleSeconds),
+      );
       hooks.progress(
         `idle @${step}: ${res.idle.slice(-modes.length).map((r) => `${r.mode} ${r.cpuMs.toFixed(1)} ms`).join(", ")}`,
       );

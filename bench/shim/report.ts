@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import type { MemoryMode, ShimBenchResults, SoakResults, ThroughputPath } from "./results.ts";
+import type { IdleReading, MemoryMode, ShimBenchResults, SoakResults, ThroughputPath } from "./results.ts";
 import { paired, summarize, type Summary } from "./stats.ts";
 import { evaluateTargets, type TargetRow } from "./targets.ts";
 
@@ -172,16 +172,20 @@ function memoryTable(r: ShimBenchResults): string {
 
 function idleTable(r: ShimBenchResults): string {
   if (!r.idle?.length) return "_not measured in this run_";
-  const go = r.idle.find((i) => i.mode === "go");
+  // Each configuration's readings in the order taken; "vs Go" compares readings of the same window.
+  const goIn = (w?: number) => r.idle!.find((i) => i.mode === "go" && i.startedAfterS === w);
+  const window = (i: IdleReading) =>
+    i.startedAfterS === undefined ? "" : `${f(i.startedAfterS, 0)}–${f(i.startedAfterS + i.seconds, 0)} s`;
   return [
-    "| configuration | containers | shim processes | CPU over the interval | % of one CPU | context switches/s " +
-    "| vs Go |",
-    "|---|---|---|---|---|---|---|",
-    ...r.idle.map((i) =>
-      `| ${MODE_LABEL[i.mode]} | ${i.containers} | ${i.processes} | ${f(i.cpuMs)} ms / ${i.seconds} s | ` +
-      `${f(i.cpuMs / (i.seconds * 1000) * 100, 3)} % | ${f(i.switchesPerS)} | ` +
-      `${go && i.mode !== "go" && go.cpuMs > 0 ? `${f(i.cpuMs / go.cpuMs, 2)}×` : ""} |`
-    ),
+    "| configuration | containers | shim processes | interval after the last start | CPU over the interval " +
+    "| % of one CPU | context switches/s | vs Go |",
+    "|---|---|---|---|---|---|---|---|",
+    ...r.idle.map((i) => {
+      const go = goIn(i.startedAfterS);
+      return `| ${MODE_LABEL[i.mode]} | ${i.containers} | ${i.processes} | ${window(i)} | ` +
+        `${f(i.cpuMs)} ms / ${i.seconds} s | ${f(i.cpuMs / (i.seconds * 1000) * 100, 3)} % | ${f(i.switchesPerS)} | ` +
+        `${go && i.mode !== "go" && go.cpuMs > 0 ? `${f(i.cpuMs / go.cpuMs, 2)}×` : ""} |`;
+    }),
   ].join("\n");
 }
 
@@ -294,7 +298,8 @@ for what one more process really costs.
 
 ${idleTable(r)}
 
-Sum of \`schedstat\` CPU time of every shim thread over the interval, with the containers idle.
+Sum of \`schedstat\` CPU time of every shim thread over the interval, with the containers idle. The target uses the
+first interval of each configuration; the second follows it directly.
 
 ## Soak: memory over many execs
 

@@ -44,7 +44,10 @@ Deno.test("report: both shims side by side, ratios, statuses, the chart and the 
   assert.match(md, /— \(no successful run\)/);
   assert.match(md, /ours, container → shim → `file:\/\/\/dev\/null`: ctr: failed to create shim task/);
   assert.match(md, /\| 50 \| 3\.00 \/ 2\.40 MiB \| 20\.00 \/ 17\.00 MiB \| 0\.40 \/ 0\.30 MiB \|/);
-  assert.match(md, /\| ours, per pod \| 20 \| 20 \| 50\.0 ms \/ 60 s \| 0\.083 % \| 60\.0 \| 5\.00× \|/);
+  assert.match(md, /\| ours, per pod \| 20 \| 20 \| 5–65 s \| 50\.0 ms \/ 60 s \| 0\.083 % \| 60\.0 \| 5\.00× \|/);
+  // the second window is compared with the Go shim's second window; the target keeps the first
+  assert.match(md, /\| ours, per pod \| 20 \| 20 \| 65–125 s \| 4\.0 ms \/ 60 s \| 0\.007 % \| 1\.0 \| 0\.50× \|/);
+  assert.match(md, /\| idle CPU, 20 containers \| 5\.00× \|/);
   assert.match(md, /- something odd/);
   assert.match(terminalTable(sampleResults()), /== targets/);
 });

@@ -57,6 +57,11 @@ export interface IdleReading {
   cpuMs: number;
   /** Context switches of all shim threads per second. */
   switchesPerS: number;
+  /**
+   * Seconds between the last container start and the beginning of the interval. The first window (the target's)
+   * starts after the memory settle time; a second one follows it, past the servers' start-up transients.
+   */
+  startedAfterS?: number;
 }
 
 /** Load average (1, 5, 15 min) at a moment of the run. */

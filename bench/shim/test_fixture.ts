@@ -57,8 +57,10 @@ export function sampleResults(): ShimBenchResults {
       { mode: "node", containers: 50, totals: totals(1, 20, 15), denoSharers: 3 },
     ],
     idle: [
-      { mode: "go", containers: 20, processes: 20, seconds: 60, cpuMs: 10, switchesPerS: 2 },
-      { mode: "pod", containers: 20, processes: 20, seconds: 60, cpuMs: 50, switchesPerS: 60 },
+      { mode: "go", containers: 20, processes: 20, seconds: 60, cpuMs: 10, switchesPerS: 2, startedAfterS: 5 },
+      { mode: "pod", containers: 20, processes: 20, seconds: 60, cpuMs: 50, switchesPerS: 60, startedAfterS: 5 },
+      { mode: "go", containers: 20, processes: 20, seconds: 60, cpuMs: 8, switchesPerS: 2, startedAfterS: 65 },
+      { mode: "pod", containers: 20, processes: 20, seconds: 60, cpuMs: 4, switchesPerS: 1, startedAfterS: 65 },
     ],
     warnings: ["something odd"],
   };
