@@ -17,9 +17,9 @@
  * @module
  */
 
-import { F_GETFL, F_SETFL, O_CLOEXEC, O_NONBLOCK } from "./abi.ts";
+import { F_GETFL, F_SETFL, O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_WRONLY } from "./abi.ts";
 import { EAGAIN, EINTR, SysError } from "./errno.ts";
-import { check, errno, libc } from "./libc.ts";
+import { check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 
 /** Longest stretch of back-to-back sync I/O before the async helpers yield to the event loop. */
@@ -167,6 +167,11 @@ export function setNonblocking(fd: number): void {
   const flags = check(libc().fcntl(fd, F_GETFL, 0n), "fcntl(F_GETFL)", `fd ${fd}`);
   if (flags & O_NONBLOCK) return;
   check(libc().fcntl(fd, F_SETFL, BigInt(flags | O_NONBLOCK)), "fcntl(F_SETFL)", `fd ${fd}`);
+}
+
+/** open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, 0644): a blocking fd for appending (regular files write at once). */
+export function openAppend(path: string): number {
+  return check(libc().open(cstr(path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644), "open", path);
 }
 
 /** A pipe as `[readFd, writeFd]`, both O_CLOEXEC|O_NONBLOCK. */

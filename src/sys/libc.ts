@@ -74,6 +74,8 @@ const symbols = {
 export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 let lib: Libc | undefined;
+/** Every opened handle, kept reachable for the life of the process (their symbols are in use). */
+const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
 let errnoPointer: Deno.PointerObject | undefined;
 const errnoValue = new Int32Array(1);
 
@@ -107,9 +109,6 @@ export function libc(): Libc {
   lib = lazySymbols(path);
   return lib;
 }
-
-/** Every opened handle, kept reachable for the life of the process (their symbols are in use). */
-const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
 
 /** An object with every symbol of `symbols` as a getter that binds it on first access, then replaces itself. */
 function lazySymbols(path: string): Libc {

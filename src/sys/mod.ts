@@ -40,6 +40,7 @@ export {
   closeFd,
   copy,
   type CopyOptions,
+  openAppend,
   pipe,
   read,
   readAsync,
@@ -51,3 +52,4 @@ export {
 export { type FifoMode, isFifo, mkfifo, openFifo } from "./fifo.ts";
 export { ConsoleSocket, getPtySize, type PtySize, type ReceivedConsole, resizePty } from "./console.ts";
 export { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
+export { listenUnix, sockaddrUn, unixListening } from "./unix_socket.ts";

@@ -14,9 +14,7 @@
 import { log } from "../log.ts";
 import type { Stdio } from "../runc/runc.ts";
 import { ENOENT, ENXIO, EPIPE, SysError } from "../sys/errno.ts";
-import { check, cstr, libc } from "../sys/libc.ts";
-import { O_APPEND, O_CLOEXEC, O_CREAT, O_WRONLY } from "../sys/abi.ts";
-import { closeFd, read, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
+import { closeFd, openAppend, read, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import type { Reaper } from "../sys/reaper.ts";
@@ -144,11 +142,6 @@ class FileSink implements Sink {
     closeFd(this.#fd);
     this.#fd = -1;
   }
-}
-
-/** open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, 0644). */
-function openAppend(path: string): number {
-  return check(libc().open(cstr(path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644), "open", path);
 }
 
 /** Parses containerd's stdio URI forms: bare path (fifo), `fifo://`, `file://`, `binary://`. */
