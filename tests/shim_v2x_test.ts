@@ -58,7 +58,7 @@ Deno.test("2.3+: BootstrapParams on stdin is answered by a BootstrapResult at so
     const result = bootstrap.BootstrapResult.decode(r.stdout);
     assert.equal(result.version, 2);
     assert.equal(result.protocol, "ttrpc");
-    assert.equal(result.address, `unix://${await socketPath(opts.address, ns, "b1", socketDir)}`);
+    assert.equal(result.address, `unix://${socketPath(opts.address, ns, "b1", socketDir)}`);
     c.servers.push(result.address);
     assert.ok((await Deno.stat(addressPath(result.address))).isSocket);
     assert.equal(await Deno.readTextFile(`${bundle}/address`), result.address);
@@ -79,7 +79,7 @@ Deno.test("a legacy options Any is not mistaken for BootstrapParams (instance id
     const r = await runShim("start", { ...opts, stdin: any });
     assert.equal(r.code, 0, r.stderr);
     const out = decoder.decode(r.stdout);
-    assert.equal(out, `unix://${await socketPath(opts.address, "legacy", "l1")}`);
+    assert.equal(out, `unix://${socketPath(opts.address, "legacy", "l1")}`);
     c.servers.push(out);
   });
 });

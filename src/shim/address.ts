@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * const path = await socketPath("/run/containerd/containerd.sock", "default", "redis");
+ * const path = socketPath("/run/containerd/containerd.sock", "default", "redis");
  * // "/run/containerd/s/6f1c…" (64 hex characters, no suffix)
  * ```
  * @module
@@ -38,13 +38,8 @@ export function joinPath(...parts: string[]): string {
 }
 
 /** The socket path (without scheme) of the server for `group` in `namespace` of the containerd at `address`. */
-export function socketPath(
-  address: string,
-  namespace: string,
-  group: string,
-  socketDir = DEFAULT_SOCKET_DIR,
-): Promise<string> {
-  return Promise.resolve(`${socketDir}/${sha256Hex(joinPath(address, namespace, group))}`);
+export function socketPath(address: string, namespace: string, group: string, socketDir = DEFAULT_SOCKET_DIR): string {
+  return `${socketDir}/${sha256Hex(joinPath(address, namespace, group))}`;
 }
 
 /** The form containerd dials: a bare path would be taken for an abstract socket. */

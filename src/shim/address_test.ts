@@ -15,7 +15,7 @@ Deno.test("cleanPath and joinPath follow Go's filepath", () => {
 
 Deno.test("socketPath hashes address/namespace/group like containerd", async () => {
   // sha256("/run/containerd/containerd.sock/default/c1"), computed independently with sha256sum.
-  const p = await socketPath("/run/containerd/containerd.sock", "default", "c1");
+  const p = socketPath("/run/containerd/containerd.sock", "default", "c1");
   const expected = new TextDecoder().decode(
     (await new Deno.Command("sh", {
       args: ["-c", "printf %s /run/containerd/containerd.sock/default/c1 | sha256sum | cut -d' ' -f1"],
@@ -24,7 +24,7 @@ Deno.test("socketPath hashes address/namespace/group like containerd", async () 
   ).trim();
   assert.equal(p, `/run/containerd/s/${expected}`);
   assert.equal(p.length, "/run/containerd/s/".length + 64);
-  assert.equal(await socketPath("/a", "n", "g", "/tmp/s"), await socketPath("/a/", "n", "g", "/tmp/s"));
+  assert.equal(socketPath("/a", "n", "g", "/tmp/s"), socketPath("/a/", "n", "g", "/tmp/s"));
 });
 
 Deno.test("addresses carry the unix scheme", () => {

@@ -15,11 +15,11 @@ import { reaper } from "../sys/reaper.ts";
 import { close, dup2, ignoreInspectorSignal, redirectStderrToFifo } from "../sys/process.ts";
 import { check, cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
+import { unixListening } from "../sys/unix_socket.ts";
 import { TaskService } from "../task/service.ts";
 import type { ShimArgs } from "./flags.ts";
 import { HeapKeeper } from "./heap.ts";
 import { Publisher } from "./publisher.ts";
-import { serverAlive } from "./start.ts";
 import { VERSION } from "../version.ts";
 
 /** After the last container is deleted without a Shutdown, exit after this long unless a new one arrives. */
@@ -48,7 +48,7 @@ async function listen(path: string): Promise<Deno.UnixListener | undefined> {
     if (!(err instanceof Deno.errors.AddrInUse)) throw err;
   }
   // Another server may own it (a concurrent start of the same group); only a dead socket is replaced.
-  if (serverAlive(path)) return undefined;
+  if (unixListening(path)) return undefined;
   await Deno.remove(path).catch(() => {});
   return Deno.listen({ transport: "unix", path });
 }

@@ -72,14 +72,6 @@ async function readLine(r: ReadableStream<Uint8Array>): Promise<string> {
   }
 }
 
-/**
- * Whether a server listens on `path`. A synchronous non-blocking connect through libc: Deno.connect plus a timeout
- * timer made the first `setTimeout` load Deno's Node timers module, ~7 ms of every `start` that reuses a server.
- */
-export function serverAlive(path: string): boolean {
-  return unixListening(path);
-}
-
 /** The command that runs this same program as the server, with the same permissions. */
 export function serverCommand(args: string[]): { cmd: string; args: string[] } {
   if (Deno.build.standalone) return { cmd: Deno.execPath(), args };
@@ -145,10 +137,12 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const spec = JSON.parse(Deno.readTextFileSync(`${bundle}/config.json`)) as { annotations?: Record<string, string> };
   const config = loadConfig(input.configPath);
   const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
-  const path = await socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
+  const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
   let result: StartResult;
-  if (serverAlive(path)) {
+  // A synchronous libc probe: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node timers
+  // module, ~7 ms of every `start` that reuses a server.
+  if (unixListening(path)) {
     result = { address, reused: true };
   } else {
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });

@@ -75,7 +75,7 @@ export async function mountsBelow(dir: string): Promise<string[]> {
 }
 
 /** The shim socket our `start` would use for container `id` (per-container group) in `ns`. */
-export function shimSocket(lab: Lab, ns: string, id: string): Promise<string> {
+export function shimSocket(lab: Lab, ns: string, id: string): string {
   return socketPath(lab.address, ns, id);
 }
 

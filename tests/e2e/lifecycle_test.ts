@@ -132,7 +132,7 @@ Deno.test("50 containers started concurrently, then removed: nothing is left beh
   // Shims exit after Shutdown; the host's init reaps them with some delay.
   assert.ok(await waitFor(async () => (await lab.shimPids()).length === 0, 20_000), "shim processes left");
   for (const id of ids) {
-    const sock = await shimSocket(lab, NS, id);
+    const sock = shimSocket(lab, NS, id);
     assert.equal(await Deno.stat(sock).then(() => true, () => false), false, `socket left: ${sock}`);
   }
   const bundles = `${lab.dir}/state/io.containerd.runtime.v2.task/${NS}`;
