@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { Any } from "../src/proto/mod.ts";
 import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
+import { memoryOf } from "./lab/proc.ts";
 
 const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 const RESOURCES_URL = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
@@ -94,14 +95,11 @@ Deno.test("the server moves into Options.shim_cgroup and sits at containerd's oo
 const EXECS = Number(Deno.env.get("SHIM_SOAK_EXECS") ?? "10000");
 const WARMUP = Math.min(3000, Math.floor(EXECS / 3));
 
-/** Resident KiB of a process by kind of mapping, from /proc/<pid>/smaps. */
-function residentKiB(pid: number): { total: number; anon: number; file: number } {
-  let total = 0, anon = 0;
-  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
-    if (line.startsWith("Rss:")) total += Number(line.split(/\s+/)[1]);
-    else if (line.startsWith("Anonymous:")) anon += Number(line.split(/\s+/)[1]);
-  }
-  return { total, anon, file: total - anon };
+/** Resident KiB of the server: total, anonymous and file-backed. */
+async function residentKiB(pid: number): Promise<{ total: number; anon: number; file: number }> {
+  const m = await memoryOf(pid);
+  if (!m) throw new Error(`process ${pid} is gone`);
+  return { total: m.rssKiB, anon: m.anonKiB, file: m.rssKiB - m.anonKiB };
 }
 
 /** Longer than the heap keeper's idle delay (2 s), so the server has run its idle collection. */
@@ -124,20 +122,20 @@ Deno.test(`${EXECS} sequential execs: the server's RSS grows by less than 2 MiB 
     // clean, file-backed), and Deno's own per-operation state grows until ~25,000 async operations (a bare Deno
     // loop of timers, FFI calls, socket reads or spawns shows the same plateau), which is ~3,000 execs. The bound is
     // for what happens after that, over EXECS more: what the shim keeps per exec.
-    const boot = residentKiB(h.serverPid);
+    const boot = await residentKiB(h.serverPid);
     for (let i = 0; i < WARMUP; i++) await one(i);
     // Readings are taken once the server is idle, after the collection it runs then (src/shim/heap.ts): between
     // collections the V8 heap holds up to a few MiB of garbage, which would make single readings swing by ±1.5 MiB.
     await settle();
-    const fds0 = fds(), rss0 = residentKiB(h.serverPid);
+    const fds0 = fds(), rss0 = await residentKiB(h.serverPid);
     for (let i = 0; i < EXECS; i++) {
       await one(WARMUP + i);
       if (Deno.env.get("SHIM_SOAK_TRACE") && i % 500 === 0) {
-        console.log(`exec ${i}: rss ${JSON.stringify(residentKiB(h.serverPid))} KiB, fds ${fds()}`);
+        console.log(`exec ${i}: rss ${JSON.stringify(await residentKiB(h.serverPid))} KiB, fds ${fds()}`);
       }
     }
     await settle();
-    const fds1 = fds(), rss1 = residentKiB(h.serverPid);
+    const fds1 = fds(), rss1 = await residentKiB(h.serverPid);
     console.log(
       `server RSS KiB (total/anon/file): boot ${boot.total}/${boot.anon}/${boot.file}, after ${WARMUP} warm-up execs ` +
         `${rss0.total}/${rss0.anon}/${rss0.file}, after ${EXECS} more ${rss1.total}/${rss1.anon}/${rss1.file} ` +

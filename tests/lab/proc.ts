@@ -26,6 +26,8 @@ export interface MemoryInfo {
   pssKiB: number;
   /** Private_Clean + Private_Dirty. */
   ussKiB: number;
+  /** Anonymous memory (heap, stacks, JIT code); Rss minus this is file-backed (mostly the executable's pages). */
+  anonKiB: number;
   threads: number;
 }
 
@@ -77,6 +79,7 @@ export async function memoryOf(pid: number): Promise<MemoryInfo | null> {
       rssKiB: field(rollup, "Rss"),
       pssKiB: field(rollup, "Pss"),
       ussKiB: field(rollup, "Private_Clean") + field(rollup, "Private_Dirty"),
+      anonKiB: field(rollup, "Anonymous"),
       threads: field(status, "Threads"),
     };
   } catch {
