@@ -16,7 +16,7 @@ import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
 import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
 import { runTag } from "./ctr.ts";
-import { GO_SHIM_BINARY, mustTime, type Side } from "./procs.ts";
+import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -99,7 +99,7 @@ export async function measureStart(
   progress: (msg: string) => void,
   warn: (msg: string) => void,
 ): Promise<StartSamples> {
-  const binaries: Record<Side, string> = { go: GO_SHIM_BINARY, deno: lab.shimBinary };
+  const binaries: Record<Side, string> = { go: lab.goShimBinary, deno: lab.shimBinary };
   const bundles: Partial<Record<Side, Bundle>> = {};
   const env = {
     TTRPC_ADDRESS: lab.ttrpcAddress,
@@ -120,7 +120,7 @@ export async function measureStart(
     await Deno.writeTextFile(`${b.dir}/config.json`, JSON.stringify(spec));
     const args = (
       id: string,
-    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", "/usr/bin/containerd", "-id", id, "start"];
+    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", id, "start"];
     const first = await mustTime(binaries[side], args(`${group}-a`), { cwd: b.dir, env, captureStdout: true });
     const address = first.stdout.trim();
     const answered = await timeToAnswer(address);
