@@ -297,7 +297,10 @@ async function startDaemonAt(c: LabCtx): Promise<void> {
 
   let died = false;
   const ready = await waitFor(async () => {
-    if (await daemonPid(p) === null) return died = true;
+    // Until the background child has exec'd containerd, its cmdline is still bash's: only a gone (or zombie) process
+    // has died.
+    if (await readCmdline(pid) === null) return died = true;
+    if (await daemonPid(p) === null) return false;
     return await answers(c);
   }, READY_TIMEOUT_MS);
   if (ready && !died) return;
