@@ -206,6 +206,11 @@ export async function install(argv: string[]): Promise<string> {
   if (args.length > 0) throw new Error(`install takes no arguments, got ${args.join(" ")}`);
   const prefix = (flags.prefix ?? "/usr/local").replace(/\/+$/, "");
   const bin = `${prefix}/bin/${SHIM_BINARY}`;
+  // Which containerd to configure, found before anything is written so that a wrong --containerd changes nothing.
+  const target = flags["merge-config"] || flags.containerd
+    ? await detectContainerd(flags.containerd)
+    : await detectContainerd().catch(() => undefined);
+  if (target && formFlag) checkForm(target, formFlag);
   await Deno.mkdir(`${prefix}/bin`, { recursive: true });
   const lines: string[] = [];
   if (Deno.build.standalone) {
@@ -231,11 +236,6 @@ export async function install(argv: string[]): Promise<string> {
     await Deno.rename(tmp, bin);
     lines.push(`installed ${bin} (launcher) and ${lib}/`);
   }
-  // Which containerd to configure, found before anything is written so that a wrong --containerd changes nothing.
-  const target = flags["merge-config"] || flags.containerd
-    ? await detectContainerd(flags.containerd)
-    : await detectContainerd().catch(() => undefined);
-  if (target && formFlag) checkForm(target, formFlag);
   const warm = await new Deno.Command(bin, { args: ["-v"], stdout: "null", stderr: "piped" }).output();
   if (!warm.success) throw new Error(`the installed shim does not run: ${new TextDecoder().decode(warm.stderr)}`);
   if (flags["merge-config"]) {
