@@ -55,6 +55,17 @@ async function closeBundle(b: Bundle): Promise<void> {
   await b.reader.status;
 }
 
+/**
+ * The socket path in what `start` printed: a plain `unix://…` address (Task API v2), or the bootstrap JSON
+ * `{"version":3,"address":"unix://…","protocol":"ttrpc"}` that shims of containerd 2.x print.
+ */
+export function startAddress(stdout: string): string {
+  const text = stdout.trim();
+  const address = text.startsWith("{") ? String(JSON.parse(text).address ?? "") : text;
+  if (!address.startsWith("unix://")) throw new Error(`start printed no unix address: ${JSON.stringify(text)}`);
+  return address.slice("unix://".length);
+}
+
 /** Time (ms) until the server at `address` answers any Task RPC (an error status counts: it was served). */
 async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number> {
   const t0 = performance.now();
@@ -122,10 +133,10 @@ export async function measureStart(
       id: string,
     ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", id, "start"];
     const first = await mustTime(binaries[side], args(`${group}-a`), { cwd: b.dir, env, captureStdout: true });
-    const address = first.stdout.trim();
+    const address = startAddress(first.stdout);
     const answered = await timeToAnswer(address);
     const second = await mustTime(binaries[side], args(`${group}-b`), { cwd: b.dir, env, captureStdout: true });
-    if (second.stdout.trim() !== address) {
+    if (startAddress(second.stdout) !== address) {
       throw new Error(`${side}: the second start of group ${group} printed ${second.stdout.trim()}, not ${address}`);
     }
     const pid = await findServer(lab, `${group}-a`);
@@ -133,7 +144,7 @@ export async function measureStart(
     else if (!await terminate(pid, (argv) => isServerArgv(argv, lab, `${group}-a`), 5_000)) {
       warn(`${side}: server ${pid} of group ${group} did not exit`);
     }
-    await Deno.remove(address.replace(/^unix:\/\//, "")).catch(() => {}); // a socket left by a server that was killed
+    await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
     if (record) {
       out.newServer[side].push(first.ms);
       out.firstRpc[side].push(first.ms + answered);

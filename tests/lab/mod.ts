@@ -230,6 +230,12 @@ async function daemonPid(p: LabPaths): Promise<number | null> {
   return argv && isDaemonArgv(p, argv) ? pid : null;
 }
 
+/** True while `pid` exists and is not a zombie (from `/proc/<pid>/stat`, which stays readable during an exec). */
+async function isLive(pid: number): Promise<boolean> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
 /** The PATH a process runs with, from `/proc/<pid>/environ`. */
 async function processPath(pid: number): Promise<string | null> {
   const env = await Deno.readTextFile(`/proc/${pid}/environ`).catch(() => "");
@@ -297,9 +303,9 @@ async function startDaemonAt(c: LabCtx): Promise<void> {
 
   let died = false;
   const ready = await waitFor(async () => {
-    // Until the background child has exec'd containerd, its cmdline is still bash's: only a gone (or zombie) process
-    // has died.
-    if (await readCmdline(pid) === null) return died = true;
+    // Until the background child has exec'd containerd, its cmdline is still bash's (and reads empty during the
+    // exec): only a gone or zombie process has died.
+    if (!await isLive(pid)) return died = true;
     if (await daemonPid(p) === null) return false;
     return await answers(c);
   }, READY_TIMEOUT_MS);
