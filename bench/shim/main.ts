@@ -24,6 +24,7 @@ import { describeContainerd, repoRoot, stopLab, useLab } from "../../tests/lab/m
 import { type BenchConfig, benchConfig } from "./config.ts";
 import { BENCH_NS } from "./ctr.ts";
 import { hostInfo, loadSample } from "./host.ts";
+import { measureCri } from "./phase_cri.ts";
 import { measureExec } from "./phase_exec.ts";
 import { measureLifecycle } from "./phase_lifecycle.ts";
 import { measureMemory } from "./phase_memory.ts";
@@ -143,6 +144,9 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
         break;
       case "exec":
         results.exec = await measureExec(lab, cfg.n, progress);
+        break;
+      case "cri":
+        results.cri = await measureCri(lab, cfg.n, progress);
         break;
       case "throughput":
         results.throughput = await measureThroughput(lab, cfg.throughputMiB, cfg.throughputRuns, progress);

@@ -89,6 +89,7 @@ function latencyTable(r: ShimBenchResults): string {
     rows.push(abRow("`start`, server already runs: exec → exit", r.start.existing.go, r.start.existing.deno));
   }
   if (r.exec) rows.push(abRow("exec: `ctr task exec … true`", r.exec.go, r.exec.deno));
+  if (r.cri) rows.push(abRow("CRI: create+start+stop+remove in a running pod", r.cri.go, r.cri.deno));
   return rows.length ? [...head, ...rows].join("\n") : "_not measured in this run_";
 }
 

@@ -101,6 +101,8 @@ export interface ShimBenchResults {
   lifecycle?: AbSamples;
   start?: StartSamples;
   exec?: AbSamples;
+  /** CRI CreateContainer+StartContainer+StopContainer+RemoveContainer in a running pod, ms. */
+  cri?: AbSamples;
   throughput?: ThroughputSamples[];
   memory?: MemoryPoint[];
   idle?: IdleReading[];
