@@ -5,6 +5,9 @@
  * first use with a private apt configuration against the mirror the system's own sources name, extracted with
  * `dpkg-deb -x` into a cache directory, and reused afterwards without network. runc stays the system's.
  *
+ * Needs apt-get, apt-cache, dpkg-deb and Debian's archive keyring (any Debian or Debian-based system has them) and
+ * network access to the mirror, on first use only.
+ *
  * The series comes from `$SHIM_LAB_CONTAINERD` (`1.6`, `1.7` or `2`; default `1.6`) or from the caller.
  *
  * @example
@@ -123,8 +126,13 @@ export function cachePaths(cacheDir: string) {
   };
 }
 
-/** The first `URIs:` of the system's Debian sources (deb822), or of a one-line `deb` source; the default mirror else. */
+/**
+ * The Debian mirror to download from: `$SHIM_LAB_DEBIAN_MIRROR`, else the first `URIs:` of the system's Debian sources
+ * (deb822), else the first one-line `deb` source, else deb.debian.org.
+ */
 export async function debianMirror(): Promise<string> {
+  const override = Deno.env.get("SHIM_LAB_DEBIAN_MIRROR");
+  if (override) return override;
   const deb822 = await Deno.readTextFile("/etc/apt/sources.list.d/debian.sources").catch(() => "");
   const uri = /^URIs:\s*(\S+)/m.exec(deb822)?.[1];
   if (uri) return uri;
