@@ -176,7 +176,16 @@ async function download(series: LabSeries, cacheDir: string): Promise<CacheRecor
     "APT::Sandbox::User=root",
   ].flatMap((o) => ["-o", o]);
   const what = `downloading containerd ${series} from Debian ${suite} (mirror ${mirror})`;
-  await mustRun(what, "apt-get", [...opts, "-qq", "update"]);
+  const update = await runCommand("apt-get", [...opts, "-q", "update"], { timeoutMs: 300_000 });
+  // apt-get update may exit 0 when a fetch failed; without the suite's package list the candidate would silently be
+  // the system's installed version.
+  const lists = [...Deno.readDirSync(join(apt, "lists"))].map((e) => e.name);
+  if (!lists.some((n) => n.includes(`_dists_${suite}_`) && n.includes("Packages"))) {
+    throw new Error(
+      `${what}: could not fetch the package list of Debian ${suite} (no network, or the mirror is unreachable?); ` +
+        `set SHIM_LAB_DEBIAN_MIRROR to another mirror. apt-get update said:\n${(update.stdout + update.stderr).trim()}`,
+    );
+  }
   const policy = await mustRun(what, "apt-cache", [...opts, "policy", "containerd"]);
   // The candidate of the private configuration is the suite's (the system's dpkg status ranks lower: 100 vs 500).
   const candidate = /Candidate:\s*(\S+)/.exec(policy)?.[1];
