@@ -161,9 +161,18 @@ export function containerdCacheDir(series: LabSeries): string {
   return base ? join(resolve(base), series) : join(defaultLabDir(series), "containerd");
 }
 
+/** What {@linkcode labContainerd} found, per series and cache directory, for the life of this process. */
+const found = new Map<string, ContainerdBinaries>();
+
 /** The containerd binaries of `series` (downloading them on first use unless `download` is false). */
-export function labContainerd(series: LabSeries, download = true): Promise<ContainerdBinaries> {
-  return ensureContainerd(series, containerdCacheDir(series), { download });
+export async function labContainerd(series: LabSeries, download = true): Promise<ContainerdBinaries> {
+  const cache = containerdCacheDir(series);
+  const key = `${series}\0${cache}`;
+  const known = found.get(key);
+  if (known) return known;
+  const bins = await ensureContainerd(series, cache, { download });
+  found.set(key, bins);
+  return bins;
 }
 
 /** How a report names a containerd: `containerd 2.1.9+unknown (sid)`. */
