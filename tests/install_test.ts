@@ -4,7 +4,7 @@
  * binary.
  */
 import assert from "node:assert/strict";
-import { useLab } from "./lab/mod.ts";
+import { labSeries, useLab } from "./lab/mod.ts";
 import { SHIM } from "./harness/shim.ts";
 
 const decoder = new TextDecoder();
@@ -14,27 +14,93 @@ async function run(cmd: string, args: string[]): Promise<{ code: number; out: st
   return { code: o.code, out: decoder.decode(o.stdout), err: decoder.decode(o.stderr) };
 }
 
-Deno.test("install places a working shim and merges the CRI handler once; containers run through it", async () => {
-  const prefix = await Deno.makeTempDir({ prefix: "shim-install-" });
-  const config = `${prefix}/config.toml`;
-  await Deno.writeTextFile(config, 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n');
-  try {
-    const first = await run(SHIM, ["install", "--prefix", prefix, "--merge-config", config]);
-    assert.equal(first.code, 0, first.err);
-    assert.match(first.out, /runtime_type = "io.containerd.deno.v2"/);
-    const bin = `${prefix}/bin/containerd-shim-deno-v2`;
-    assert.equal((await Deno.stat(bin)).mode! & 0o111, 0o111);
-    const v = await run(bin, ["-v"]);
-    assert.match(v.out, /io\.containerd\.deno\.v2/);
-    const again = await run(SHIM, ["install", "--prefix", prefix, "--merge-config", config]);
-    assert.equal(again.code, 0, again.err);
-    const text = await Deno.readTextFile(config);
-    assert.equal(text.split('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.deno]').length, 2, text);
+const SERIES = labSeries();
 
-    const lab = await useLab();
-    const r = await lab.ctr(["run", "--rm", "--runtime", bin, lab.image, "installed", "echo", "installed-ok"]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "installed-ok\n");
+/** The CRI handler `deno` as the containerd binary itself loads it from `config` (`containerd config dump`). */
+async function loadedHandler(containerd: string, config: string): Promise<{ plugin: string; body: string }> {
+  const dump = await run(containerd, ["--config", config, "config", "dump"]);
+  assert.equal(dump.code, 0, `${containerd} --config ${config} config dump: ${dump.err}`);
+  const m = /^\s*\[plugins\.(["'])([^"']+)\1\.containerd\.runtimes\.deno\]\n((?:\s+\S.*\n)+)/m.exec(dump.out);
+  assert.ok(m, `containerd did not load a "deno" handler from:\n${await Deno.readTextFile(config)}`);
+  return { plugin: m[2], body: m[3] };
+}
+
+Deno.test(
+  `install (containerd ${SERIES}) places a working shim and merges the CRI handler once, in the shape this ` +
+    `containerd loads; containers run through it`,
+  async () => {
+    const prefix = await Deno.makeTempDir({ prefix: "shim-install-" });
+    const config = `${prefix}/config.toml`;
+    try {
+      const lab = await useLab();
+      const containerd = lab.containerdBinary;
+      const bin = `${prefix}/bin/containerd-shim-deno-v2`;
+      const first = await run(SHIM, [
+        "install",
+        "--prefix",
+        prefix,
+        "--containerd",
+        containerd,
+        "--merge-config",
+        config,
+      ]);
+      assert.equal(first.code, 0, first.err);
+      assert.match(first.out, new RegExp(`for containerd ${lab.containerd.version.replace(/[.+]/g, "\\$&")}`));
+      assert.equal((await Deno.stat(bin)).mode! & 0o111, 0o111);
+      const v = await run(bin, ["-v"]);
+      assert.match(v.out, /io\.containerd\.deno\.v2/);
+      const again = await run(SHIM, [
+        "install",
+        "--prefix",
+        prefix,
+        "--containerd",
+        containerd,
+        "--merge-config",
+        config,
+      ]);
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.out, /already has the "deno" runtime handler/);
+      const text = await Deno.readTextFile(config);
+      assert.equal(text.split("containerd.runtimes.deno]").length, 2, text);
+
+      // What this containerd makes of the merged file.
+      const loaded = await loadedHandler(containerd, config);
+      if (lab.containerd.series === "2") {
+        assert.match(text, /^version = 3\n/);
+        assert.equal(loaded.plugin, "io.containerd.cri.v1.runtime");
+        assert.match(loaded.body, /runtime_type = 'io\.containerd\.runc\.v2'/);
+        assert.match(loaded.body, new RegExp(`runtime_path = '${bin}'`));
+      } else {
+        assert.match(text, /^version = 2\n/);
+        assert.equal(loaded.plugin, "io.containerd.grpc.v1.cri");
+        assert.match(loaded.body, /runtime_type = "io\.containerd\.deno\.v2"/);
+      }
+
+      const r = await lab.ctr(["run", "--rm", "--runtime", bin, lab.image, "installed", "echo", "installed-ok"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "installed-ok\n");
+    } finally {
+      await Deno.remove(prefix, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+Deno.test(`install (containerd ${SERIES}): a --containerd that does not run fails before anything is written`, async () => {
+  const prefix = await Deno.makeTempDir({ prefix: "shim-install-" });
+  try {
+    const r = await run(SHIM, [
+      "install",
+      "--prefix",
+      prefix,
+      "--containerd",
+      "/nonexistent/containerd",
+      "--merge-config",
+      `${prefix}/c.toml`,
+    ]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.err, /cannot run \/nonexistent\/containerd --version/);
+    assert.equal(await Deno.stat(`${prefix}/c.toml`).then(() => true, () => false), false);
+    assert.equal(await Deno.stat(`${prefix}/bin/containerd-shim-deno-v2`).then(() => true, () => false), false);
   } finally {
     await Deno.remove(prefix, { recursive: true }).catch(() => {});
   }

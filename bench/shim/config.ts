@@ -1,3 +1,5 @@
+import { type LabSeries, parseSeries } from "../../tests/lab/containerd.ts";
+
 /**
  * What one benchmark run does, from the environment. Every knob has a default that gives the full run described in
  * docs/benchmarks.md (about 15 minutes on a 2-vCPU host); lower them for a quick look.
@@ -11,8 +13,9 @@
  * | `BENCH_MEM_STEPS` | 1,20,50,100 | container counts at which memory is measured |
  * | `BENCH_MEM_SETTLE_S` | 5 | seconds between the last start and a memory reading |
  * | `BENCH_IDLE_AT` | 20 | container count at which idle CPU is sampled (must be one of the steps) |
- * | `BENCH_PHASES` | all | comma list of lifecycle, start, exec, memory, throughput |
- * | `BENCH_LAB_DIR` | /tmp/benchlab | the private containerd's directory (never the repo's `.lab`) |
+ * | `BENCH_PHASES` | all | comma list of lifecycle, start, exec, cri, memory, throughput |
+ * | `BENCH_CONTAINERD` | `$SHIM_LAB_CONTAINERD`, else 1.6 | which containerd: 1.6 (the system's), 2 (Debian sid's), 1.7 |
+ * | `BENCH_LAB_DIR` | /tmp/benchlab (-2, -1.7) | the private containerd's directory (never the repo's `.lab`) |
  * | `BENCH_KEEP_LAB` | unset | `1` leaves the lab running afterwards |
  * | `BENCH_OUT` | docs/benchmarks.md | where the report goes (the SVG and JSON go next to it / to bench/results) |
  *
@@ -26,7 +29,7 @@
  */
 
 /** The measurement phases, in the order a full run executes them. */
-export const PHASES = ["lifecycle", "start", "exec", "throughput", "memory"] as const;
+export const PHASES = ["lifecycle", "start", "exec", "cri", "throughput", "memory"] as const;
 /** One measurement phase. */
 export type Phase = typeof PHASES[number];
 
@@ -40,6 +43,8 @@ export interface BenchConfig {
   memorySettleSeconds: number;
   idleAt: number;
   phases: Phase[];
+  /** Which containerd the lab runs (tests/lab/containerd.ts). */
+  containerd: LabSeries;
   labDir: string;
   keepLab: boolean;
   out: string;
@@ -66,6 +71,7 @@ export function benchConfig(env: Record<string, string | undefined> = Deno.env.t
   for (const p of phases) {
     if (!(PHASES as readonly string[]).includes(p)) throw new Error(`unknown phase ${p}; known: ${PHASES.join(", ")}`);
   }
+  const series = parseSeries(env.BENCH_CONTAINERD || env.SHIM_LAB_CONTAINERD || "1.6");
   return {
     n: positiveInt(env, "BENCH_N", 30),
     throughputMiB: positiveInt(env, "BENCH_TP_MIB", 500),
@@ -75,7 +81,8 @@ export function benchConfig(env: Record<string, string | undefined> = Deno.env.t
     memorySettleSeconds: positiveInt(env, "BENCH_MEM_SETTLE_S", 5),
     idleAt,
     phases: PHASES.filter((p) => phases.includes(p)),
-    labDir: env.BENCH_LAB_DIR || "/tmp/benchlab",
+    containerd: series,
+    labDir: env.BENCH_LAB_DIR || (series === "1.6" ? "/tmp/benchlab" : `/tmp/benchlab-${series}`),
     keepLab: env.BENCH_KEEP_LAB === "1",
     out: env.BENCH_OUT || "docs/benchmarks.md",
   };

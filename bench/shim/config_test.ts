@@ -9,6 +9,7 @@ Deno.test("benchConfig: defaults are the full run", () => {
   assert.equal(c.idleAt, 20);
   assert.equal(c.idleSeconds, 60);
   assert.deepEqual(c.phases, [...PHASES]);
+  assert.equal(c.containerd, "1.6");
   assert.equal(c.labDir, "/tmp/benchlab");
   assert.equal(c.out, "docs/benchmarks.md");
 });
@@ -18,6 +19,14 @@ Deno.test("benchConfig: overrides, phases in run order, steps sorted", () => {
   assert.equal(c.n, 5);
   assert.deepEqual(c.phases, ["lifecycle", "memory"]);
   assert.deepEqual(c.memorySteps, [1, 5]);
+});
+
+Deno.test("benchConfig: the containerd series, with its own lab directory", () => {
+  assert.equal(benchConfig({ SHIM_LAB_CONTAINERD: "2" }).containerd, "2");
+  const c = benchConfig({ BENCH_CONTAINERD: "2", SHIM_LAB_CONTAINERD: "1.6" });
+  assert.equal(c.containerd, "2");
+  assert.equal(c.labDir, "/tmp/benchlab-2");
+  assert.throws(() => benchConfig({ BENCH_CONTAINERD: "3" }), /SHIM_LAB_CONTAINERD must be/);
 });
 
 Deno.test("benchConfig: malformed values are errors naming the variable", () => {

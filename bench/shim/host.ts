@@ -5,8 +5,8 @@
  * @module
  */
 import type { Lab } from "../../tests/lab/mod.ts";
-import { distDir } from "../../tests/lab/mod.ts";
-import { GO_SHIM_BINARY, timed } from "./procs.ts";
+import { describeContainerd, distDir } from "../../tests/lab/mod.ts";
+import { timed } from "./procs.ts";
 import type { HostInfo, LoadSample } from "./results.ts";
 
 async function firstLine(cmd: string, args: string[], pick: RegExp = /.+/): Promise<string> {
@@ -29,10 +29,11 @@ export async function hostInfo(lab: Lab): Promise<HostInfo> {
     cpu: cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "?",
     cpus: navigator.hardwareConcurrency,
     memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30 * 10) / 10,
-    containerd: await firstLine("containerd", ["--version"], /containerd \S+ (\S+)/),
+    containerd: describeContainerd(lab.containerd),
+    containerdSeries: lab.containerd.series,
     runc: await firstLine("runc", ["--version"], /runc version (\S+)/),
-    goShim: await firstLine(GO_SHIM_BINARY, ["-v"], /Version:\s+(\S+)/) + " (" +
-      await firstLine(GO_SHIM_BINARY, ["-v"], /Go version:\s+(\S+)/) + ")",
+    goShim: await firstLine(lab.goShimBinary, ["-v"], /Version:\s+(\S+)/) + " (" +
+      await firstLine(lab.goShimBinary, ["-v"], /Go version:\s+(\S+)/) + ")",
     denoShim: await firstLine(lab.shimBinary, ["-v"], /Version:\s+(\S+)/),
     deno: Deno.version.deno,
     build: build ? `${build.flavour}, ${build.revision ?? "no git revision"}, built ${build.time}` : "not built",

@@ -6,29 +6,32 @@
  * last `bench:soak` result from `bench/results/soak.json`), and prints the tables.
  *
  * Needs root, a built shim (`deno task build`), containerd, runc and busybox-static. Settings: see config.ts.
- * `--render [results.json]` re-renders the report from saved results (default `bench/results/shim.json`) without
+ * `--containerd 1.6|2|1.7` (or `BENCH_CONTAINERD`, else `SHIM_LAB_CONTAINERD`) picks the containerd the lab runs;
+ * the report names it. `--render [results.json]` re-renders the report from saved results (default `bench/results/shim.json`) without
  * measuring.
  *
  * @example
  * ```sh
  * deno task build && deno task bench:shim
  * BENCH_N=5 BENCH_TP_MIB=50 BENCH_IDLE_S=5 BENCH_MEM_STEPS=1,5 BENCH_IDLE_AT=5 BENCH_OUT=/tmp/b.md deno task bench:shim
+ * BENCH_N=3 BENCH_PHASES=lifecycle BENCH_OUT=/tmp/b2.md deno task bench:shim --containerd 2
  * deno task bench:shim --render
  * ```
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { repoRoot, stopLab, useLab } from "../../tests/lab/mod.ts";
+import { describeContainerd, repoRoot, stopLab, useLab } from "../../tests/lab/mod.ts";
 import { type BenchConfig, benchConfig } from "./config.ts";
 import { BENCH_NS } from "./ctr.ts";
 import { hostInfo, loadSample } from "./host.ts";
+import { measureCri } from "./phase_cri.ts";
 import { measureExec } from "./phase_exec.ts";
 import { measureLifecycle } from "./phase_lifecycle.ts";
 import { measureMemory } from "./phase_memory.ts";
 import { measureStart } from "./phase_start.ts";
 import { measureThroughput } from "./phase_throughput.ts";
 import { shimProcesses } from "./procs.ts";
-import { readmeSummary, renderReport, terminalTable, withReadmeSummary } from "./report.ts";
+import { containerdLabel, readmeSummary, renderReport, terminalTable, withReadmeSummary } from "./report.ts";
 import type { ShimBenchResults, SoakResults } from "./results.ts";
 import { repairShimConfig } from "./shim_config.ts";
 import { renderChart } from "./svg.ts";
@@ -68,7 +71,9 @@ export async function writeReport(results: ShimBenchResults, out = results.confi
   const md = resolve(repoRoot, out);
   const svg = md.replace(/\.md$/, "") + ".svg";
   await Deno.mkdir(dirname(md), { recursive: true });
-  const subtitle = `containerd-shim-deno-v2 vs containerd-shim-runc-v2 — ${results.host.date.slice(0, 10)}, ` +
+  const subtitle =
+    `containerd-shim-deno-v2 vs containerd-shim-runc-v2 on ${containerdLabel(results.host.containerd)} — ` +
+    `${results.host.date.slice(0, 10)}, ` +
     `${results.host.cpus} vCPU, load ${results.load[0]?.load[0].toFixed(2) ?? "?"}`;
   await Deno.writeTextFile(svg, renderChart(evaluateTargets(results, soak), results.memory ?? [], subtitle));
   await Deno.writeTextFile(md, renderReport(results, soak, relative(dirname(md), svg), analysis));
@@ -89,7 +94,8 @@ export async function writeReport(results: ShimBenchResults, out = results.confi
 
 async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
   if (await repairShimConfig(cfg.labDir)) progress("restored the shim config file left by an interrupted run");
-  const lab = await useLab({ dir: cfg.labDir });
+  const lab = await useLab({ dir: cfg.labDir, containerd: cfg.containerd });
+  progress(`lab: ${describeContainerd(lab.containerd)} at ${lab.dir}`);
   await lab.ensureImage(BENCH_NS);
   for (const ns of ["bench-mem-go", "bench-mem-pod", "bench-mem-node"]) await lab.ensureImage(ns);
   await lab.cleanupNamespace(BENCH_NS);
@@ -124,7 +130,7 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
   } finally {
     results.finishedAt = new Date().toISOString();
     await lab.cleanupNamespace(BENCH_NS).catch((e) => warn(`cleanup: ${e}`));
-    if (!cfg.keepLab) await stopLab({ dir: cfg.labDir });
+    if (!cfg.keepLab) await stopLab({ dir: cfg.labDir, containerd: cfg.containerd });
   }
   return results;
 
@@ -138,6 +144,9 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
         break;
       case "exec":
         results.exec = await measureExec(lab, cfg.n, progress);
+        break;
+      case "cri":
+        results.cri = await measureCri(lab, cfg.n, progress);
         break;
       case "throughput":
         results.throughput = await measureThroughput(lab, cfg.throughputMiB, cfg.throughputRuns, progress);
@@ -163,7 +172,14 @@ if (import.meta.main) {
     const out = Deno.env.get("BENCH_OUT");
     if (out) results.config.out = out;
   } else {
-    results = await measure(benchConfig());
+    // `--containerd 2` is the same as BENCH_CONTAINERD=2.
+    const flag = Deno.args.indexOf("--containerd");
+    const env = Deno.env.toObject();
+    if (flag >= 0) {
+      if (!Deno.args[flag + 1]) throw new Error("--containerd needs a series: 1.6, 2 or 1.7");
+      env.BENCH_CONTAINERD = Deno.args[flag + 1];
+    }
+    results = await measure(benchConfig(env));
     // A partial (dev) run writing elsewhere must not replace the committed full results.
     const json = results.config.out === "docs/benchmarks.md"
       ? join(RESULTS_DIR, "shim.json")

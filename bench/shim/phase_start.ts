@@ -16,7 +16,7 @@ import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
 import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
 import { runTag } from "./ctr.ts";
-import { GO_SHIM_BINARY, mustTime, type Side } from "./procs.ts";
+import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -53,6 +53,17 @@ async function closeBundle(b: Bundle): Promise<void> {
     b.reader.kill("SIGKILL");
   } catch { /* already gone */ }
   await b.reader.status;
+}
+
+/**
+ * The socket path in what `start` printed: a plain `unix://…` address (Task API v2), or the bootstrap JSON
+ * `{"version":3,"address":"unix://…","protocol":"ttrpc"}` that shims of containerd 2.x print.
+ */
+export function startAddress(stdout: string): string {
+  const text = stdout.trim();
+  const address = text.startsWith("{") ? String(JSON.parse(text).address ?? "") : text;
+  if (!address.startsWith("unix://")) throw new Error(`start printed no unix address: ${JSON.stringify(text)}`);
+  return address.slice("unix://".length);
 }
 
 /** Time (ms) until the server at `address` answers any Task RPC (an error status counts: it was served). */
@@ -99,7 +110,7 @@ export async function measureStart(
   progress: (msg: string) => void,
   warn: (msg: string) => void,
 ): Promise<StartSamples> {
-  const binaries: Record<Side, string> = { go: GO_SHIM_BINARY, deno: lab.shimBinary };
+  const binaries: Record<Side, string> = { go: lab.goShimBinary, deno: lab.shimBinary };
   const bundles: Partial<Record<Side, Bundle>> = {};
   const env = {
     TTRPC_ADDRESS: lab.ttrpcAddress,
@@ -120,12 +131,12 @@ export async function measureStart(
     await Deno.writeTextFile(`${b.dir}/config.json`, JSON.stringify(spec));
     const args = (
       id: string,
-    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", "/usr/bin/containerd", "-id", id, "start"];
+    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", id, "start"];
     const first = await mustTime(binaries[side], args(`${group}-a`), { cwd: b.dir, env, captureStdout: true });
-    const address = first.stdout.trim();
+    const address = startAddress(first.stdout);
     const answered = await timeToAnswer(address);
     const second = await mustTime(binaries[side], args(`${group}-b`), { cwd: b.dir, env, captureStdout: true });
-    if (second.stdout.trim() !== address) {
+    if (startAddress(second.stdout) !== address) {
       throw new Error(`${side}: the second start of group ${group} printed ${second.stdout.trim()}, not ${address}`);
     }
     const pid = await findServer(lab, `${group}-a`);
@@ -133,7 +144,7 @@ export async function measureStart(
     else if (!await terminate(pid, (argv) => isServerArgv(argv, lab, `${group}-a`), 5_000)) {
       warn(`${side}: server ${pid} of group ${group} did not exit`);
     }
-    await Deno.remove(address.replace(/^unix:\/\//, "")).catch(() => {}); // a socket left by a server that was killed
+    await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
     if (record) {
       out.newServer[side].push(first.ms);
       out.firstRpc[side].push(first.ms + answered);

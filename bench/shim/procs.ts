@@ -33,7 +33,7 @@ export const SIDE_INFO: Record<Side, SideInfo> = {
   deno: { label: "containerd-shim-deno-v2", runtime: "io.containerd.deno.v2" },
 };
 
-/** The stock Go shim binary. */
+/** The system's Go shim binary (a lab running a downloaded containerd has its own: `Lab.goShimBinary`). */
 export const GO_SHIM_BINARY = "/usr/bin/containerd-shim-runc-v2";
 
 /** True for our shim: a process that runs something from the build output (`dist/`), whatever its layout. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { cpuOf, memoryTotals, mustTime, processesSharingExe, timed } from "./procs.ts";
+import { startAddress } from "./phase_start.ts";
 
 Deno.test("cpuOf and memoryTotals read this process; a gone pid is skipped", async () => {
   const cpu = await cpuOf(Deno.pid);
@@ -24,4 +25,13 @@ Deno.test("timed measures wall time and captures output; mustTime throws on fail
   assert.ok(r.ms >= 50, `${r.ms} ms`);
   await assert.rejects(mustTime("sh", ["-c", "echo bad >&2; exit 3"]), /exited 3: bad/);
   await assert.rejects(timed("sleep", ["5"], { timeoutMs: 100 }), /did not finish within 100 ms/);
+});
+
+Deno.test("startAddress: the plain v2 address and the bootstrap JSON of containerd 2.x's shims", () => {
+  assert.equal(startAddress("unix:///run/containerd/s/abc\n"), "/run/containerd/s/abc");
+  assert.equal(
+    startAddress('{"version":3,"address":"unix:///run/containerd/s/abc","protocol":"ttrpc"}\n'),
+    "/run/containerd/s/abc",
+  );
+  assert.throws(() => startAddress("error: boom"), /no unix address/);
 });

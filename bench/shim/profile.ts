@@ -10,9 +10,10 @@
  * ```
  * @module
  */
-import { distDir, stopLab, useLab } from "../../tests/lab/mod.ts";
+import { describeContainerd, distDir, stopLab, useLab } from "../../tests/lab/mod.ts";
 import { BENCH_NS, ctrTimed, runTag } from "./ctr.ts";
-import { GO_SHIM_BINARY, type Side } from "./procs.ts";
+import type { Side } from "./procs.ts";
+import { benchConfig } from "./config.ts";
 import { abOrder, summarize } from "./stats.ts";
 
 /** The segments reported, in order, from ctr's exec to ctr's exit. */
@@ -58,15 +59,17 @@ printf '%s %s %s %s\\n' "$t0" "$t1" "\${@: -1}" "$id" >> "${log}"; exit $rc
 
 if (import.meta.main) {
   const k = Number(Deno.env.get("BENCH_PROFILE_K") ?? "15");
-  const labDir = Deno.env.get("BENCH_LAB_DIR") || "/tmp/benchlab";
-  const lab = await useLab({ dir: labDir });
+  const cfg = benchConfig();
+  const labDir = cfg.labDir;
+  const lab = await useLab({ dir: labDir, containerd: cfg.containerd });
+  console.error(`lab: ${describeContainerd(lab.containerd)} at ${lab.dir}`);
   await lab.ensureImage(BENCH_NS);
   const dir = `${lab.dir}/profile`;
   await Deno.mkdir(dir, { recursive: true });
   const log = `${dir}/shim-times.log`;
   await Deno.writeTextFile(log, "");
   const wrappers: Record<Side, string> = { go: `${dir}/timed-go`, deno: `${dir}/timed-deno` };
-  await wrapper(wrappers.go, GO_SHIM_BINARY, log);
+  await wrapper(wrappers.go, lab.goShimBinary, log);
   await wrapper(wrappers.deno, `${distDir}/containerd-shim-deno-v2`, log);
 
   const events = lab.spawnCtr(["events"]);
@@ -140,5 +143,5 @@ if (import.meta.main) {
     console.log(`${name.padEnd(w)}  ${cell("go")}  ${cell("deno")}`);
   });
   console.log(`(${segs.go[0].length} + ${segs.deno[0].length} complete runs; load ${Deno.loadavg().join(" ")})`);
-  if (Deno.env.get("BENCH_KEEP_LAB") !== "1") await stopLab({ dir: labDir });
+  if (Deno.env.get("BENCH_KEEP_LAB") !== "1") await stopLab({ dir: labDir, containerd: cfg.containerd });
 }

@@ -52,7 +52,9 @@ function machine(r: ShimBenchResults, soak?: SoakResults): string {
     `| date | ${h.date} (run ${r.startedAt} → ${r.finishedAt}) |`,
     `| machine | ${h.cpus} × ${h.cpu}, ${h.memoryGiB} GiB RAM, Linux ${h.kernel} |`,
     `| load average (1/5/15 min) before each phase | ${loads} |`,
-    `| containerd / runc | ${h.containerd} / ${h.runc}; log level ${h.labLogLevel} (private lab at \`${c.labDir}\`) |`,
+    `| containerd / runc | ${
+      containerdLabel(h.containerd)
+    } / runc ${h.runc}; log level ${h.labLogLevel} (private lab at \`${c.labDir}\`) |`,
     `| Go shim | containerd-shim-runc-v2 ${h.goShim} |`,
     `| our shim | containerd-shim-deno-v2 ${h.denoShim} on Deno ${h.deno}; dist: ${h.build} |`,
     `| settings | N=${c.n} per shim; throughput ${c.throughputMiB} MiB × ${c.throughputRuns}; memory steps ` +
@@ -87,6 +89,7 @@ function latencyTable(r: ShimBenchResults): string {
     rows.push(abRow("`start`, server already runs: exec → exit", r.start.existing.go, r.start.existing.deno));
   }
   if (r.exec) rows.push(abRow("exec: `ctr task exec … true`", r.exec.go, r.exec.deno));
+  if (r.cri) rows.push(abRow("CRI: create+start+stop+remove in a running pod", r.cri.go, r.cri.deno));
   return rows.length ? [...head, ...rows].join("\n") : "_not measured in this run_";
 }
 
@@ -328,6 +331,11 @@ ${analysis ? `\n## Where the time goes\n\n${analysis.trim()}\n` : ""}${
   }`;
 }
 
+/** How a report names the containerd: results before the series was recorded hold only the version. */
+export function containerdLabel(containerd: string): string {
+  return containerd.startsWith("containerd ") ? containerd : `containerd ${containerd}`;
+}
+
 /** Markers around the benchmark summary in README.md, which {@linkcode withReadmeSummary} rewrites. */
 export const README_BEGIN = "<!-- bench:begin (written by deno task bench:shim) -->";
 export const README_END = "<!-- bench:end -->";
@@ -339,7 +347,7 @@ export function readmeSummary(r: ShimBenchResults, soak: SoakResults | undefined
   const h = r.host;
   return [
     `Latest run: ${h.date.slice(0, 10)} on ${h.cpus} × ${h.cpu}, ${h.memoryGiB} GiB RAM, Linux ${h.kernel}; ` +
-    `containerd ${h.containerd}, runc ${h.runc}, Deno ${h.deno}. ${met} of ${targets.length} targets met.`,
+    `${containerdLabel(h.containerd)}, runc ${h.runc}, Deno ${h.deno}. ${met} of ${targets.length} targets met.`,
     "",
     `![ours / Go per target, and memory per container](${svgPath})`,
     "",

@@ -78,7 +78,10 @@ export interface HostInfo {
   cpu: string;
   cpus: number;
   memoryGiB: number;
+  /** Which containerd ran, e.g. `containerd 2.1.9+unknown (Debian sid)` (older results: the bare version). */
   containerd: string;
+  /** The lab's containerd series (`1.6`, `2`, `1.7`); absent in results from before it was recorded. */
+  containerdSeries?: string;
   runc: string;
   goShim: string;
   denoShim: string;
@@ -98,6 +101,8 @@ export interface ShimBenchResults {
   lifecycle?: AbSamples;
   start?: StartSamples;
   exec?: AbSamples;
+  /** CRI CreateContainer+StartContainer+StopContainer+RemoveContainer in a running pod, ms. */
+  cri?: AbSamples;
   throughput?: ThroughputSamples[];
   memory?: MemoryPoint[];
   idle?: IdleReading[];

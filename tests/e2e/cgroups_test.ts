@@ -3,7 +3,7 @@
  * before TaskExit (status 137) for a container killed by its memory limit, every time.
  */
 import assert from "node:assert/strict";
-import { EventLog, labWith, RUNTIME } from "./helpers.ts";
+import { EventLog, labWith, rounds, RUNTIME } from "./helpers.ts";
 
 const NS = "e2e-cg";
 
@@ -25,12 +25,14 @@ Deno.test("ctr task metrics returns sane v1 numbers", async () => {
   }
 });
 
-Deno.test("OOM: /tasks/oom comes before /tasks/exit with status 137, 20 times out of 20", async () => {
+const OOM_RUNS = rounds(20, 5);
+
+Deno.test(`OOM: /tasks/oom comes before /tasks/exit with status 137, ${OOM_RUNS} times out of ${OOM_RUNS}`, async () => {
   const lab = await labWith(NS);
   const events = new EventLog(lab);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < OOM_RUNS; i++) {
       const id = `oom-${i}`;
       const r = await lab.ctr([
         "run",

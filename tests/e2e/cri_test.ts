@@ -236,7 +236,7 @@ async function podLifecycle(handler: string, kind: ShimKind | "by-runtime-path")
         `containerd ${version} ran ${binary} although the handler's runtime_path is ${DIST_SHIM_PATH}`,
       );
     } else {
-      assert.equal(binary, kind === "deno" ? DIST_SHIM_PATH : `/usr/bin/${GO_SHIM}`);
+      assert.equal(binary, kind === "deno" ? DIST_SHIM_PATH : lab.goShimBinary);
     }
     const server = await assertOneServer(cri, lab, [pod], before, kind);
     await exercisePod(cri, pod);

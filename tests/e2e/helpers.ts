@@ -3,10 +3,22 @@
  *
  * @module
  */
-import { type Lab, useLab } from "../lab/mod.ts";
+import { type Lab, type LabSeries, labSeries, useLab } from "../lab/mod.ts";
 import { socketPath } from "../../src/shim/address.ts";
 
 export const RUNTIME = "io.containerd.deno.v2";
+
+/** The containerd series this run of the end-to-end tests uses (`$SHIM_LAB_CONTAINERD`, default 1.6). */
+export const SERIES: LabSeries = labSeries();
+
+/**
+ * How many rounds a heavy loop runs: `full` on containerd 1.6, `lean` on the other series. The suite runs every file
+ * once per series; the 1.6 run keeps the full counts, the second run covers the same paths with fewer repetitions to
+ * keep the whole suite within its time budget. Test names print the count they ran.
+ */
+export function rounds(full: number, lean: number): number {
+  return SERIES === "1.6" ? full : lean;
+}
 
 /** The lab with the busybox image imported into `namespace`. */
 export async function labWith(namespace: string): Promise<Lab> {

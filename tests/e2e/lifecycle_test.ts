@@ -1,16 +1,30 @@
 /**
- * The shim core under real containerd 1.6 + runc (issue: shim core, acceptance 1–5): `ctr` drives containers through
+ * The shim core under real containerd (1.6, or 2.x with SHIM_LAB_CONTAINERD=2) + runc (issue: shim core, acceptance 1–5): `ctr` drives containers through
  * `io.containerd.deno.v2` exactly as it drives them through `io.containerd.runc.v2`.
  */
 import assert from "node:assert/strict";
-import { containerdPid, EventLog, labWith, mountsBelow, runRm, RUNTIME, shimSocket, zombies } from "./helpers.ts";
+import {
+  containerdPid,
+  EventLog,
+  labWith,
+  mountsBelow,
+  rounds,
+  runRm,
+  RUNTIME,
+  SERIES,
+  shimSocket,
+  zombies,
+} from "./helpers.ts";
 import { waitFor } from "../lab/mod.ts";
 
 const NS = "e2e-life";
 
-Deno.test("ctr run --rm … echo hello prints hello, 100 times in a row", async () => {
+const HELLO_RUNS = rounds(100, 25);
+const CONCURRENT = rounds(50, 20);
+
+Deno.test(`ctr run --rm … echo hello prints hello, ${HELLO_RUNS} times in a row (containerd ${SERIES})`, async () => {
   const lab = await labWith(NS);
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < HELLO_RUNS; i++) {
     const r = await runRm(lab, NS, `hello-${i}`, ["echo", "hello"]);
     assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
     assert.equal(r.stdout, "hello\n", `run ${i} printed ${JSON.stringify(r.stdout)}`);
@@ -107,11 +121,11 @@ Deno.test("--log-uri file://, --null-io and the runtime as an absolute path", as
   assert.equal(abs.stdout, "abs-ok\n");
 });
 
-Deno.test("50 containers started concurrently, then removed: nothing is left behind", async () => {
+Deno.test(`${CONCURRENT} containers started concurrently, then removed: nothing is left behind`, async () => {
   const lab = await labWith(NS);
   const cpid = await containerdPid(lab);
   const fdsBefore = [...Deno.readDirSync(`/proc/${cpid}/fd`)].length;
-  const ids = Array.from({ length: 50 }, (_, i) => `conc-${i}`);
+  const ids = Array.from({ length: CONCURRENT }, (_, i) => `conc-${i}`);
   try {
     const runs = await Promise.all(
       ids.map((id) =>
@@ -125,7 +139,7 @@ Deno.test("50 containers started concurrently, then removed: nothing is left beh
     const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
     for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
     const shims = await lab.shimPids();
-    assert.ok(shims.length >= 50, `expected a server per container, saw ${shims.length}`);
+    assert.ok(shims.length >= CONCURRENT, `expected a server per container, saw ${shims.length}`);
   } finally {
     await lab.cleanupNamespace(NS);
   }

@@ -4,17 +4,19 @@
  * exits once the last one is deleted.
  */
 import assert from "node:assert/strict";
-import { labWith, RUNTIME } from "./helpers.ts";
+import { labWith, rounds, RUNTIME } from "./helpers.ts";
 import { waitFor } from "../lab/mod.ts";
 import { readCmdline } from "../lab/proc.ts";
 
 const NS = "e2e-node";
 
-Deno.test("node grouping: 50 containers, one server, every operation works on each", async () => {
+const NODE_CONTAINERS = rounds(50, 20);
+
+Deno.test(`node grouping: ${NODE_CONTAINERS} containers, one server, every operation works on each`, async () => {
   const lab = await labWith(NS);
   const config = `${lab.dir}/node-grouping.json`;
   await Deno.writeTextFile(config, JSON.stringify({ grouping: "node" }));
-  const ids = Array.from({ length: 50 }, (_, i) => `node-${i}`);
+  const ids = Array.from({ length: NODE_CONTAINERS }, (_, i) => `node-${i}`);
   const servers = async () => {
     const out: number[] = [];
     for (const pid of await lab.shimPids()) {

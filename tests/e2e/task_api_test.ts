@@ -137,7 +137,7 @@ async function tmux(session: string, cmd: string, cols = 120, rows = 40) {
 Deno.test("TTY: input echoes, stty size follows a resize, the exit code propagates (run -t and exec -t)", async () => {
   const lab = await labWith(NS);
   const rcFile = `${lab.dir}/logs/tty-rc-${Date.now()}`;
-  const ctr = `ctr -a ${lab.address} -n ${NS}`;
+  const ctr = `${lab.ctrBinary} -a ${lab.address} -n ${NS}`;
   const t = await tmux(
     "tty1",
     `${ctr} run -t --rm --runtime ${RUNTIME} ${lab.image} tty1 sh; echo rc=$? > ${rcFile}; sleep 30`,

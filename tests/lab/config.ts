@@ -1,6 +1,7 @@
 /**
  * The private containerd's `config.toml` (host-lab.md §3.1): everything under the lab directory, the CRI plugin
- * loaded with the settings this host needs, and the chosen log level.
+ * loaded with the settings this host needs, and the chosen log level; in config version 2 for containerd 1.6/1.7 and
+ * in containerd 2.x's own version 3 (containerd-2x-lab.md).
  *
  * @example
  * ```ts
@@ -10,6 +11,7 @@
  * @module
  */
 import { PAUSE_IMAGE } from "./image.ts";
+import type { LabSeries } from "./containerd.ts";
 
 /** containerd's log level in the lab. At `debug` containerd also passes `-debug` to every shim. */
 export type LabLogLevel = "debug" | "info";
@@ -89,12 +91,15 @@ function q(s: string): string {
   return JSON.stringify(s); // JSON string escapes are valid TOML basic-string escapes
 }
 
-/** The config file text for the lab in `dir`. */
-export function labConfig(dir: string, level: LabLogLevel): string {
+/** The config file text for the lab in `dir`, in the shape `series`' containerd reads. */
+export function labConfig(dir: string, level: LabLogLevel, series: LabSeries = "1.6"): string {
+  return series === "2" ? labConfigV3(dir, level) : labConfigV2(dir, level, series);
+}
+
+/** The top of both shapes: paths, sockets, log level. */
+function common(dir: string, level: LabLogLevel): string {
   const p = labPaths(dir);
-  return `# Private containerd 1.6 instance of containerd-shim-deno's test lab (written by tests/lab; do not edit)
-version = 2
-root = ${q(`${dir}/root`)}
+  return `root = ${q(`${dir}/root`)}
 state = ${q(`${dir}/state`)}
 oom_score = 0
 # aufs (no modprobe), btrfs & zfs (root is ext4) and devmapper (not configured) report skip/error: harmless.
@@ -114,7 +119,19 @@ disabled_plugins = []
   address = ${q(p.debugAddress)}
   level = ${q(level)}
   format = "text"
+`;
+}
 
+/** NRI (1.7+) listens on the host-wide /var/run/nri/nri.sock when enabled; a second lab would collide with it. */
+const NO_NRI = `
+  [plugins."io.containerd.nri.v1.nri"]
+    disable = true`;
+
+/** containerd 1.6 and 1.7: config version 2, one CRI plugin section. */
+function labConfigV2(dir: string, level: LabLogLevel, series: LabSeries): string {
+  return `# Private containerd ${series} instance of containerd-shim-deno's test lab (written by tests/lab; do not edit)
+version = 2
+${common(dir, level)}
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
     path = ${q(`${dir}/opt`)}
@@ -128,23 +145,62 @@ disabled_plugins = []
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = ${q(`${dir}/cni/bin`)}
       conf_dir = ${q(`${dir}/cni/net.d`)}
-    # CRI runtime handlers. A runtimes table replaces CRI's built-in map, so the default handler (runc, the Go shim)
-    # is restated; without it the CRI plugin fails to load ("no corresponding runtime configured … runc").
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-    # Our shim, four ways (see CRI_HANDLERS).
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.deno}]
-      runtime_type = "io.containerd.deno.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoPath}]
-      runtime_type = "io.containerd.runc.v2"
-      runtime_path = ${q(DIST_SHIM_PATH)}
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoAbs}]
-      runtime_type = ${q(DIST_SHIM_PATH)}
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoNode}]
-      runtime_type = "io.containerd.deno.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${CRI_HANDLERS.denoNode}.options]
-        ConfigPath = ${q(nodeGroupingConfigPath(dir))}
+${runtimes(dir, `plugins."io.containerd.grpc.v1.cri".containerd.runtimes`)}${series === "1.7" ? NO_NRI : ""}
   [plugins."io.containerd.runtime.v2.task"]
     platforms = ["linux/amd64"]
 `;
+}
+
+/**
+ * containerd 2.x: config version 3, where the CRI plugin is split into `io.containerd.cri.v1.runtime` (runtimes,
+ * CNI, restrict_oom_score_adj), `io.containerd.cri.v1.images` (the sandbox image is a pinned image) and
+ * `io.containerd.grpc.v1.cri` (only the gRPC/streaming server); checked against `containerd config default` of 2.1.9.
+ */
+function labConfigV3(dir: string, level: LabLogLevel): string {
+  return `# Private containerd 2.x instance of containerd-shim-deno's test lab (written by tests/lab; do not edit)
+version = 3
+${common(dir, level)}
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = ${q(`${dir}/opt`)}
+  [plugins."io.containerd.grpc.v1.cri"]
+    disable_tcp_service = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+  [plugins."io.containerd.cri.v1.images"]
+    snapshotter = "overlayfs"
+    [plugins."io.containerd.cri.v1.images".pinned_images]
+      sandbox = ${q(PAUSE_IMAGE)}
+  [plugins."io.containerd.cri.v1.runtime"]
+    # root lacks CAP_SYS_RESOURCE here, so a sandbox's oom_score_adj=-998 would be refused: clamp it instead.
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.cri.v1.runtime".cni]
+      bin_dirs = [${q(`${dir}/cni/bin`)}]
+      conf_dir = ${q(`${dir}/cni/net.d`)}
+    [plugins."io.containerd.cri.v1.runtime".containerd]
+      default_runtime_name = "runc"
+${runtimes(dir, `plugins."io.containerd.cri.v1.runtime".containerd.runtimes`)}${NO_NRI}
+  [plugins."io.containerd.runtime.v2.task"]
+    platforms = ["linux/amd64"]
+`;
+}
+
+/** The CRI runtime handlers (the same in both shapes), as tables under `prefix`. */
+function runtimes(dir: string, prefix: string): string {
+  return `    # CRI runtime handlers. A runtimes table replaces CRI's built-in map, so the default handler (runc, the Go shim)
+    # is restated; without it the CRI plugin fails to load ("no corresponding runtime configured … runc").
+    [${prefix}.runc]
+      runtime_type = "io.containerd.runc.v2"
+    # Our shim, four ways (see CRI_HANDLERS).
+    [${prefix}.${CRI_HANDLERS.deno}]
+      runtime_type = "io.containerd.deno.v2"
+    [${prefix}.${CRI_HANDLERS.denoPath}]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = ${q(DIST_SHIM_PATH)}
+    [${prefix}.${CRI_HANDLERS.denoAbs}]
+      runtime_type = ${q(DIST_SHIM_PATH)}
+    [${prefix}.${CRI_HANDLERS.denoNode}]
+      runtime_type = "io.containerd.deno.v2"
+      [${prefix}.${CRI_HANDLERS.denoNode}.options]
+        ConfigPath = ${q(nodeGroupingConfigPath(dir))}`;
 }

@@ -1,13 +1,20 @@
 /**
- * The lab: a private containerd 1.6 instance (host-lab.md §3) that tests, the demo and the benchmarks run real
+ * The lab: a private containerd instance (host-lab.md §3) that tests, the demo and the benchmarks run real
  * containers through, with our shim (`io.containerd.deno.v2`, resolved to `<repo>/dist/containerd-shim-deno-v2` via
- * containerd's PATH) next to the stock Go shim (`io.containerd.runc.v2`).
+ * containerd's PATH) next to the stock Go shim (`io.containerd.runc.v2`) of the same containerd release.
+ *
+ * Which containerd (containerd.ts): `opts.containerd`, else `$SHIM_LAB_CONTAINERD`: `1.6` (the system's package,
+ * Debian 12's 1.6.20; the default), `2` (Debian sid's containerd ≥ 2, downloaded once with a private apt
+ * configuration and extracted under the lab directory, never installed) or `1.7` (trixie's, for manual runs). Each
+ * series has its own lab directory, sockets, config shape (version 2, or 3 for 2.x) and `ctr`; on its PATH, `dist/`
+ * comes first and then the series' own `containerd-shim-runc-v2`. runc is always the system's.
  *
  * {@linkcode useLab} is idempotent and cheap when the lab is already up (the daemon outlives the process that started
  * it, so a test run pays the start once); {@linkcode stopLab} tears it down (host-lab.md §3.3). Both serialize on a
  * lock file in the lab directory, so concurrent test processes do not race.
  *
- * Where: `opts.dir`, else `$SHIM_LAB_DIR`, else `<repo>/.lab`. Log level: `opts.logLevel`, else
+ * Where: `opts.dir`, else `$SHIM_LAB_DIR` (suffixed `-2` / `-1.7` for those series), else `<repo>/.lab`
+ * (`<repo>/.lab-2`, `<repo>/.lab-1.7`). Log level: `opts.logLevel`, else
  * `$SHIM_LAB_LOG_LEVEL`, else `info`. Needs root, containerd, runc, GNU tar, gzip and busybox-static; Deno needs
  * `--allow-all` (reading `/proc`).
  *
@@ -23,6 +30,14 @@
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { labConfig, type LabLogLevel, type LabPaths, labPaths } from "./config.ts";
+import {
+  type ContainerdBinaries,
+  ContainerdNotCachedError,
+  ensureContainerd,
+  type LabSeries,
+  labSeries,
+  suiteOf,
+} from "./containerd.ts";
 import { buildImageArchives, BUSYBOX_IMAGE, imageArchivePaths, PAUSE_IMAGE } from "./image.ts";
 import {
   type CommandResult,
@@ -37,6 +52,7 @@ import {
 } from "./proc.ts";
 
 export type { LabLogLevel } from "./config.ts";
+export { type LabSeries, labSeries, parseSeries } from "./containerd.ts";
 export { BUSYBOX_IMAGE, PAUSE_IMAGE } from "./image.ts";
 export type { CommandResult, MemoryInfo, ProcessInfo } from "./proc.ts";
 export { memoryOf } from "./proc.ts";
@@ -47,6 +63,8 @@ export interface LabOptions {
   dir?: string;
   /** containerd's log level; default `$SHIM_LAB_LOG_LEVEL`, else `info`. */
   logLevel?: LabLogLevel;
+  /** Which containerd; default `$SHIM_LAB_CONTAINERD` ({@linkcode labSeries}), else `1.6`. */
+  containerd?: LabSeries;
 }
 
 /** Options of {@linkcode Lab.ctr}. */
@@ -75,6 +93,14 @@ export interface Lab {
   shimBinary: string;
   /** containerd's log level. */
   logLevel: LabLogLevel;
+  /** Which containerd runs: its series and its version as `containerd --version` reports it. */
+  containerd: { series: LabSeries; version: string };
+  /** Absolute path of the `ctr` that matches this containerd (what {@linkcode Lab.ctr} runs). */
+  ctrBinary: string;
+  /** Absolute path of this containerd's daemon binary (a shim's `-publish-binary`). */
+  containerdBinary: string;
+  /** Absolute path of the Go shim of the same release, which `io.containerd.runc.v2` resolves to. */
+  goShimBinary: string;
   /** Runs `ctr -a <address> -n <namespace> ...args` to completion. */
   ctr(args: string[], opts?: CtrOptions): Promise<CommandResult>;
   /** Starts a long-running ctr (e.g. `events`); stdout and stderr are piped, and the caller must kill it. */
@@ -110,9 +136,49 @@ const READY_TIMEOUT_MS = 20_000;
 /** The log is rotated (to `.old`) at start when it has grown past this. */
 const LOG_ROTATE_BYTES = 64 << 20;
 
+/** The series `opts` selects. */
+function seriesOf(opts: LabOptions): LabSeries {
+  return opts.containerd ?? labSeries();
+}
+
+/** The lab directory of `series` when none is given: `$SHIM_LAB_DIR` or `<repo>/.lab`, suffixed for 2 and 1.7. */
+function defaultLabDir(series: LabSeries): string {
+  const base = Deno.env.get("SHIM_LAB_DIR") || join(repoRoot, ".lab");
+  return resolve(series === "1.6" ? base : `${base.replace(/\/+$/, "")}-${series}`);
+}
+
 /** The lab directory `opts` selects (absolute). */
 export function labDir(opts: LabOptions = {}): string {
-  return resolve(opts.dir ?? Deno.env.get("SHIM_LAB_DIR") ?? join(repoRoot, ".lab"));
+  return opts.dir ? resolve(opts.dir) : defaultLabDir(seriesOf(opts));
+}
+
+/**
+ * Where the downloaded containerd of `series` is cached: `$SHIM_LAB_CONTAINERD_CACHE/<series>`, else
+ * `<default lab dir of the series>/containerd` (shared by labs in other directories, e.g. temporary ones).
+ */
+export function containerdCacheDir(series: LabSeries): string {
+  const base = Deno.env.get("SHIM_LAB_CONTAINERD_CACHE");
+  return base ? join(resolve(base), series) : join(defaultLabDir(series), "containerd");
+}
+
+/** What {@linkcode labContainerd} found, per series and cache directory, for the life of this process. */
+const found = new Map<string, ContainerdBinaries>();
+
+/** The containerd binaries of `series` (downloading them on first use unless `download` is false). */
+export async function labContainerd(series: LabSeries, download = true): Promise<ContainerdBinaries> {
+  const cache = containerdCacheDir(series);
+  const key = `${series}\0${cache}`;
+  const known = found.get(key);
+  if (known) return known;
+  const bins = await ensureContainerd(series, cache, { download });
+  found.set(key, bins);
+  return bins;
+}
+
+/** How a report names a containerd: `containerd 2.1.9+unknown (sid)`. */
+export function describeContainerd(c: { series: LabSeries; version: string }): string {
+  const source = suiteOf(c.series);
+  return `containerd ${c.version} (${source === "system" ? "system package" : `Debian ${source}`})`;
 }
 
 function labLogLevel(opts: LabOptions): LabLogLevel {
@@ -141,12 +207,23 @@ async function withLock<T>(p: LabPaths, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** One lab: its paths and the containerd it runs. */
+interface LabCtx {
+  p: LabPaths;
+  bins: ContainerdBinaries;
+}
+
 function ctrArgs(p: LabPaths, args: string[], namespace = "default"): string[] {
   return ["-a", p.address, "-n", namespace, ...args];
 }
 
-function ctrAt(p: LabPaths, args: string[], opts: CtrOptions = {}): Promise<CommandResult> {
-  return runCommand("ctr", ctrArgs(p, args, opts.namespace), opts);
+function ctrAt(c: LabCtx, args: string[], opts: CtrOptions = {}): Promise<CommandResult> {
+  return runCommand(c.bins.ctr, ctrArgs(c.p, args, opts.namespace), opts);
+}
+
+/** The directories that must lead containerd's PATH: our dist/, then the series' own Go shim (if not the system's). */
+function pathPrefix(bins: ContainerdBinaries): string[] {
+  return bins.binDir ? [distDir, bins.binDir] : [distDir];
 }
 
 /** True for the argv of the containerd this lab started. */
@@ -162,15 +239,21 @@ async function daemonPid(p: LabPaths): Promise<number | null> {
   return argv && isDaemonArgv(p, argv) ? pid : null;
 }
 
+/** True while `pid` exists and is not a zombie (from `/proc/<pid>/stat`, which stays readable during an exec). */
+async function isLive(pid: number): Promise<boolean> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
 /** The PATH a process runs with, from `/proc/<pid>/environ`. */
 async function processPath(pid: number): Promise<string | null> {
   const env = await Deno.readTextFile(`/proc/${pid}/environ`).catch(() => "");
   return env.split("\0").find((e) => e.startsWith("PATH="))?.slice(5) ?? null;
 }
 
-async function answers(p: LabPaths): Promise<boolean> {
-  if (!await exists(p.address)) return false;
-  const r = await ctrAt(p, ["version"], { timeoutMs: 5_000 }).catch(() => null);
+async function answers(c: LabCtx): Promise<boolean> {
+  if (!await exists(c.p.address)) return false;
+  const r = await ctrAt(c, ["version"], { timeoutMs: 5_000 }).catch(() => null);
   return r?.code === 0;
 }
 
@@ -179,7 +262,8 @@ async function logTail(p: LabPaths, n = 30): Promise<string> {
   return text.split("\n").slice(-n - 1).join("\n");
 }
 
-async function startDaemonAt(p: LabPaths): Promise<void> {
+async function startDaemonAt(c: LabCtx): Promise<void> {
+  const p = c.p;
   if (await daemonPid(p) !== null) return;
   await stopDaemonAt(p); // a stray instance without a pid file
   for (const d of ["root", "state", "opt", "logs", "cni/bin", "cni/net.d"]) {
@@ -194,13 +278,26 @@ async function startDaemonAt(p: LabPaths): Promise<void> {
 
   // A plain `cmd &` so that $! is containerd's own PID; `detached` puts it in a new session without a terminal, so
   // it outlives this process and a Ctrl-C in the terminal that ran the tests.
-  // Our dist/ first (io.containerd.deno.v2 → dist/containerd-shim-deno-v2); the sbin directories too, since runc
-  // lives in /usr/sbin and a caller's PATH (e.g. a non-root user's) may lack them.
+  // Our dist/ first (io.containerd.deno.v2 → dist/containerd-shim-deno-v2), then the series' own directory
+  // (io.containerd.runc.v2 → the Go shim of the same release); the sbin directories too, since runc lives in
+  // /usr/sbin and a caller's PATH (e.g. a non-root user's) may lack them.
   const standard = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
   const inherited = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
-  const path = [distDir, ...inherited, ...standard.filter((d) => !inherited.includes(d))].join(":");
-  const out = await new Deno.Command("sh", {
-    args: ["-c", 'containerd --config "$1" >>"$2" 2>&1 </dev/null & echo $!', "sh", p.config, p.logFile],
+  const lead = pathPrefix(c.bins);
+  const path = [
+    ...lead,
+    ...inherited.filter((d) => !lead.includes(d)),
+    ...standard.filter((d) => !inherited.includes(d)),
+  ]
+    .join(":");
+  // Descriptors above 2 are closed first: a caller's inherited ones (e.g. the lock of `flock /tmp/shim-e2e.lock …`,
+  // which flock(1) leaves open in its command) would otherwise live as long as the daemon and its shims, holding the
+  // lock long after the command that took it ended. bash, because dash cannot redirect descriptors above 9.
+  const script =
+    'for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null; fi; done; ' +
+    '"$3" --config "$1" >>"$2" 2>&1 </dev/null & echo $!';
+  const out = await new Deno.Command("bash", {
+    args: ["-c", script, "bash", p.config, p.logFile, c.bins.containerd],
     env: { PATH: path },
     detached: true,
     stdin: "null",
@@ -215,13 +312,16 @@ async function startDaemonAt(p: LabPaths): Promise<void> {
 
   let died = false;
   const ready = await waitFor(async () => {
-    if (await daemonPid(p) === null) return died = true;
-    return await answers(p);
+    // Until the background child has exec'd containerd, its cmdline is still bash's (and reads empty during the
+    // exec): only a gone or zombie process has died.
+    if (!await isLive(pid)) return died = true;
+    if (await daemonPid(p) === null) return false;
+    return await answers(c);
   }, READY_TIMEOUT_MS);
   if (ready && !died) return;
   if (!died) await terminate(pid, (argv) => isDaemonArgv(p, argv), 5_000);
   throw new Error(
-    `containerd ${died ? "exited during start" : `did not answer within ${READY_TIMEOUT_MS} ms`}; ` +
+    `${describeContainerd(c.bins)} ${died ? "exited during start" : `did not answer within ${READY_TIMEOUT_MS} ms`}; ` +
       `last lines of ${p.logFile}:\n${await logTail(p)}`,
   );
 }
@@ -273,7 +373,7 @@ export async function labShimProcesses(lab: Lab, which: "deno" | "any" = "deno")
   return await labShims(labPaths(lab.dir), which);
 }
 
-async function cleanupNamespaceAt(p: LabPaths, ns: string): Promise<void> {
+async function cleanupNamespaceAt(p: LabCtx, ns: string): Promise<void> {
   const tasks = lines((await ctrAt(p, ["tasks", "ls", "-q"], { namespace: ns })).stdout);
   for (const t of tasks) await ctrAt(p, ["tasks", "kill", "-s", "SIGKILL", t], { namespace: ns });
   if (tasks.length > 0) {
@@ -292,7 +392,7 @@ async function cleanupNamespaceAt(p: LabPaths, ns: string): Promise<void> {
   if (containers.length > 0) await ctrAt(p, ["containers", "rm", ...containers], { namespace: ns });
 }
 
-async function importImage(p: LabPaths, ns: string, archive: string, ref: string): Promise<void> {
+async function importImage(p: LabCtx, ns: string, archive: string, ref: string): Promise<void> {
   const have = lines((await ctrAt(p, ["images", "ls", "-q"], { namespace: ns })).stdout);
   if (have.includes(ref)) return;
   const r = await ctrAt(p, ["images", "import", archive], { namespace: ns, timeoutMs: 120_000 });
@@ -311,23 +411,34 @@ class LabInstance implements Lab {
   readonly ttrpcAddress: string;
   readonly image = BUSYBOX_IMAGE;
   readonly shimBinary = join(distDir, SHIM_NAME);
+  readonly containerd: { series: LabSeries; version: string };
+  readonly ctrBinary: string;
+  readonly containerdBinary: string;
+  readonly goShimBinary: string;
   readonly #paths: LabPaths;
+  readonly #ctx: LabCtx;
   /** Namespaces known to hold the image; forgotten at restart in case the lab was purged meanwhile. */
   readonly #imported = new Set<string>();
 
-  constructor(paths: LabPaths, readonly logLevel: LabLogLevel) {
+  constructor(ctx: LabCtx, readonly logLevel: LabLogLevel) {
+    const paths = ctx.p;
+    this.#ctx = ctx;
     this.#paths = paths;
+    this.containerd = { series: ctx.bins.series, version: ctx.bins.version };
+    this.ctrBinary = ctx.bins.ctr;
+    this.containerdBinary = ctx.bins.containerd;
+    this.goShimBinary = ctx.bins.goShim;
     this.dir = paths.dir;
     this.address = paths.address;
     this.ttrpcAddress = paths.ttrpcAddress;
   }
 
   ctr(args: string[], opts?: CtrOptions): Promise<CommandResult> {
-    return ctrAt(this.#paths, args, opts);
+    return ctrAt(this.#ctx, args, opts);
   }
 
   spawnCtr(args: string[], opts: { namespace?: string } = {}): Deno.ChildProcess {
-    return new Deno.Command("ctr", {
+    return new Deno.Command(this.ctrBinary, {
       args: ctrArgs(this.#paths, args, opts.namespace),
       stdin: "null",
       stdout: "piped",
@@ -338,19 +449,19 @@ class LabInstance implements Lab {
   async ensureImage(namespace: string): Promise<void> {
     if (this.#imported.has(namespace)) return;
     await ensureArchives(this.dir);
-    await importImage(this.#paths, namespace, imageArchivePaths(this.dir).busybox, BUSYBOX_IMAGE);
+    await importImage(this.#ctx, namespace, imageArchivePaths(this.dir).busybox, BUSYBOX_IMAGE);
     this.#imported.add(namespace);
   }
 
   async ensurePauseImage(): Promise<void> {
     await this.ensureImage("k8s.io");
-    await importImage(this.#paths, "k8s.io", imageArchivePaths(this.dir).pause, PAUSE_IMAGE);
+    await importImage(this.#ctx, "k8s.io", imageArchivePaths(this.dir).pause, PAUSE_IMAGE);
   }
 
   async restart(): Promise<void> {
     await withLock(this.#paths, async () => {
       await stopDaemonAt(this.#paths);
-      await startDaemonAt(this.#paths);
+      await startDaemonAt(this.#ctx);
     });
     this.#imported.clear();
   }
@@ -360,11 +471,11 @@ class LabInstance implements Lab {
   }
 
   async startDaemon(): Promise<void> {
-    await withLock(this.#paths, () => startDaemonAt(this.#paths));
+    await withLock(this.#paths, () => startDaemonAt(this.#ctx));
   }
 
   cleanupNamespace(ns: string): Promise<void> {
-    return cleanupNamespaceAt(this.#paths, ns);
+    return cleanupNamespaceAt(this.#ctx, ns);
   }
 
   async shimPids(): Promise<number[]> {
@@ -378,33 +489,48 @@ class LabInstance implements Lab {
   }
 }
 
+/** Labs this process has announced (one `lab: containerd …` line per lab directory). */
+const announced = new Set<string>();
+
 /**
  * Brings the lab up, or reuses the running one: the daemon named in the pid file is kept when its cmdline, its
- * config and its PATH (our `dist/` first) are what this checkout wants and it answers; otherwise it is (re)started.
- * Builds the image archives when missing and imports busybox into namespace `default`.
+ * config, its binary and its PATH (our `dist/` first, then the series' Go shim) are what this checkout wants and it
+ * answers; otherwise it is (re)started. Downloads the series' containerd on first use (2 and 1.7). Builds the image
+ * archives when missing and imports busybox into namespace `default`. Says once per process, on stderr, which
+ * containerd it runs: `lab: containerd 2.1.9+unknown (Debian sid) at <dir>`.
  */
 export async function useLab(opts: LabOptions = {}): Promise<Lab> {
+  const series = seriesOf(opts);
   const p = labPaths(labDir(opts));
   const level = labLogLevel(opts);
-  return await withLock(p, async () => {
+  const bins = await labContainerd(series);
+  const ctx: LabCtx = { p, bins };
+  const lab = await withLock(p, async () => {
     await ensureArchives(p.dir);
-    const config = labConfig(p.dir, level);
+    const config = labConfig(p.dir, level, series);
     const configChanged = await Deno.readTextFile(p.config).catch(() => null) !== config;
     const pid = await daemonPid(p);
     if (pid !== null) {
-      const ownPath = (await processPath(pid))?.split(":")[0] === distDir;
-      if (configChanged || !ownPath || !await answers(p)) await stopDaemonAt(p);
+      const lead = pathPrefix(bins);
+      const ownPath = (await processPath(pid))?.split(":").slice(0, lead.length).join(":") === lead.join(":");
+      const ownBinary = (await readCmdline(pid))?.[0] === bins.containerd;
+      if (configChanged || !ownPath || !ownBinary || !await answers(ctx)) await stopDaemonAt(p);
     }
     if (configChanged) await Deno.writeTextFile(p.config, config);
-    await startDaemonAt(p);
-    const lab = new LabInstance(p, level);
+    await startDaemonAt(ctx);
+    const lab = new LabInstance(ctx, level);
     await lab.ensureImage("default");
     return lab;
   });
+  if (!announced.has(p.dir)) {
+    announced.add(p.dir);
+    console.error(`lab: ${describeContainerd(bins)} at ${p.dir}`);
+  }
+  return lab;
 }
 
 /**
- * Tears the lab down (host-lab.md §3.3): every task killed and deleted and every container removed in every
+ * Tears the lab of the selected series down (`opts.containerd`, else `$SHIM_LAB_CONTAINERD`; host-lab.md §3.3): every task killed and deleted and every container removed in every
  * namespace, containerd stopped, leftover shims of this lab terminated, leftover mounts below the lab unmounted, CNI
  * bridges named by the lab's CNI config deleted. With `purge`, containerd's root and state (images, snapshots) go too;
  * the image archives and logs stay. Never touches `/run/containerd`. A lab that is not running is fine.
@@ -412,9 +538,15 @@ export async function useLab(opts: LabOptions = {}): Promise<Lab> {
 export async function stopLab(opts: LabOptions & { purge?: boolean } = {}): Promise<void> {
   const p = labPaths(labDir(opts));
   if (!await exists(p.dir)) return;
+  // Never downloads: a series that was never downloaded never ran, so only processes and mounts can be left.
+  const bins = await labContainerd(seriesOf(opts), false).catch((e) => {
+    if (e instanceof ContainerdNotCachedError) return null;
+    throw e;
+  });
   await withLock(p, async () => {
-    if (await answers(p)) {
-      for (const ns of lines((await ctrAt(p, ["namespaces", "ls", "-q"])).stdout)) await cleanupNamespaceAt(p, ns);
+    const ctx = bins && { p, bins };
+    if (ctx && await answers(ctx)) {
+      for (const ns of lines((await ctrAt(ctx, ["namespaces", "ls", "-q"])).stdout)) await cleanupNamespaceAt(ctx, ns);
     }
     await stopDaemonAt(p);
     // Shims outlive containerd; left over when it was killed first or a shim misbehaved. The Go shim removes its
@@ -458,16 +590,19 @@ async function deleteCniBridges(p: LabPaths): Promise<void> {
 export { sleep, waitFor };
 
 if (import.meta.main) {
-  // `deno run -A tests/lab/mod.ts up|stop [--purge]`: drive the lab by hand.
+  // `[SHIM_LAB_CONTAINERD=2] deno run -A tests/lab/mod.ts up|stop [--purge]`: drive the lab by hand.
   const [cmd, ...rest] = Deno.args;
   if (cmd === "up") {
     const lab = await useLab();
-    console.log(`lab up: ctr -a ${lab.address} ...  (log: ${lab.dir}/logs/containerd.log)`);
+    console.log(
+      `lab up (${describeContainerd(lab.containerd)}): ${lab.ctrBinary} -a ${lab.address} ...  ` +
+        `(log: ${lab.dir}/logs/containerd.log)`,
+    );
   } else if (cmd === "stop") {
     await stopLab({ purge: rest.includes("--purge") });
-    console.log("lab stopped");
+    console.log(`lab stopped (containerd ${labSeries()}, ${labDir()})`);
   } else {
-    console.error("usage: deno run -A tests/lab/mod.ts up | stop [--purge]");
+    console.error("usage: [SHIM_LAB_CONTAINERD=1.6|2|1.7] deno run -A tests/lab/mod.ts up | stop [--purge]");
     Deno.exit(2);
   }
 }
