@@ -1,0 +1,83 @@
+/**
+ * Upgrades in node grouping: a node server holds every container of the node for as long as any runs, so a newly
+ * installed build must serve new containers from a server of its own while the old server keeps the containers it has,
+ * and exits after the last of them is deleted.
+ *
+ * The "old build" is a copy of dist/ in another directory (its own launcher, its own bundle files): to `start` it is
+ * a different build exactly as a reinstall is.
+ */
+import assert from "node:assert/strict";
+import { labWith, RUNTIME } from "./helpers.ts";
+import { distDir, waitFor } from "../lab/mod.ts";
+import { findProcesses, runCommand } from "../lab/proc.ts";
+import { launcherScript, SHIM_BINARY } from "../../src/shim/launcher.ts";
+
+const NS = "e2e-upgrade";
+
+/** Pids of servers (argv has `-socket`) running the bundle under `libDir`. */
+async function serversOf(libDir: string): Promise<number[]> {
+  const bundle = `${libDir}/js/main.js`;
+  return (await findProcesses((argv) => argv.includes(bundle) && argv.includes("-socket"))).map((p) => p.pid);
+}
+
+Deno.test("node grouping: a new build serves new containers from its own server; the old one drains and exits", async () => {
+  const lab = await labWith(NS);
+  const config = `${lab.dir}/upgrade-node-grouping.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ grouping: "node" }));
+  const oldDir = `${lab.dir}/upgrade-old-build`;
+  await Deno.remove(oldDir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(oldDir, { recursive: true });
+  const cp = await runCommand("cp", ["-a", `${distDir}/lib`, `${oldDir}/lib`]);
+  assert.equal(cp.code, 0, cp.stderr);
+  const oldShim = `${oldDir}/${SHIM_BINARY}`;
+  await Deno.writeTextFile(oldShim, launcherScript(`${oldDir}/lib`), { mode: 0o755 });
+  const newLib = `${distDir}/lib`;
+
+  const run = (runtime: string, id: string) =>
+    lab.ctr(["run", "-d", "--runtime", runtime, "--runtime-config-path", config, lab.image, id, "sleep", "1000"], {
+      namespace: NS,
+    });
+  try {
+    // Before the upgrade: two containers on the old build's node server.
+    for (const id of ["old-1", "old-2"]) assert.equal((await run(oldShim, id)).code, 0);
+    const oldServers = await serversOf(`${oldDir}/lib`);
+    assert.equal(oldServers.length, 1, "one node server for the old build");
+
+    // After it: new containers go to a server of the new build; the old containers stay where they are.
+    for (const id of ["new-1", "new-2"]) {
+      const r = await run(RUNTIME, id);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const newServers = await serversOf(newLib);
+    assert.equal(newServers.length, 1, "the new build started one node server of its own");
+    assert.deepEqual(await serversOf(`${oldDir}/lib`), oldServers, "the old server still runs");
+
+    // Both keep working.
+    for (const id of ["old-1", "new-1"]) {
+      const exec = await lab.ctr(["task", "exec", "--exec-id", `x-${id}`, id, "echo", id], { namespace: NS });
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.equal(exec.stdout, `${id}\n`);
+    }
+
+    // The old build's containers go: its server drains and exits; the new one keeps serving.
+    for (const id of ["old-1", "old-2"]) {
+      await lab.ctr(["task", "kill", "-s", "SIGKILL", id], { namespace: NS });
+      const stopped = new RegExp(`${id}\\s+\\d+\\s+STOPPED`);
+      await waitFor(async () => stopped.test((await lab.ctr(["task", "ls"], { namespace: NS })).stdout), 10_000);
+      assert.equal((await lab.ctr(["task", "rm", id], { namespace: NS })).code, 0);
+      assert.equal((await lab.ctr(["container", "rm", id], { namespace: NS })).code, 0);
+    }
+    assert.ok(
+      await waitFor(async () => (await serversOf(`${oldDir}/lib`)).length === 0, 20_000),
+      "the old build's server exits once its last container is deleted",
+    );
+    assert.deepEqual(await serversOf(newLib), newServers, "the new build's server is untouched");
+    const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+    assert.match(ls, /new-1\s+\d+\s+RUNNING/);
+    assert.match(ls, /new-2\s+\d+\s+RUNNING/);
+  } finally {
+    await lab.cleanupNamespace(NS);
+    await waitFor(async () => (await serversOf(`${oldDir}/lib`)).length === 0, 20_000);
+    await Deno.remove(oldDir, { recursive: true }).catch(() => {});
+  }
+});
