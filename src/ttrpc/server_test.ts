@@ -327,9 +327,9 @@ strictTest("server: answering a peer that already left is swallowed and the serv
   await writeAll(conn, request(1, "echo.v1.Echo", "Late"));
   await new Promise((r) => setTimeout(r, 20));
   conn.close();
-  assert.equal(await left.promise, 0);
+  // End of input may be a half-close, so the server keeps the call; its answer then finds nobody and is dropped.
   gate.resolve();
-  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await left.promise, 0);
   const c = await t.client();
   assert.equal(td.decode(await c.call("echo.v1.Echo", "Echo", te.encode("alive"))), "alive");
 });
