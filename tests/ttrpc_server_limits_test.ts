@@ -120,15 +120,15 @@ Deno.test("a client that half-closes after its requests gets every answer (libc 
   try {
     for (let round = 0; round < 200; round++) {
       const path = dir.path(round % 2 ? "libc.sock" : "deno.sock");
-      const conn = round % 4 < 2
-        ? await Deno.connect({ transport: "unix", path })
-        : await UnixConn.connect(path);
+      const conn = round % 4 < 2 ? await Deno.connect({ transport: "unix", path }) : await UnixConn.connect(path);
       const reader = new FrameReader(conn);
       const k = 1 + Math.floor(rand() * 20);
       const frames: Uint8Array[] = [];
       for (let i = 0; i < k; i++) {
         const payload = new TextEncoder().encode(`r${round}-${i}`);
-        frames.push(encodeRequestFrame(1 + 2 * i, { service: SERVICE, method: rand() < 0.5 ? "Slow" : "Echo", payload }));
+        frames.push(
+          encodeRequestFrame(1 + 2 * i, { service: SERVICE, method: rand() < 0.5 ? "Slow" : "Echo", payload }),
+        );
       }
       for (const f of frames) await writeAll(conn, f);
       await conn.closeWrite();
@@ -169,7 +169,9 @@ Deno.test("1,000 idle connections cost the server at most 24 KiB each", async ()
     const N = 1000;
     for (let i = 0; i < N; i++) conns.push(await UnixConn.connect(path));
     // Each connection makes one call, so the server has read from it and answered (buffers allocated if any).
-    for (const c of conns) await writeAll(c, encodeRequestFrame(1, { service: SERVICE, method: "Echo", payload: new Uint8Array(8) }));
+    for (const c of conns) {
+      await writeAll(c, encodeRequestFrame(1, { service: SERVICE, method: "Echo", payload: new Uint8Array(8) }));
+    }
     for (const c of conns) {
       const reader = new FrameReader(c);
       const f = await reader.next();
@@ -178,7 +180,9 @@ Deno.test("1,000 idle connections cost the server at most 24 KiB each", async ()
     await new Promise((r) => setTimeout(r, 500));
     const after = await server.rssKiB();
     const perConn = ((after - before) * 1024) / N;
-    console.log(`idle connections: RSS ${before} KiB → ${after} KiB with ${N} held: ${(perConn / 1024).toFixed(1)} KiB each`);
+    console.log(
+      `idle connections: RSS ${before} KiB → ${after} KiB with ${N} held: ${(perConn / 1024).toFixed(1)} KiB each`,
+    );
     assert.ok(perConn <= 24 * 1024, `${(perConn / 1024).toFixed(1)} KiB per held connection`);
   } finally {
     for (const c of conns) c.close();
