@@ -1,6 +1,8 @@
 /**
  * ttrpc benchmarks: framing and envelope codecs, then unary round trips over a real unix socket (client and server in
- * this process), small and 1 MiB payloads, sequential and with many calls in flight. Reported, not asserted.
+ * this process), small and 1 MiB payloads, sequential and with many calls in flight, on both transports: `Deno.Conn`
+ * (`Deno.listen`/`Deno.connect`, net permission) and the shim's libc sockets on the poller (`src/sys/unix_stream.ts`,
+ * no net permission). Reported, not asserted.
  *
  * @example
  * ```sh
@@ -13,6 +15,7 @@ import { encodeFrame, FrameDecoder, FrameType, HEADER_LENGTH } from "../src/ttrp
 import { decodeRequest, decodeResponse, encodeRequestFrame, encodeResponseFrame } from "../src/ttrpc/message.ts";
 import { Server } from "../src/ttrpc/server.ts";
 import { ttrpc } from "../src/proto/mod.ts";
+import { UnixConn, UnixListener } from "../src/sys/unix_stream.ts";
 
 const SERVICE = "containerd.task.v2.Task";
 const small = new Uint8Array(64).fill(7);
@@ -77,39 +80,53 @@ Deno.bench("codec: decodeResponse", { group: "response" }, () => {
   decodeResponse(responseFrame.subarray(HEADER_LENGTH));
 });
 
-// A live server and client on a unix socket. The socket's directory is removed once connected (the connection
-// lives on without the path), so nothing is left behind; the runner exits without waiting for the open sockets.
+// A live server and client per transport on unix sockets. The sockets' directory is removed once connected (the
+// connections live on without the paths), so nothing is left behind.
 const dir = await Deno.makeTempDir({ prefix: "ttrpc-bench-" });
 const server = new Server();
 server.register(SERVICE, { Echo: (p) => p, Empty: () => new Uint8Array(0) });
-const listener = Deno.listen({ transport: "unix", path: `${dir}/bench.sock` });
-server.serve(listener);
-const client = await Client.connectUnix(`${dir}/bench.sock`);
+server.serve(Deno.listen({ transport: "unix", path: `${dir}/deno.sock` }));
+server.serve(UnixListener.listen(`${dir}/libc.sock`));
+const clients = {
+  "Deno.Conn": await Client.connectUnix(`${dir}/deno.sock`),
+  "libc": new Client(await UnixConn.connect(`${dir}/libc.sock`)),
+};
 await Deno.remove(dir, { recursive: true });
 
-Deno.bench("round trip: 64 B echo, one call at a time", { group: "rpc", baseline: true }, async () => {
-  await client.call(SERVICE, "Echo", small);
-});
-
-Deno.bench("round trip: empty reply with timeout and metadata", { group: "rpc" }, async () => {
-  await client.call(SERVICE, "Empty", small, {
-    timeoutMs: 10_000,
-    metadata: { "containerd-namespace-ttrpc": "default" },
+for (const [transport, client] of Object.entries(clients)) {
+  const baseline = transport === "Deno.Conn";
+  Deno.bench(`round trip: 64 B echo, one call at a time (${transport})`, { group: "rpc", baseline }, async () => {
+    await client.call(SERVICE, "Echo", small);
   });
-});
 
-Deno.bench("throughput: 64 calls of 64 B in flight (time per batch)", { group: "rpc" }, async () => {
-  const calls = [];
-  for (let i = 0; i < 64; i++) calls.push(client.call(SERVICE, "Echo", small));
-  await Promise.all(calls);
-});
+  Deno.bench(
+    `round trip: empty reply with timeout and metadata (${transport})`,
+    { group: "rpc-md", baseline },
+    async () => {
+      await client.call(SERVICE, "Empty", small, {
+        timeoutMs: 10_000,
+        metadata: { "containerd-namespace-ttrpc": "default" },
+      });
+    },
+  );
 
-Deno.bench("throughput: 1 MiB echo (2 MiB moved per call)", { group: "bulk" }, async () => {
-  await client.call(SERVICE, "Echo", mib);
-});
+  Deno.bench(
+    `throughput: 64 calls of 64 B in flight, per batch (${transport})`,
+    { group: "rpc-64", baseline },
+    async () => {
+      const calls = [];
+      for (let i = 0; i < 64; i++) calls.push(client.call(SERVICE, "Echo", small));
+      await Promise.all(calls);
+    },
+  );
 
-Deno.bench("throughput: 8 × 1 MiB echo in flight", { group: "bulk" }, async () => {
-  const calls = [];
-  for (let i = 0; i < 8; i++) calls.push(client.call(SERVICE, "Echo", mib));
-  await Promise.all(calls);
-});
+  Deno.bench(`throughput: 1 MiB echo, 2 MiB moved per call (${transport})`, { group: "bulk", baseline }, async () => {
+    await client.call(SERVICE, "Echo", mib);
+  });
+
+  Deno.bench(`throughput: 8 × 1 MiB echo in flight (${transport})`, { group: "bulk-8", baseline }, async () => {
+    const calls = [];
+    for (let i = 0; i < 8; i++) calls.push(client.call(SERVICE, "Echo", mib));
+    await Promise.all(calls);
+  });
+}

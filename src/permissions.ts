@@ -37,9 +37,8 @@ export function shimPermissionFlags(): string[] {
     // bundles, fifos, file:// logs and checkpoint paths are arbitrary paths handed over by containerd.
     "--allow-read",
     "--allow-write",
-    // unix sockets only (the shim socket and containerd's ttrpc socket), whose paths are computed at run time;
-    // Deno cannot scope unix sockets by directory.
-    "--allow-net",
+    // No --allow-net: the shim's two unix sockets (its own and containerd's ttrpc socket) are served and reached
+    // through libc (src/sys/unix_stream.ts), so any TCP, UDP or other socket use through Deno's APIs is denied.
     `--allow-env=${SHIM_ENV.join(",")}`,
   ];
 }

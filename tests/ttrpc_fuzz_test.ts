@@ -1,8 +1,9 @@
 /**
  * Robustness of the ttrpc server against random and mutated input, with a seeded PRNG (`TTRPC_FUZZ_SEED` to replay,
- * `TTRPC_FUZZ_FRAMES` to change the volume; default 120 000 frames).
+ * `TTRPC_FUZZ_FRAMES` to change the volume; default 120 000 frames; `deno task fuzz` runs 1 M). The server runs on
+ * the shim's transport (libc sockets through the poller, `src/sys/unix_stream.ts`); clients use `Deno.connect`.
  *
- * Two kinds of connections run against one live server:
+ * Four kinds of connections run against one live server:
  * - framed connections: every frame keeps the framing intact (valid calls, garbage bodies, flipped bytes, even and
  *   re-used stream ids, Data frames, unknown types, random flags, oversized frames sent in full). An oracle that
  *   models the server's rules predicts exactly one answer (or none) per frame; every answer must match, and every
@@ -20,11 +21,19 @@ import { decodeRequest, decodeResponse, encodeRequestFrame, type ResponseMessage
 import { Server } from "../src/ttrpc/server.ts";
 import { Code, notFound } from "../src/ttrpc/status.ts";
 import { FrameReader, prng, tempSocketDir, writeAll } from "../src/ttrpc/_test_util.ts";
+import { UnixListener } from "../src/sys/unix_stream.ts";
+import { poller } from "../src/sys/poller.ts";
 
 const SEED = Number(Deno.env.get("TTRPC_FUZZ_SEED") ?? 20240611);
 const TOTAL_FRAMES = Number(Deno.env.get("TTRPC_FUZZ_FRAMES") ?? 120_000);
 const FRAMED_CONNECTIONS = 6;
-const BREAKING_CONNECTIONS = 300;
+/** Connections of the other modes grow with the volume, so that a long run exercises them as much. */
+const BREAKING_CONNECTIONS = Math.max(300, Math.round(TOTAL_FRAMES / 400));
+const HALF_CLOSING_CONNECTIONS = Math.max(200, Math.round(TOTAL_FRAMES / 600));
+const NEVER_READING_CONNECTIONS = Math.max(2, Math.round(TOTAL_FRAMES / 100_000));
+/** A never-reading connection stops sending at this many frames, or when the server has stopped taking them. */
+const NEVER_READING_MAX_FRAMES = 200_000;
+const NEVER_READING_STALL_MS = 1_000;
 const SERVICE = "fuzz.v1.Echo";
 /** A framed connection that gets no answer for this long while answers are due is declared stalled. */
 const STALL_MS = 5_000;
@@ -350,15 +359,77 @@ async function breakingConnection(path: string, seed: number) {
   return frames;
 }
 
+/** 1–20 framed frames, then a half-close: every predicted answer must come before the server closes. */
+async function halfClosingConnection(path: string, seed: number) {
+  const rand = prng(seed);
+  const o = new Oracle();
+  const conn = await Deno.connect({ transport: "unix", path });
+  const reader = new FrameReader(conn);
+  const expected = new Map<number, Expectation[]>();
+  let expectedCount = 0;
+  const count = 1 + int(rand, 20);
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    let s = framedFrame(rand, o);
+    while (s.frame.length > 1 << 20) s = framedFrame(rand, o); // no oversized frames here: keep it quick
+    parts.push(s.frame);
+    if (s.expect) {
+      expectedCount++;
+      expected.set(s.streamId, [...(expected.get(s.streamId) ?? []), s.expect]);
+    }
+  }
+  for (const p of parts) await writeAll(conn, p);
+  await conn.closeWrite();
+  let received = 0;
+  for (let f = await reader.next(); f !== null; f = await reader.next()) {
+    const res = decodeResponse(f.data);
+    const list = expected.get(f.streamId);
+    const i = list?.findIndex((e) => e.accept(res)) ?? -1;
+    assert.ok(
+      i >= 0,
+      `seed ${seed}: half-closed: unexpected answer on stream ${f.streamId}: ${JSON.stringify(res.status)}`,
+    );
+    list!.splice(i, 1);
+    received++;
+  }
+  conn.close();
+  assert.equal(received, expectedCount, `seed ${seed}: half-closed client got ${received} of ${expectedCount} answers`);
+  return count;
+}
+
+/** Valid calls as fast as the server takes them, never reading; ends when the server stops taking them. */
+async function neverReadingConnection(path: string, seed: number) {
+  const rand = prng(seed);
+  const conn = await Deno.connect({ transport: "unix", path });
+  let sent = 0, id = 1, stalled = false;
+  try {
+    while (sent < NEVER_READING_MAX_FRAMES && !stalled) {
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < 1000; i++, id += 2) frames.push(validRequest(rand, id, "Echo"));
+      const buf = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+      frames.reduce((off, f) => (buf.set(f, off), off + f.length), 0);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const written = writeAll(conn, buf).then(() => true, () => true);
+      const waited = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), NEVER_READING_STALL_MS));
+      stalled = !(await Promise.race([written, waited]));
+      clearTimeout(timer);
+      if (!stalled) sent += frames.length;
+    }
+  } finally {
+    conn.close();
+  }
+  return { sent, stalled };
+}
+
 Deno.test("ttrpc fuzz: random and mutated frames never break the server", async () => {
   const started = performance.now();
   const dir = await tempSocketDir();
   const path = dir.path("fuzz.sock");
   const server = newServer();
-  const serving = server.serve(Deno.listen({ transport: "unix", path }));
+  const serving = server.serve(UnixListener.listen(path));
   try {
     const rand = prng(SEED);
-    let breakingFrames = 0;
+    let breakingFrames = 0, halfClosingFrames = 0;
     const breakingRun = (async () => {
       for (let i = 0; i < BREAKING_CONNECTIONS; i += 4) {
         const batch = [0, 1, 2, 3].map((k) => breakingConnection(path, int(rand, 2 ** 31) + k));
@@ -366,20 +437,43 @@ Deno.test("ttrpc fuzz: random and mutated frames never break the server", async 
       }
     })();
     breakingRun.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
-    const perConn = Math.ceil((TOTAL_FRAMES - BREAKING_CONNECTIONS * 20) / FRAMED_CONNECTIONS);
+    const halfClosingRun = (async () => {
+      for (let i = 0; i < HALF_CLOSING_CONNECTIONS; i += 4) {
+        const batch = [0, 1, 2, 3].map((k) => halfClosingConnection(path, int(rand, 2 ** 31) + k));
+        for (const n of await Promise.all(batch)) halfClosingFrames += n;
+      }
+    })();
+    halfClosingRun.catch(() => {});
+    // Never-reading clients start first and run alongside everything else: the others must still be served.
+    const neverReadingRun = Promise.all(
+      Array.from({ length: NEVER_READING_CONNECTIONS }, (_, i) => neverReadingConnection(path, SEED * 17 + i)),
+    );
+    neverReadingRun.catch(() => {});
+    const perConn = Math.ceil(
+      (TOTAL_FRAMES - BREAKING_CONNECTIONS * 20 - HALF_CLOSING_CONNECTIONS * 10) / FRAMED_CONNECTIONS,
+    );
     const framed = await Promise.all(
       Array.from({ length: FRAMED_CONNECTIONS }, (_, i) => framedConnection(path, SEED * 31 + i, perConn)),
     );
     await breakingRun;
+    await halfClosingRun;
+    const neverReading = await neverReadingRun;
+    const neverReadingFrames = neverReading.reduce((n, r) => n + r.sent, 0);
     const framedFrames = framed.reduce((n, r) => n + r.frames, 0);
-    const total = framedFrames + breakingFrames;
+    const total = framedFrames + breakingFrames + halfClosingFrames;
     const answers = framed.reduce((n, r) => n + r.answers, 0);
     const wellFormed = framed.reduce((n, r) => n + r.wellFormed, 0);
     console.log(
       `seed ${SEED}: ${total} frames (${framedFrames} framed, ${breakingFrames} on ${BREAKING_CONNECTIONS} breaking ` +
-        `connections), ${answers} answers checked, ${wellFormed} well-formed calls answered correctly, ` +
+        `connections, ${halfClosingFrames} on ${HALF_CLOSING_CONNECTIONS} half-closing connections, every answer ` +
+        `received), ${answers} framed answers checked, ${wellFormed} well-formed calls answered correctly; ` +
+        `${NEVER_READING_CONNECTIONS} never-reading connections sent ${neverReadingFrames} more frames ` +
+        `(${neverReading.filter((r) => r.stalled).length} held back by the server); ` +
         `${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
+    for (const r of neverReading) {
+      assert.ok(r.stalled, `a never-reading client got ${r.sent} requests in without being held back`);
+    }
     assert.ok(total >= 100_000 || TOTAL_FRAMES < 100_000, `only ${total} frames`);
 
     // The server let every connection go and still serves.
@@ -393,5 +487,6 @@ Deno.test("ttrpc fuzz: random and mutated frames never break the server", async 
     await server.shutdown({ graceful: false });
     await serving;
     await dir.remove();
+    await poller().idle();
   }
 });

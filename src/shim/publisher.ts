@@ -1,6 +1,6 @@
 /**
  * Publishes task events to containerd through its ttrpc `Events/Forward` endpoint (`$TTRPC_ADDRESS`), in order,
- * with the namespace in the envelope and in the `containerd-namespace-ttrpc` metadata as the Go publisher sends it.
+ * over a unix connection made through libc, with the namespace in the envelope and in the `containerd-namespace-ttrpc` metadata as the Go publisher sends it.
  *
  * containerd restarts must not lose events: a failed Forward is retried (reconnecting each time) with a growing
  * delay for up to {@link RETRY_WINDOW_MS}; later events wait behind it so order is kept. Only an event that keeps
@@ -11,6 +11,7 @@
 import { log } from "../log.ts";
 import { encodeMessage, EVENTS_SERVICE, eventsService, nowTimestamp } from "../proto/mod.ts";
 import { Client } from "../ttrpc/client.ts";
+import { UnixConn } from "../sys/unix_stream.ts";
 import type { EventSink, TaskEvent } from "../task/events.ts";
 
 /** Per-Forward deadline, as containerd's publisher uses. */
@@ -62,9 +63,13 @@ export class Publisher implements EventSink {
 
   async #connection(): Promise<Client> {
     if (this.#client && !this.#client.isClosed) return this.#client;
-    this.#client = await Client.connectUnix(this.ttrpcAddress, {
-      onClose: () => this.#client = undefined,
+    // Through libc, not Deno.connect: the shim runs without net permission.
+    const client = new Client(await UnixConn.connect(this.ttrpcAddress), {
+      onClose: () => {
+        if (this.#client === client) this.#client = undefined;
+      },
     });
+    this.#client = client;
     return this.#client;
   }
 

@@ -15,7 +15,9 @@ import { reaper } from "../sys/reaper.ts";
 import { close, dup2, ignoreInspectorSignal, redirectStderrToFifo } from "../sys/process.ts";
 import { check, cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
-import { unixListening } from "../sys/unix_socket.ts";
+import { ownerUid, type PeerCredentials, unixListening } from "../sys/unix_socket.ts";
+import { UnixListener } from "../sys/unix_stream.ts";
+import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 import { TaskService } from "../task/service.ts";
 import type { ShimArgs } from "./flags.ts";
 import { HeapKeeper } from "./heap.ts";
@@ -41,16 +43,39 @@ function report(line: string): void {
   }
 }
 
-async function listen(path: string): Promise<Deno.UnixListener | undefined> {
+/** Listen backlog, as containerd's Go shim: bursts of connects must not see EAGAIN. */
+const LISTEN_BACKLOG = 4096;
+
+/**
+ * Who may talk to the server (the Go shim's `UnixSocketRequireSameUser`, widened to containerd's owner): root, and
+ * the uid owning containerd's socket (`-address`; a rootless containerd runs as its user). Anyone else is refused.
+ */
+function peerPolicy(address: string): (peer: PeerCredentials) => boolean {
+  let owner = 0;
   try {
-    return Deno.listen({ transport: "unix", path });
+    owner = ownerUid(address.replace(/^unix:\/\//, ""));
   } catch (err) {
-    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    log.warn("cannot stat containerd's socket; only root may connect", { address, error: err });
+  }
+  return (peer) => {
+    if (peer.uid === 0 || peer.uid === owner) return true;
+    log.warn("refused a connection from a foreign user", { pid: peer.pid, uid: peer.uid, gid: peer.gid });
+    return false;
+  };
+}
+
+/** Binds the server socket through libc (no Deno net permission); undefined when a live server already owns it. */
+async function listen(path: string, address: string): Promise<UnixListener | undefined> {
+  const opts = { backlog: LISTEN_BACKLOG, admit: peerPolicy(address) };
+  try {
+    return UnixListener.listen(path, opts);
+  } catch (err) {
+    if (!isErrno(err, EADDRINUSE)) throw err;
   }
   // Another server may own it (a concurrent start of the same group); only a dead socket is replaced.
   if (unixListening(path)) return undefined;
   await Deno.remove(path).catch(() => {});
-  return Deno.listen({ transport: "unix", path });
+  return UnixListener.listen(path, opts);
 }
 
 /** Runs the server until it decides to exit; never returns. */
@@ -71,9 +96,9 @@ export async function serve(a: ShimArgs): Promise<never> {
   // grouped server outlives it (spawning runc from a deleted cwd fails). Every path the server uses is absolute.
   Deno.chdir("/");
 
-  let listener: Deno.UnixListener | undefined;
+  let listener: UnixListener | undefined;
   try {
-    listener = await listen(a.socket);
+    listener = await listen(a.socket, a.address);
   } catch (err) {
     report(`error: listen ${a.socket}: ${(err as Error).message}`);
     Deno.exit(1);

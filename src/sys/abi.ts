@@ -47,7 +47,8 @@ export const CLD_DUMPED = 3;
 // statx(2): arch-independent layout, and exported by glibc since 2.28 (plain `stat` only since 2.33).
 export const AT_FDCWD = -100;
 export const STATX_TYPE = 1;
-export const STATX = { size: 256, mode: 28 } as const;
+export const STATX_UID = 8;
+export const STATX = { size: 256, uid: 20, mode: 28 } as const;
 export const S_IFMT = 0o170000;
 export const S_IFIFO = 0o010000;
 
@@ -57,6 +58,11 @@ export const SOCK_STREAM = 1;
 export const SOCK_NONBLOCK = O_NONBLOCK;
 export const SOCK_CLOEXEC = O_CLOEXEC;
 export const SOL_SOCKET = 1;
+export const SO_ERROR = 4;
+export const SO_PEERCRED = 17;
+/** struct ucred, what SO_PEERCRED fills: pid, uid, gid as 32-bit ints. */
+export const UCRED = { size: 12, pid: 0, uid: 4, gid: 8 } as const;
+export const SHUT_WR = 1;
 export const SCM_RIGHTS = 1;
 export const MSG_CTRUNC = 0x8;
 export const MSG_CMSG_CLOEXEC = 0x40000000;

@@ -59,6 +59,7 @@ export const ECONNRESET = 104;
 export const ENOTCONN = 107;
 export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
+export const EINPROGRESS = 115;
 export const ECANCELED = 125;
 
 /** errno → [symbolic name, glibc's strerror text]. */
@@ -108,6 +109,7 @@ const table: Record<number, [string, string]> = {
   [ENOTCONN]: ["ENOTCONN", "Transport endpoint is not connected"],
   [ETIMEDOUT]: ["ETIMEDOUT", "Connection timed out"],
   [ECONNREFUSED]: ["ECONNREFUSED", "Connection refused"],
+  [EINPROGRESS]: ["EINPROGRESS", "Operation now in progress"],
   [ECANCELED]: ["ECANCELED", "Operation canceled"],
 };
 

@@ -38,7 +38,16 @@ async function yieldTurn(): Promise<void> {
   sliceStart = performance.now();
 }
 
-async function waitFor(fd: number, direction: "read" | "write", signal?: AbortSignal): Promise<void> {
+/**
+ * For loops of sync I/O outside this module (socket streams): a promise to await when the time slice is used up
+ * (a real event-loop turn), else undefined, so the common case costs no promise.
+ */
+export function paceIo(): Promise<void> | undefined {
+  return overBudget() ? yieldTurn() : undefined;
+}
+
+/** Waits for readiness of `fd` through the poller and starts a new time slice (see {@linkcode paceIo}). */
+export async function waitFor(fd: number, direction: "read" | "write", signal?: AbortSignal): Promise<void> {
   await poller().wait(fd, direction, signal);
   sliceStart = performance.now();
 }

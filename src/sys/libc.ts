@@ -29,6 +29,7 @@ const symbols = {
   errno_copy: { name: "memcpy", parameters: ["buffer", "pointer", "usize"], result: "pointer" },
   address_of: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
   getpid: { parameters: [], result: "i32" },
+  geteuid: { parameters: [], result: "u32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   // open and fcntl are variadic; fixed declarations are correct on the SysV x86-64 and AAPCS64 ABIs for int args.
@@ -50,6 +51,8 @@ const symbols = {
   listen: { parameters: ["i32", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },

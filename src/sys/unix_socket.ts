@@ -1,12 +1,36 @@
 /**
- * Unix stream sockets by path, through libc: a `sockaddr_un` builder, a listener for runc's console socket, and a
- * synchronous probe for a live listener (what `start` asks before reusing a group's server).
+ * Unix stream sockets by path, through libc: a `sockaddr_un` builder, listen/accept/connect on non-blocking
+ * close-on-exec fds, the peer's credentials (SO_PEERCRED), a socket file's owner, and a synchronous probe for a live
+ * listener (what `start` asks before reusing a group's server). None of this needs Deno's net permission.
+ *
+ * @example
+ * ```ts
+ * import { acceptUnix, listenUnix, peerCredentials } from "./unix_socket.ts";
+ * const fd = listenUnix("/tmp/s.sock", 4096);
+ * const conn = acceptUnix(fd); // -1 while nobody is waiting
+ * if (conn >= 0) console.log(peerCredentials(conn).uid);
+ * ```
  * @module
  */
 
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOCKADDR_UN } from "./abi.ts";
-import { EAGAIN, ENAMETOOLONG, SysError } from "./errno.ts";
+import {
+  AF_UNIX,
+  AT_FDCWD,
+  SHUT_WR,
+  SO_ERROR,
+  SO_PEERCRED,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOCKADDR_UN,
+  SOL_SOCKET,
+  STATX,
+  STATX_UID,
+  UCRED,
+} from "./abi.ts";
+import { EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, SysError } from "./errno.ts";
 import { check, cstr, errno, libc } from "./libc.ts";
+import { waitFor } from "./fdio.ts";
 
 /** `struct sockaddr_un` for `path` and the address length to pass with it. */
 export function sockaddrUn(path: string, syscall: string): { addr: Uint8Array; len: number } {
@@ -23,7 +47,7 @@ function unixSocket(path: string): number {
   return check(libc().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket", path);
 }
 
-/** socket + bind + listen on `path`, non-blocking and close-on-exec. */
+/** socket + bind + listen on `path`, non-blocking and close-on-exec. Throws SysError (EADDRINUSE...). */
 export function listenUnix(path: string, backlog = 4): number {
   const { addr, len } = sockaddrUn(path, "bind");
   const fd = unixSocket(path);
@@ -56,4 +80,96 @@ export function unixListening(path: string): boolean {
   } finally {
     libc().close(fd);
   }
+}
+
+/**
+ * accept4 on a non-blocking listening fd: a new non-blocking, close-on-exec connection fd, or -1 when no connection
+ * is waiting. Connections that were aborted before being accepted are skipped. Throws SysError (EMFILE...).
+ */
+export function acceptUnix(listenFd: number): number {
+  for (;;) {
+    const fd = libc().accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return fd;
+    const err = errno();
+    if (err === EAGAIN) return -1;
+    if (err !== EINTR && err !== ECONNABORTED) throw new SysError("accept4", err, `fd ${listenFd}`);
+  }
+}
+
+/** Who is at the other end of a unix socket, as the kernel recorded it at connect time. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+const ucred = new Uint8Array(UCRED.size);
+const ucredView = new DataView(ucred.buffer);
+const optLen = new Uint32Array(1);
+
+/** getsockopt(SO_PEERCRED): the peer's pid, uid and gid. Throws SysError. */
+export function peerCredentials(fd: number): PeerCredentials {
+  optLen[0] = UCRED.size;
+  check(libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, new Uint8Array(optLen.buffer)), "getsockopt", `fd ${fd}`);
+  return {
+    pid: ucredView.getInt32(UCRED.pid, true),
+    uid: ucredView.getUint32(UCRED.uid, true),
+    gid: ucredView.getUint32(UCRED.gid, true),
+  };
+}
+
+/** The uid owning the file at `path` (a socket, say). Throws SysError (ENOENT...). */
+export function ownerUid(path: string): number {
+  const stx = new Uint8Array(STATX.size);
+  check(libc().statx(AT_FDCWD, cstr(path), 0, STATX_UID, stx), "statx", path);
+  return new DataView(stx.buffer).getUint32(STATX.uid, true);
+}
+
+/** shutdown(SHUT_WR): the peer reads end of file; this side can still read. Throws SysError (ENOTCONN...). */
+export function shutdownWrite(fd: number): void {
+  check(libc().shutdown(fd, SHUT_WR), "shutdown", `fd ${fd}`);
+}
+
+/** How long {@linkcode connectUnix} keeps retrying a listener whose backlog is full. */
+const CONNECT_BUSY_MS = 5000;
+
+/**
+ * Connects to the unix socket `path` (a `unix://` prefix is allowed) and resolves to a non-blocking, close-on-exec
+ * fd. A listener whose backlog is full (EAGAIN) is retried with a growing pause for up to 5 s, as a blocking
+ * connect would wait. Rejects with SysError (ENOENT, ECONNREFUSED, EAGAIN after the retries...).
+ */
+export async function connectUnix(path: string): Promise<number> {
+  path = path.replace(/^unix:\/\//, "");
+  const { addr, len } = sockaddrUn(path, "connect");
+  const started = Date.now();
+  for (let pause = 1;; pause = Math.min(pause * 2, 100)) {
+    const fd = unixSocket(path);
+    try {
+      if (libc().connect(fd, addr, len) === 0) return fd;
+      const err = errno();
+      if (err === EINPROGRESS) {
+        await waitFor(fd, "write");
+        const soErr = socketError(fd);
+        if (soErr === 0) return fd;
+        throw new SysError("connect", soErr, path);
+      }
+      if (err !== EAGAIN && err !== EINTR) throw new SysError("connect", err, path);
+      if (Date.now() - started > CONNECT_BUSY_MS) throw new SysError("connect", err, path);
+    } catch (e) {
+      libc().close(fd);
+      throw e;
+    }
+    libc().close(fd);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+function socketError(fd: number): number {
+  const v = new Int32Array(1);
+  optLen[0] = 4;
+  check(
+    libc().getsockopt(fd, SOL_SOCKET, SO_ERROR, new Uint8Array(v.buffer), new Uint8Array(optLen.buffer)),
+    "getsockopt",
+  );
+  return v[0];
 }

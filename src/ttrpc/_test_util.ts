@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import type { Conn } from "./conn.ts";
+import { type Conn, toConn } from "./conn.ts";
 import { type Frame, FrameDecoder, type FrameHeader } from "./frame.ts";
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). Runs are reproducible per seed. */
@@ -47,11 +47,10 @@ export class FrameReader {
   readonly #frames: Frame[] = [];
   readonly oversize: FrameHeader[] = [];
   readonly #decoder: FrameDecoder;
-  readonly #buf = new Uint8Array(64 * 1024);
   #eof = false;
 
-  constructor(conn: Conn) {
-    this.#conn = conn;
+  constructor(conn: Conn | Deno.Conn) {
+    this.#conn = toConn(conn);
     this.#decoder = new FrameDecoder({
       onFrame: (f) => this.#frames.push(f),
       onOversize: (h) => this.oversize.push(h),
@@ -62,21 +61,21 @@ export class FrameReader {
   async next(): Promise<Frame | null> {
     while (this.#frames.length === 0) {
       if (this.#eof) return null;
-      let n: number | null;
+      let chunk: Uint8Array | null;
       try {
-        n = await this.#conn.read(this.#buf);
+        chunk = await this.#conn.read();
       } catch {
-        n = null;
+        chunk = null;
       }
-      if (n === null) this.#eof = true;
-      else this.#decoder.push(this.#buf.subarray(0, n));
+      if (chunk === null) this.#eof = true;
+      else this.#decoder.push(chunk);
     }
     return this.#frames.shift()!;
   }
 }
 
 /** Writes all of `buf`, looping over short writes. */
-export async function writeAll(conn: Conn, buf: Uint8Array): Promise<void> {
+export async function writeAll(conn: { write(p: Uint8Array): Promise<number> }, buf: Uint8Array): Promise<void> {
   let off = 0;
   while (off < buf.length) off += await conn.write(buf.subarray(off));
 }

@@ -20,7 +20,7 @@
  * @module
  */
 import { log } from "../log.ts";
-import type { Conn } from "./conn.ts";
+import { type Conn, toConn } from "./conn.ts";
 import { type Frame, FrameDecoder, type FrameHeader, FrameType, MAX_DATA_LENGTH } from "./frame.ts";
 import { decodeResponse, encodeRequestFrame, type KeyValue } from "./message.ts";
 import { canceled, ClosedError, Code, deadlineExceeded, errorFromStatus, internal, TtrpcError } from "./status.ts";
@@ -50,7 +50,6 @@ interface PendingCall {
   onAbort: (() => void) | undefined;
 }
 
-const READ_BUFFER_SIZE = 64 * 1024;
 const MAX_STREAM_ID = 0xffffffff;
 
 /** A ttrpc client bound to one connection. */
@@ -66,14 +65,19 @@ export class Client {
   #isClosed = false;
   #resolveClosed!: () => void;
 
-  /** Connects to a unix socket (`unix://` prefix allowed) and returns a client using it. */
+  /**
+   * Connects to a unix socket (`unix://` prefix allowed) with `Deno.connect` (which needs net permission) and
+   * returns a client using it. Without net permission, connect another way and pass the {@link Conn} to the
+   * constructor.
+   */
   static async connectUnix(path: string, opts?: ClientOptions): Promise<Client> {
     const conn = await Deno.connect({ transport: "unix", path: path.replace(/^unix:\/\//, "") });
     return new Client(conn, opts);
   }
 
   /** Takes ownership of `conn`: it is read from at once and closed with the client. */
-  constructor(conn: Conn, opts: ClientOptions = {}) {
+  constructor(conn: Conn | Deno.Conn, opts: ClientOptions = {}) {
+    conn = toConn(conn);
     this.#conn = conn;
     this.#onClose = opts.onClose;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
@@ -140,13 +144,12 @@ export class Client {
   }
 
   async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER_SIZE);
     let reason: unknown;
     try {
       while (!this.#isClosed) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        this.#decoder.push(buf.subarray(0, n));
+        const chunk = await this.#conn.read();
+        if (chunk === null) break;
+        this.#decoder.push(chunk);
       }
     } catch (err) {
       reason = err;

@@ -25,7 +25,7 @@
  * ```
  * @module
  */
-export type { Conn, Listener } from "./conn.ts";
+export { type Conn, denoConn, denoListener, type Listener, toConn, toListener } from "./conn.ts";
 export {
   encodeFrame,
   type Frame,

@@ -1,6 +1,6 @@
 /**
- * A unary ttrpc server: services are registered as maps of raw-bytes handlers, connections come from any listener
- * (`Deno.listen({ transport: "unix" })`), and each connection runs its requests concurrently while its answers are
+ * A unary ttrpc server: services are registered as maps of raw-bytes handlers, connections come from any
+ * {@link Listener} (`src/sys/unix_stream.ts`, or `Deno.listen({ transport: "unix" })`), and each connection runs its requests concurrently while its answers are
  * written one whole frame at a time.
  *
  * Protocol rules follow Go's `containerd/ttrpc` server: odd, increasing stream ids; Unimplemented for unknown
@@ -24,7 +24,7 @@
  * @module
  */
 import { log } from "../log.ts";
-import type { Conn, Listener } from "./conn.ts";
+import { type Conn, type Listener, toConn, toListener } from "./conn.ts";
 import { MAX_DATA_LENGTH } from "./frame.ts";
 import type { Handler } from "./handler.ts";
 import { ServerConnection } from "./server_conn.ts";
@@ -85,8 +85,9 @@ export class Server {
    * Accepts connections until the listener or the server is closed. Resolves then; rejects only when the server
    * is already closing. Transient accept errors (e.g. EMFILE) are retried with back-off, like Go's server.
    */
-  async serve(listener: Listener): Promise<void> {
+  async serve(source: Listener | Deno.Listener): Promise<void> {
     if (this.closing) throw new Error("ttrpc: server closed");
+    const listener = toListener(source);
     this.#listeners.add(listener);
     let backoff = 0;
     try {
@@ -114,7 +115,8 @@ export class Server {
   }
 
   /** Serves one already-accepted connection. Resolves when it has closed. */
-  serveConn(conn: Conn): Promise<void> {
+  serveConn(accepted: Conn | Deno.Conn): Promise<void> {
+    const conn = toConn(accepted);
     if (this.closing) {
       closeQuietly(conn);
       return Promise.resolve();

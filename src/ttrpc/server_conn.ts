@@ -2,6 +2,14 @@
  * One server-side ttrpc connection: reads frames, enforces the stream-id rules, runs each request's handler
  * concurrently with its deadline and cancellation, and writes the answers through a serialized writer.
  *
+ * Back-pressure: a client that sends requests and does not read the answers must not make the server hold them
+ * without bound. While more than {@link MAX_UNSENT_BYTES} of answers wait to be written, or more than
+ * {@link MAX_UNANSWERED} requests wait for their handler, the connection stops reading; the client's writes then
+ * block in its own socket buffer. Other connections are not affected.
+ *
+ * End of input is a half-close, not a hang-up: every request received before it is still answered, then the
+ * connection closes.
+ *
  * Internal to the server; {@link ConnectionHooks} is all it knows of it.
  *
  * @example
@@ -45,7 +53,10 @@ export interface ConnectionHooks {
   maxDataLength: number;
 }
 
-const READ_BUFFER_SIZE = 64 * 1024;
+/** Reading pauses while more answer bytes than this are queued unsent; it resumes at half. */
+export const MAX_UNSENT_BYTES = 1 << 20;
+/** Reading pauses while more requests than this are being handled (the Go shim stops at ~20,000). */
+export const MAX_UNANSWERED = 20_000;
 /** setTimeout fires at once for delays above this, so longer deadlines get no timer (they outlive any real call). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const EMPTY = new Uint8Array(0);
@@ -72,6 +83,8 @@ export class ServerConnection {
   #running = 0;
   #idleWaiters: (() => void)[] = [];
   #closeWhenIdle = false;
+  /** Set while reading is paused by back-pressure: resumes the read loop. */
+  #resume: (() => void) | undefined;
 
   constructor(conn: Conn, hooks: ConnectionHooks) {
     this.#hooks = hooks;
@@ -79,7 +92,7 @@ export class ServerConnection {
     this.#writer = new FrameWriter(conn, (err) => {
       log.debug("ttrpc: write failed; closing connection", { error: err });
       this.close();
-    });
+    }, () => this.#maybeResume());
     this.#decoder = new FrameDecoder({
       onFrame: (f) => this.#onFrame(f),
       onOversize: (h) => this.#onOversize(h),
@@ -87,22 +100,47 @@ export class ServerConnection {
     });
   }
 
-  /** Reads and dispatches until EOF, a read error or {@link close}; always ends closed. */
+  /**
+   * Reads and dispatches until end of input, a read error or {@link close}. At end of input the requests already
+   * received are still answered; resolves once the connection has closed.
+   */
   async run(): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER_SIZE);
     try {
       while (!this.#closed.signal.aborted) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        this.#decoder.push(buf.subarray(0, n));
+        if (this.#overLimit()) {
+          await new Promise<void>((resolve) => this.#resume = resolve);
+          continue;
+        }
+        const chunk = await this.#conn.read();
+        if (chunk === null) {
+          // Half-closed (or gone): answer what was asked, then close.
+          await this.closeWhenIdle();
+          return;
+        }
+        if (this.#closed.signal.aborted) break;
+        this.#decoder.push(chunk);
       }
     } catch (err) {
       if (!this.#closed.signal.aborted && !isDisconnect(err)) {
         log.debug("ttrpc: error receiving message", { error: err });
       }
-    } finally {
-      this.close();
     }
+    this.close();
+  }
+
+  /** Answers and handlers beyond what one connection may hold: stop reading until they drain. */
+  #overLimit(): boolean {
+    return this.#writer.queuedBytes > MAX_UNSENT_BYTES || this.#running > MAX_UNANSWERED;
+  }
+
+  #maybeResume(): void {
+    const resume = this.#resume;
+    if (!resume) return;
+    if (!this.#closed.signal.aborted) {
+      if (this.#writer.queuedBytes > MAX_UNSENT_BYTES / 2 || this.#running > MAX_UNANSWERED * 0.9) return;
+    }
+    this.#resume = undefined;
+    resume();
   }
 
   /** Closes once no handler runs and every answer is written; resolves when closed. */
@@ -124,6 +162,7 @@ export class ServerConnection {
     }
     this.#pending.clear();
     this.#writer.abandon();
+    this.#maybeResume();
     try {
       this.#conn.close();
     } catch {
@@ -223,6 +262,7 @@ export class ServerConnection {
   /** The handler finished: answer unless the deadline or a closed connection already did. */
   #settle(call: PendingCall, status: Status | undefined, payload: unknown): void {
     this.#running--;
+    if (this.#resume) this.#maybeResume();
     clearTimeout(call.timer);
     if (this.#pending.get(call.streamId) === call) {
       this.#pending.delete(call.streamId);

@@ -25,14 +25,23 @@ const COALESCE_LIMIT = 64 * 1024;
 export class FrameWriter {
   readonly #conn: Writable;
   readonly #onError: (err: unknown) => void;
+  readonly #onProgress: (() => void) | undefined;
   #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
   #running = false;
   #failed = false;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(conn: Writable, onError: (err: unknown) => void) {
+  /** `onProgress`, if given, is called after each completed write (a reader paused on {@link queuedBytes} resumes). */
+  constructor(conn: Writable, onError: (err: unknown) => void, onProgress?: () => void) {
     this.#conn = conn;
     this.#onError = onError;
+    this.#onProgress = onProgress;
+  }
+
+  /** Bytes enqueued and not yet written (including the write in flight). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   /** True once a write failed; nothing more will be written. */
@@ -49,6 +58,7 @@ export class FrameWriter {
   enqueue(frame: Uint8Array): void {
     if (this.#failed) return;
     this.#queue.push(frame);
+    this.#queuedBytes += frame.length;
     if (!this.#running) {
       this.#running = true;
       this.#pump();
@@ -65,6 +75,7 @@ export class FrameWriter {
   abandon(): void {
     this.#failed = true;
     this.#queue = [];
+    this.#queuedBytes = 0;
   }
 
   async #pump(): Promise<void> {
@@ -73,6 +84,9 @@ export class FrameWriter {
         const buf = this.#take();
         let off = 0;
         while (off < buf.length) off += await this.#conn.write(off === 0 ? buf : buf.subarray(off));
+        if (this.#failed) break;
+        this.#queuedBytes -= buf.length;
+        this.#onProgress?.();
       }
     } catch (err) {
       if (!this.#failed) {

@@ -54,3 +54,20 @@ strictTest("writer: a failed write is reported once and later frames are dropped
   assert.ok(w.failed);
   assert.equal(conn.written.length, 8);
 });
+
+strictTest("writer: queuedBytes counts unwritten bytes and onProgress reports each completed write", async () => {
+  const conn = fakeConn(1 << 20);
+  const seen: number[] = [];
+  const w = new FrameWriter(conn, () => assert.fail("no error expected"), () => seen.push(w.queuedBytes));
+  w.enqueue(new Uint8Array(100 * 1024)); // over the coalescing limit: written alone
+  w.enqueue(new Uint8Array(10));
+  w.enqueue(new Uint8Array(20)); // these two are merged into one write
+  assert.equal(w.queuedBytes, 100 * 1024 + 30);
+  await w.flushed();
+  assert.equal(w.queuedBytes, 0);
+  assert.deepEqual(seen, [30, 0]);
+  w.enqueue(new Uint8Array(5));
+  w.abandon();
+  assert.equal(w.queuedBytes, 0, "abandoned frames no longer count");
+  await w.flushed();
+});
