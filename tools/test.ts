@@ -38,6 +38,8 @@
 import { join, relative } from "node:path";
 import { repoRoot } from "./build.ts";
 import { sha256Hex } from "../src/shim/sha256.ts";
+import { libc } from "../src/sys/libc.ts";
+import { F_GETFD, F_SETFD, FD_CLOEXEC } from "../src/sys/abi.ts";
 import { ancestors, findLeftovers, type Leftover, removeLeftovers, type Snapshot, snapshot } from "./leftovers.ts";
 
 /** Counts from deno test's summary line, e.g. `ok | 57 passed (3 steps) | 0 failed (10s)`. */
@@ -355,7 +357,22 @@ function printResults(results: JobResult[], steps: [string, boolean][]): void {
   }
 }
 
+/**
+ * Marks every descriptor this process inherited (beyond stdio) close-on-exec, so the tests' children do not hold
+ * them: run as `flock /tmp/shim-e2e.lock deno task test`, a shim server or logger that outlived its test would
+ * otherwise keep the lock (flock's descriptor) held for good.
+ */
+function stopInheritingFds(): void {
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(e.name);
+    if (!(fd > 2)) continue;
+    const flags = libc().fcntl(fd, F_GETFD, 0n);
+    if (flags >= 0 && (flags & FD_CLOEXEC) === 0) libc().fcntl(fd, F_SETFD, BigInt(flags | FD_CLOEXEC));
+  }
+}
+
 async function main(): Promise<number> {
+  stopInheritingFds();
   const onSignal = (signal: Deno.Signal) => () => {
     if (run.interrupted) return; // a second signal while tearing down: the teardown still finishes
     run.interrupted = signal;
