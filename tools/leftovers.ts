@@ -8,9 +8,8 @@
  * - runc state directories (`/run/containerd/runc/<ns>/<id>`) that appeared during the run and whose `state.json`
  *   names a mark (the bundle or rootfs lives in our lab or our temp directory); their container is still running or
  *   at least its state is;
- * - shim sockets in `/run/containerd/s` that appeared during the run and are either served by one of our processes
- *   or by nobody (a stale socket file: the tests that run containers hold the host-wide e2e lock, so a socket that
- *   appeared meanwhile was made by this run);
+ * - shim sockets in `/run/containerd/s` that appeared during the run and are served by one of our processes, or by
+ *   nobody while one of our shim servers was seen with it as its `-socket` during the run ({@linkcode SocketWatch});
  * - mounts at or below a mark;
  * - anything left in the run's private temp directory (`TMPDIR` of every test process).
  *
@@ -153,8 +152,55 @@ function mountPoints(): string[] {
   );
 }
 
-/** Everything of the run that is still there. */
-export async function findLeftovers(before: Snapshot, scope: Scope): Promise<Leftover[]> {
+/** The `-socket` argument of a shim server's argv, if any. */
+function socketArg(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === "-socket" || a === "--socket");
+  if (i >= 0) return argv[i + 1];
+  return argv.find((a) => a.startsWith("-socket=") || a.startsWith("--socket="))?.split("=").slice(1).join("=");
+}
+
+/**
+ * Watches, during the run, which shim sockets our servers listen on (their `-socket` argument), so that a socket file
+ * left behind without a server afterwards can be told apart from other checkouts' sockets.
+ */
+export class SocketWatch {
+  readonly owned = new Set<string>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
+
+  constructor(readonly before: Snapshot, readonly scope: Scope, readonly intervalMs = 1000) {}
+
+  start(): void {
+    this.#timer = setInterval(() => void this.scan(), this.intervalMs);
+  }
+
+  /** One look at the running processes. */
+  async scan(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      for (const p of await findProcesses((argv) => socketArg(argv) !== undefined)) {
+        const sock = socketArg(p.argv)!;
+        if (!this.owned.has(sock) && await ownedProcess(p.pid, p.argv, this.scope, this.before.since)) {
+          this.owned.add(sock);
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** Everything of the run that is still there; `ownedSockets`: sockets our servers were seen with during the run. */
+export async function findLeftovers(
+  before: Snapshot,
+  scope: Scope,
+  ownedSockets: Set<string> = new Set(),
+): Promise<Leftover[]> {
   const out: Leftover[] = [];
 
   for (const dir of await runcStateDirs()) {
@@ -182,7 +228,8 @@ export async function findLeftovers(before: Snapshot, scope: Scope): Promise<Lef
     for (const s of fresh) {
       const inode = listening.get(s);
       const pids = inode === undefined ? [] : holders.get(inode) ?? [];
-      if (pids.length === 0 || pids.some((p) => owned.has(p))) out.push({ kind: "socket", what: s });
+      const ours = pids.length === 0 ? ownedSockets.has(s) : pids.some((p) => owned.has(p));
+      if (ours) out.push({ kind: "socket", what: s });
     }
   }
 

@@ -40,7 +40,15 @@ import { repoRoot } from "./build.ts";
 import { sha256Hex } from "../src/shim/sha256.ts";
 import { libc } from "../src/sys/libc.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC } from "../src/sys/abi.ts";
-import { ancestors, findLeftovers, type Leftover, removeLeftovers, type Snapshot, snapshot } from "./leftovers.ts";
+import {
+  ancestors,
+  findLeftovers,
+  type Leftover,
+  removeLeftovers,
+  type Snapshot,
+  snapshot,
+  SocketWatch,
+} from "./leftovers.ts";
 
 /** Counts from deno test's summary line, e.g. `ok | 57 passed (3 steps) | 0 failed (10s)`. */
 export interface TestSummary {
@@ -401,6 +409,8 @@ async function main(): Promise<number> {
   }
 
   const t0 = performance.now();
+  const sockets = new SocketWatch(before, scope);
+  sockets.start();
   const steps: [string, boolean][] = [];
   const series = seriesList(Deno.env.get("SHIM_TEST_CONTAINERD"));
   const { files, passThrough } = await selectFiles(Deno.args);
@@ -442,7 +452,9 @@ async function main(): Promise<number> {
   }
 
   header("leftovers of the tests");
-  const left = await findLeftovers(before, scope);
+  sockets.stop();
+  await sockets.scan();
+  const left = await findLeftovers(before, scope, sockets.owned);
   if (left.length === 0) {
     console.log("--- none");
     steps.push(["nothing left behind", true]);
