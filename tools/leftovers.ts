@@ -3,7 +3,7 @@
  *
  * Other checkouts of this project may run their own labs and tests on the same machine at the same time, so only
  * what belongs to this run counts:
- * - processes started during the run whose argv or executable names one of the run's marks (this checkout's `dist/`, its lab directories,
+ * - processes started during the run whose argv or executable names one of the run's marks, and their descendants (this checkout's `dist/`, its lab directories,
  *   the run's private temp directory), or whose `TTRPC_ADDRESS` does (a shim server started by our lab's containerd);
  * - runc state directories (`/run/containerd/runc/<ns>/<id>`) that appeared during the run and whose `state.json`
  *   names a mark (the bundle or rootfs lives in our lab or our temp directory); their container is still running or
@@ -16,7 +16,7 @@
  * @module
  */
 import { basename } from "node:path";
-import { findProcesses, readCmdline, runCommand, terminate } from "../tests/lab/proc.ts";
+import { findProcesses, parentPid, readCmdline, runCommand, terminate } from "../tests/lab/proc.ts";
 
 export const RUNC_ROOT = "/run/containerd/runc";
 export const SOCKET_DIR = "/run/containerd/s";
@@ -216,6 +216,24 @@ export async function findLeftovers(
   for (const p of procs) {
     if (await ownedProcess(p.pid, p.argv, scope, before.since)) {
       owned.add(p.pid);
+      const sock = socketArg(p.argv);
+      if (sock) ownedSockets.add(sock);
+    }
+  }
+  // Their descendants too (a logger's `cat` under its `sh -c`, a container under its server): they name no mark.
+  const parents = new Map<number, number>();
+  for (const p of procs) parents.set(p.pid, await parentPid(p.pid) ?? 0);
+  for (const p of procs) {
+    if (owned.has(p.pid) || scope.ignorePids.has(p.pid)) continue;
+    for (let q = parents.get(p.pid) ?? 0, hops = 0; q > 1 && hops < 64; q = parents.get(q) ?? 0, hops++) {
+      if (owned.has(q)) {
+        if (((await startTime(p.pid)) ?? 0) >= before.since) owned.add(p.pid);
+        break;
+      }
+    }
+  }
+  for (const p of procs) {
+    if (owned.has(p.pid)) {
       out.push({ kind: "process", what: `pid ${p.pid}: ${p.argv.join(" ").slice(0, 200)}`, pid: p.pid });
     }
   }
