@@ -434,7 +434,11 @@ async function main(): Promise<number> {
   const results: JobResult[] = [];
   for (const job of jobsFor(files, series)) {
     if (run.interrupted) break;
-    results.push(await runJob(job, passThrough, env));
+    const r = await runJob(job, passThrough, env);
+    results.push(r);
+    console.log(
+      `--- ${r.label}: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)}s)${r.note ? `, ${r.note}` : ""}`,
+    );
   }
 
   if (keepLab) {
