@@ -8,7 +8,7 @@
  */
 import "./src/shim/node_globals.ts"; // must stay first: keeps protobufjs from booting Deno's Node compatibility layer
 import { FlagError } from "./src/cli/flags.ts";
-import { parseShimArgs } from "./src/shim/flags.ts";
+import { noArgumentsMessage, parseShimArgs, usage, USAGE_HINT } from "./src/shim/flags.ts";
 import { RUNTIME_NAME, VERSION } from "./src/version.ts";
 
 const encoder = new TextEncoder();
@@ -18,8 +18,25 @@ async function print(bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
 }
 
+/** Shows as `containerd-shim` in ps, top and pgrep (comm holds 15 bytes); a failure only costs the name. */
+async function nameProcess(): Promise<void> {
+  try {
+    const { setProcessName } = await import("./src/sys/process.ts");
+    setProcessName("containerd-shim");
+  } catch { /* without FFI the process keeps the runtime's name */ }
+}
+
 async function main(argv: string[]): Promise<number> {
   const a = parseShimArgs(argv, (k) => Deno.env.get(k));
+  if (a.help) {
+    await print(encoder.encode(usage()));
+    return 0;
+  }
+  if (argv.length === 0) {
+    Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
+    return 1;
+  }
+  await nameProcess();
   if (a.version) {
     console.log(
       `containerd-shim-deno-v2:\n  Version:  ${VERSION}\n  Runtime:  ${RUNTIME_NAME}\n  Deno:     ${Deno.version.deno}`,
@@ -56,17 +73,26 @@ async function main(argv: string[]): Promise<number> {
       return code;
     }
     case "": {
+      if (!a.socket) {
+        Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
+        return 1;
+      }
       const { serve } = await import("./src/shim/serve.ts");
       return await serve(a);
     }
     default:
-      throw new FlagError(`unknown action ${JSON.stringify(a.action)} (expected start, delete, install or check)`);
+      throw new FlagError(
+        `unknown command ${JSON.stringify(a.action)} (expected start, delete, install, check or help)`,
+      );
   }
 }
 
 try {
   Deno.exit(await main(Deno.args));
 } catch (err) {
-  Deno.stderr.writeSync(encoder.encode(`containerd-shim-deno-v2: ${(err as Error).message}\n`));
-  Deno.exit(1);
+  // Command-line mistakes are answered like Go's flag package (its wording, exit status 2), plus where to look.
+  const bad = err instanceof FlagError;
+  const hint = bad ? `\n${USAGE_HINT}` : "";
+  Deno.stderr.writeSync(encoder.encode(`containerd-shim-deno-v2: ${(err as Error).message}${hint}\n`));
+  Deno.exit(bad ? 2 : 1);
 }

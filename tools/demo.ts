@@ -39,13 +39,17 @@ function expect(ok: boolean, what: string): void {
   if (!ok) problems.push(what);
 }
 
-/** Runs a ctr command in the demo namespace, echoing it and its output. */
+/** The running event watch, whose events each command prints after its own output. */
+let watch: EventWatch | null = null;
+
+/** Runs a ctr command in the demo namespace: the command, then its own output, then the events it caused. */
 async function ctr(lab: Lab, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   console.log(`  $ ctr -n ${NS} ${args.map((a) => /[\s'$]/.test(a) ? `'${a}'` : a).join(" ")}`);
   const r = await lab.ctr(args, { namespace: NS, timeoutMs: 30_000 });
   if (r.stdout.trim()) console.log(indent(r.stdout));
   if (r.stderr.trim()) console.log(indent(dim(r.stderr)));
   if (r.code !== 0) console.log(`    (exit code ${r.code})`);
+  await watch?.flush();
   return r;
 }
 
@@ -60,11 +64,22 @@ function eventSummary(json: string): string {
   }
 }
 
-/** Prints containerd's events as they arrive until stopped. */
-function watchEvents(lab: Lab): { stop: () => Promise<void>; topics: string[]; exits: string[] } {
+/** containerd's events, collected as they arrive and printed on {@linkcode EventWatch.flush}. */
+interface EventWatch {
+  topics: string[];
+  exits: string[];
+  /** Waits until no event arrived for a moment (at most 1.5 s), then prints those not printed yet. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Collects containerd's events until stopped. */
+function watchEvents(lab: Lab): EventWatch {
   const child = lab.spawnCtr(["events"]);
   const topics: string[] = [];
   const exits: string[] = [];
+  const pending: string[] = [];
+  let lastAt = 0;
   const pump = (async () => {
     const dec = new TextDecoder();
     let buf = "";
@@ -79,16 +94,27 @@ function watchEvents(lab: Lab): { stop: () => Promise<void>; topics: string[]; e
         if (!m || m[1] !== NS) continue;
         topics.push(m[2]);
         if (m[2] === "/tasks/exit" && m[3].includes('"demo-sleep"')) exits.push(m[3]);
-        console.log(dim(`    [event] ${m[2]} ${eventSummary(m[3])}`));
+        pending.push(dim(`    [event] ${m[2]} ${eventSummary(m[3])}`));
+        lastAt = performance.now();
       }
     }
   })();
   const drainErr = child.stderr.cancel();
+  const flush = async () => {
+    // An exit or delete event follows the command's return by a few milliseconds; wait for a quiet moment.
+    const start = performance.now();
+    while (performance.now() - start < 1500) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (performance.now() - lastAt >= 250 && performance.now() - start >= 250) break;
+    }
+    for (const line of pending.splice(0)) console.log(line);
+  };
   return {
     topics,
     exits,
+    flush,
     stop: async () => {
-      await new Promise((r) => setTimeout(r, 300)); // let the last events arrive
+      await flush();
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
@@ -118,7 +144,7 @@ async function taskStatus(lab: Lab, id: string): Promise<string | null> {
 
 async function demo(lab: Lab, runtime: string): Promise<void> {
   const rt = ["--runtime", runtime];
-  const events = watchEvents(lab);
+  const events = watch = watchEvents(lab);
   try {
     say(`A container that prints a line and exits (runtime ${runtime})`);
     const hello = await ctr(lab, [
@@ -160,6 +186,7 @@ async function demo(lab: Lab, runtime: string): Promise<void> {
     expect(rm.code === 0, "container removed");
   } finally {
     await events.stop();
+    watch = null;
   }
   say("Events seen");
   console.log(`    ${events.topics.join(" ")}`);
@@ -203,7 +230,7 @@ async function main(): Promise<number> {
   } finally {
     await lab.cleanupNamespace(NS).catch(() => {});
     if (values["keep-lab"]) {
-      say(`Leaving the lab running: ctr -a ${lab.address} -n ${NS} ...; stop it: deno run -A tests/lab/mod.ts stop`);
+      say(`Leaving the lab running: ctr -a ${lab.address} -n ${NS} ...; stop it: deno task lab down`);
     } else {
       say("Tearing the lab down");
       await stopLab();

@@ -1,6 +1,7 @@
 /**
  * `containerd-shim-deno-v2 check [-address SOCK]`: can this machine run containers through the shim? Each line says
- * ok or what to do; the exit status is 1 when anything essential is missing.
+ * ok or what to do, naming what it looked at (the containerd socket it tried, the config file it read); the exit
+ * status is 1 when anything essential is missing.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { isChildSubreaper, setChildSubreaper } from "../sys/process.ts";
 import { readFileOrNull } from "../sys/procfs.ts";
 import { unixListening } from "../sys/unix_socket.ts";
 import { DEFAULT_SOCKET_DIR } from "./address.ts";
-import { loadConfig } from "./config.ts";
+import { DEFAULT_CONFIG_PATH, loadConfig } from "./config.ts";
 import { VERSION } from "../version.ts";
 
 /** One finding. */
@@ -75,15 +76,42 @@ export async function runChecks(argv: string[]): Promise<Finding[]> {
   out.push(
     await probe("containerd", false, () => {
       // A libc probe: the shim has no net permission.
-      if (!unixListening(address)) throw new Error(`nothing listens on ${address}`);
+      if (!unixListening(address)) throw new Error(`tried ${address}: nothing listens there`);
       return `${address} answers`;
     }, `is containerd running? pass -address <socket> for a non-default one`),
   );
+  out.push(...await configFindings());
+  return out;
+}
+
+/**
+ * Which shim config file `start` reads (unless CRI names one with `config_path`), what it says, and a warning when
+ * `CONTAINERD_SHIM_DENO_CONFIG` names a file that does not exist: that silently means the defaults.
+ */
+async function configFindings(): Promise<Finding[]> {
+  const fromEnv = Deno.env.get("CONTAINERD_SHIM_DENO_CONFIG") || "";
+  const path = fromEnv || DEFAULT_CONFIG_PATH;
+  const why = fromEnv ? "named by CONTAINERD_SHIM_DENO_CONFIG" : "the default location";
+  const present = await Deno.stat(path).then(() => true, (e) => {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }).catch(() => true); // unreadable: loadConfig below says why
+  const out: Finding[] = [];
+  if (fromEnv && !present) {
+    out.push({
+      ok: false,
+      essential: false,
+      what: "shim config",
+      detail: `CONTAINERD_SHIM_DENO_CONFIG names ${fromEnv}, which does not exist, so the shim uses the defaults — ` +
+        `create that file or unset the variable`,
+    });
+  }
   out.push(
     await probe("shim config", true, () => {
       const c = loadConfig();
-      return `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion}`;
-    }, "fix or remove the shim config file"),
+      const settings = `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion}`;
+      return present ? `read ${path} (${why}): ${settings}` : `no file at ${path} (${why}): defaults ${settings}`;
+    }, `fix or remove the shim config file ${path}`),
   );
   return out;
 }

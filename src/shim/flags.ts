@@ -5,6 +5,63 @@
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
+import { DEFAULT_CONFIG_PATH } from "./config.ts";
+
+/** The program's name in messages. */
+export const PROGRAM = "containerd-shim-deno-v2";
+
+/** Appended to every command-line error: where to find out what is accepted. */
+export const USAGE_HINT = `Run '${PROGRAM} --help' for usage.`;
+
+/** What `-h`, `--help` and `help` print. */
+export function usage(): string {
+  return `${PROGRAM}: a containerd runtime v2 shim for runc, written in TypeScript for Deno.
+containerd runs it for the runtime io.containerd.deno.v2 (a drop-in for io.containerd.runc.v2).
+
+Usage:
+  ${PROGRAM} -namespace NS -address SOCK -publish-binary BIN -id ID [-bundle DIR] [-debug] start|delete
+  ${PROGRAM} install [--prefix DIR] [--merge-config FILE]
+  ${PROGRAM} check [-address SOCK] [-runc-binary PATH]
+  ${PROGRAM} -v | -info | -h
+
+Commands containerd runs (the shim protocol; not meant to be typed):
+  start    start the shim server for a container, or reuse the one of its group; prints the server's address
+  delete   clean up after a container whose server is gone (works from the bundle alone); prints a DeleteResponse
+  (none)   the server itself, spawned by start with -socket; it serves containerd's Task API over ttrpc
+
+Commands for people:
+  install  copy the shim to DIR/bin (default /usr/local) and print the containerd configuration for ctr and CRI;
+           --merge-config FILE adds the CRI runtime handler "deno" to that containerd config file once
+  check    can this machine run containers through the shim? checks libc, the subreaper, runc, cgroups, the
+           socket directory, containerd (-address, default /run/containerd/containerd.sock) and the shim config;
+           -runc-binary names another runc; exit status 1 when something essential is missing
+  -v       print the version (also -version)
+  -info    print containerd.types.RuntimeInfo (name, version, runc's OCI features) for containerd 2.x
+  -h       print this help (also -help, --help, help)
+
+Flags of start, delete and the server (containerd passes them; NAMESPACE and GRPC_ADDRESS are read from the
+environment when the flags are absent, TTRPC_ADDRESS always):
+  -namespace NS          containerd namespace of the container
+  -address SOCK          containerd's gRPC socket
+  -publish-binary BIN    the containerd binary that publishes events (containerd 1.6)
+  -id ID                 container id
+  -bundle DIR            the container's bundle (delete; otherwise the working directory)
+  -socket PATH           the server's socket (set by start)
+  -debug                 log at debug level
+
+Configuration: one optional JSON file, the first of: the config_path of CRI's runtime options,
+$CONTAINERD_SHIM_DENO_CONFIG, ${DEFAULT_CONFIG_PATH}. A missing file means the defaults;
+'${PROGRAM} check' says which file it read.
+`;
+}
+
+/** What the program prints when run with no arguments at all (the server mode, which needs containerd). */
+export function noArgumentsMessage(): string {
+  return `${PROGRAM}: no command given. Without one it runs as the shim server, which containerd starts
+(through '${PROGRAM} start', with -namespace, -address, -id and -socket); it is not meant to be started by hand.
+${USAGE_HINT}
+`;
+}
 
 /** Every flag the binary accepts. */
 export const SHIM_FLAGS = {
@@ -18,6 +75,8 @@ export const SHIM_FLAGS = {
   v: "boolean",
   version: "boolean",
   info: "boolean",
+  h: "boolean",
+  help: "boolean",
 } as const;
 
 /** The values every subcommand works from. */
@@ -31,6 +90,8 @@ export interface ShimArgs {
   debug: boolean;
   version: boolean;
   info: boolean;
+  /** `-h`, `-help`, `--help` or the action `help`. */
+  help: boolean;
   action: string;
   rest: string[];
 }
@@ -48,6 +109,7 @@ export function parseShimArgs(argv: readonly string[], env: (k: string) => strin
     debug: flags.debug ?? false,
     version: (flags.v ?? false) || (flags.version ?? false),
     info: flags.info ?? false,
+    help: (flags.h ?? false) || (flags.help ?? false) || args[0] === "help",
     action: args[0] ?? "",
     rest: args.slice(1),
   };

@@ -29,6 +29,8 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 
 // prctl(2)
+export const PR_SET_NAME = 15;
+export const PR_GET_NAME = 16;
 export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_GET_CHILD_SUBREAPER = 37;
 

@@ -27,9 +27,12 @@ export {
   getpid,
   isChildSubreaper,
   kill,
+  MAX_PROCESS_NAME,
+  processName,
   redirectStderrToFifo,
   setChildSubreaper,
   setOomScoreAdj,
+  setProcessName,
   signalName,
   signalNumber,
 } from "./process.ts";

@@ -17,7 +17,15 @@
  * @module
  */
 
-import { O_CLOEXEC, O_NONBLOCK, O_WRONLY, PR_GET_CHILD_SUBREAPER, PR_SET_CHILD_SUBREAPER } from "./abi.ts";
+import {
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_WRONLY,
+  PR_GET_CHILD_SUBREAPER,
+  PR_GET_NAME,
+  PR_SET_CHILD_SUBREAPER,
+  PR_SET_NAME,
+} from "./abi.ts";
 import { addressOf, check, cstr, libc } from "./libc.ts";
 import { readFile, writeFile } from "./procfs.ts";
 
@@ -40,6 +48,32 @@ export function kill(pid: number, signal: number): void {
  */
 export function setChildSubreaper(enabled = true): void {
   check(libc().prctl(PR_SET_CHILD_SUBREAPER, enabled ? 1n : 0n, 0n, 0n, 0n), "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/** Longest name the kernel keeps for a thread (TASK_COMM_LEN 16, including the NUL). */
+export const MAX_PROCESS_NAME = 15;
+
+/**
+ * Names the calling thread (PR_SET_NAME); called from the main thread, that is the name `ps`, `top` and `pgrep`
+ * show for the process (`/proc/<pid>/comm`). Longer names are refused rather than silently cut.
+ */
+export function setProcessName(name: string): void {
+  const bytes = cstr(name);
+  if (bytes.length - 1 > MAX_PROCESS_NAME || bytes.length === 1) {
+    throw new RangeError(`a process name has 1 to ${MAX_PROCESS_NAME} bytes: ${JSON.stringify(name)}`);
+  }
+  // An explicit ArrayBuffer is off the V8 heap, so the address stays valid for the call.
+  const buf = new Uint8Array(new ArrayBuffer(16));
+  buf.set(bytes);
+  check(libc().prctl(PR_SET_NAME, addressOf(buf), 0n, 0n, 0n), "prctl(PR_SET_NAME)");
+}
+
+/** The calling thread's name (PR_GET_NAME). */
+export function processName(): string {
+  const out = new Uint8Array(new ArrayBuffer(16));
+  check(libc().prctl(PR_GET_NAME, addressOf(out), 0n, 0n, 0n), "prctl(PR_GET_NAME)");
+  const end = out.indexOf(0);
+  return new TextDecoder().decode(out.subarray(0, end < 0 ? out.length : end));
 }
 
 /** Whether this process is a child subreaper. */

@@ -106,3 +106,14 @@ Deno.test("redirectStderrToFifo points fd 2 at the log fifo without ever blockin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("setProcessName names the thread as ps and pgrep see it; over-long names are refused", async () => {
+  // A child deno, so this test runner keeps its own name.
+  const script = `
+    import { processName, setProcessName } from ${JSON.stringify(new URL("./process.ts", import.meta.url).href)};
+    setProcessName("containerd-shim");
+    console.log(processName(), Deno.readTextFileSync("/proc/self/comm").trim());
+    try { setProcessName("containerd-shim-deno-v2"); } catch (e) { console.log(e.name); }`;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--allow-all", script] }).output();
+  assert.equal(new TextDecoder().decode(out.stdout), "containerd-shim containerd-shim\nRangeError\n");
+});
