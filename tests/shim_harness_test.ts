@@ -67,6 +67,9 @@ Deno.test("start → Task API → events → shutdown → delete, with container
       user: { uid: 0, gid: 0 },
     });
     await client.call("Exec", { id, execId: "e1", spec, stdout: `file://${out}` });
+    // No terminal: ResizePty succeeds and does nothing, for the init and for an exec (as the Go shim answers).
+    await client.call("ResizePty", { id, width: 80, height: 24 });
+    await client.call("ResizePty", { id, execId: "e1", width: 80, height: 24 });
     await rejectsWith(client.call("Exec", { id, execId: "e1", spec }), Code.AlreadyExists, /id e1: already exists/);
     await rejectsWith(client.call("Kill", { id, execId: "e1", signal: 9 }), Code.FailedPrecondition, /not created/);
     const execPid = (await client.call("Start", { id, execId: "e1" })).pid;

@@ -408,8 +408,8 @@ export class TaskService {
   resizePty(r: Req<"ResizePty">): Promise<Record<string, never>> {
     const p = this.#container(r.id).process(r.execId ?? "");
     const fd = p.io?.consoleFd ?? -1;
-    if (fd < 0) throw errFailedPrecondition("process does not have a terminal");
-    resizePty(fd, r.width ?? 0, r.height ?? 0);
+    // No terminal: nothing to resize, and success, as the Go shim answers (clients written against it do not check).
+    if (fd >= 0) resizePty(fd, r.width ?? 0, r.height ?? 0);
     return Promise.resolve({});
   }
 
