@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Code, TtrpcError } from "../src/ttrpc/status.ts";
-import { encodeJsonAny } from "../src/proto/any.ts";
+import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { task, TASK_SERVICE_V3 } from "../src/proto/mod.ts";
 import { addressPath } from "../src/shim/address.ts";
 import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
@@ -210,4 +210,75 @@ Deno.test("SIGUSR1 does not open Deno's inspector in the server (root code execu
     events.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+});
+
+/** A scratch directory with a busybox rootfs and a fake containerd events endpoint. */
+async function withHarness(
+  prefix: string,
+  fn: (
+    h: { dir: string; ns: string; events: FakeEvents; opts: (id: string, bundle: string) => StartOpts },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
+  const ns = `${prefix}${Date.now() % 100000}`;
+  const events = FakeEvents.start(dir);
+  try {
+    await busyboxRootfs(dir);
+    await fn({
+      dir,
+      ns,
+      events,
+      opts: (id, bundle) => ({
+        bundle,
+        id,
+        namespace: ns,
+        address: `${dir}/containerd.sock`,
+        ttrpcAddress: events.path,
+      }),
+    });
+  } finally {
+    events.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+type StartOpts = { bundle: string; id: string; namespace: string; address: string; ttrpcAddress: string };
+
+Deno.test("runc runs in the bundle directory: an Options.binary_name wrapper reading ./config.json works", async () => {
+  await withHarness("cwd", async ({ dir, ns, opts }) => {
+    const wrapper = `${dir}/runc-in-bundle`;
+    await Deno.writeTextFile(
+      wrapper,
+      '#!/bin/sh\n[ -f ./config.json ] || { echo "runc wrapper: no ./config.json in $PWD" >&2; exit 1; }\nexec runc "$@"\n',
+    );
+    await Deno.chmod(wrapper, 0o755);
+    const o = opts("cw1", await makeBundle(dir, "cw1", ["sleep", "1000"]));
+    const started = await runShim("start", o);
+    assert.equal(started.code, 0, started.stderr);
+    const address = new TextDecoder().decode(started.stdout);
+    const client = await TaskClient.connect(address, ns);
+    const id = "cw1";
+    try {
+      const options = encodeAny("containerd.runc.v1.Options", { binaryName: wrapper });
+      const created = await client.call("Create", { id, bundle: o.bundle, options });
+      await client.call("Start", { id });
+      assert.equal((await client.call("State", { id })).status, 2 /* RUNNING */);
+      assert.ok((await client.call("Pids", { id })).processes.some((p) => p.pid === created.pid));
+      await client.call("Pause", { id });
+      await client.call("Resume", { id });
+      const spec = encodeJsonAny(PROCESS_URL, { args: ["true"], cwd: "/", env: ["PATH=/bin"] });
+      await client.call("Exec", { id, execId: "x", spec });
+      await client.call("Start", { id, execId: "x" });
+      assert.equal((await client.call("Wait", { id, execId: "x" })).exitStatus, 0);
+      await client.call("Delete", { id, execId: "x" });
+      await client.call("Kill", { id, signal: 9 });
+      assert.equal((await client.call("Wait", { id })).exitStatus, 137);
+      await client.call("Delete", { id });
+      await client.call("Shutdown", { id });
+    } finally {
+      client.close();
+      await runShim("delete", o);
+      await new Deno.Command("runc", { args: ["--root", `/run/containerd/runc/${ns}`, "delete", "-f", id] }).output();
+    }
+  });
 });

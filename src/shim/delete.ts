@@ -42,6 +42,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
     root,
     log: `${bundle}/log.json`,
     systemdCgroup: opts.systemdCgroup,
+    cwd: bundle,
   });
   // After a normal task Delete the server already ran `runc delete` and runc's state directory is gone; `runc delete
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
