@@ -23,6 +23,9 @@ export const SHIM_ENV = [
   "SCHED_CORE",
   "CONTAINERD_SHIM_DENO_CONFIG",
   "CONTAINERD_SHIM_DENO_DEBUG",
+  // the server's timers, shortened by tests
+  "CONTAINERD_SHIM_DENO_RESERVATION_MS",
+  "CONTAINERD_SHIM_DENO_IDLE_EXIT_MS",
 ];
 
 /** The `deno run` flags of the shim, in a stable order. */

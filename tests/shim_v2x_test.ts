@@ -12,7 +12,8 @@ import { busyboxRootfs, FakeEvents, makeBundle, runShim, SHIM, TaskClient } from
 interface Ctx {
   dir: string;
   events: FakeEvents;
-  servers: string[];
+  /** Servers to shut down at the end, with the container each start reserved a place for. */
+  servers: { address: string; id: string; namespace: string }[];
 }
 
 async function withDir(fn: (c: Ctx) => Promise<void>): Promise<void> {
@@ -23,10 +24,11 @@ async function withDir(fn: (c: Ctx) => Promise<void>): Promise<void> {
     await busyboxRootfs(dir);
     await fn(c);
   } finally {
-    for (const address of c.servers) {
-      // A server with no container exits after Shutdown; that also removes its socket.
-      const t = await TaskClient.connect(address, "x").catch(() => undefined);
-      await t?.call("Shutdown", { id: "" }).catch(() => {});
+    for (const { address, id, namespace } of c.servers) {
+      // Shutdown of the container whose Create never came drops its reservation; with nothing left the server
+      // exits, and that removes its socket.
+      const t = await TaskClient.connect(address, namespace).catch(() => undefined);
+      await t?.call("Shutdown", { id }).catch(() => {});
       t?.close();
     }
     events.close();
@@ -59,7 +61,7 @@ Deno.test("2.3+: BootstrapParams on stdin is answered by a BootstrapResult at so
     assert.equal(result.version, 2);
     assert.equal(result.protocol, "ttrpc");
     assert.equal(result.address, `unix://${socketPath(opts.address, ns, "b1", socketDir)}`);
-    c.servers.push(result.address);
+    c.servers.push({ address: result.address, id: "b1", namespace: ns });
     assert.ok((await Deno.stat(addressPath(result.address))).isSocket);
     assert.equal(await Deno.readTextFile(`${bundle}/address`), result.address);
   });
@@ -80,7 +82,7 @@ Deno.test("a legacy options Any is not mistaken for BootstrapParams (instance id
     assert.equal(r.code, 0, r.stderr);
     const out = decoder.decode(r.stdout);
     assert.equal(out, `unix://${socketPath(opts.address, "legacy", "l1")}`);
-    c.servers.push(out);
+    c.servers.push({ address: out, id: "l1", namespace: "legacy" });
   });
 });
 
@@ -104,7 +106,7 @@ Deno.test("JSON answers: version 2 on request, version 3 with the v3 Task servic
       assert.equal(answer.version, version);
       assert.equal(answer.protocol, "ttrpc");
       assert.match(answer.address, /^unix:\/\//);
-      c.servers.push(answer.address);
+      c.servers.push({ address: answer.address, id, namespace: "json" });
       const client = await TaskClient.connect(answer.address, "json", TASK_SERVICE_V3);
       const connect = await client.call("Connect", { id });
       assert.ok(connect.shimPid > 0);
@@ -137,6 +139,7 @@ Deno.test("node grouping: every namespace's start finds the same server", async 
     await Deno.writeTextFile(configPath, JSON.stringify({ grouping: "node" }));
     const addresses = new Set<string>();
     for (const [id, ns] of [["n1", "alpha"], ["n2", "beta"], ["n3", "alpha"]]) {
+      c.servers.push({ address: "", id, namespace: ns });
       const bundle = await makeBundle(c.dir, id, ["sleep", "100"]);
       const r = await runShim("start", {
         bundle,
@@ -150,7 +153,7 @@ Deno.test("node grouping: every namespace's start finds the same server", async 
       addresses.add(decoder.decode(r.stdout));
     }
     assert.equal(addresses.size, 1);
-    c.servers.push(...addresses);
+    for (const s of c.servers) s.address = [...addresses][0];
   });
 });
 

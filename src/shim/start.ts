@@ -5,6 +5,9 @@
  * So this path is kept lean (no protobufjs, no ttrpc, no task code), and the server it spawns never inherits our
  * stdout/stderr. The server binds the socket itself and reports on a private pipe whether it is serving.
  *
+ * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
+ * is exiting refuses, and a new server is spawned instead.
+ *
  * @module
  */
 import { log } from "../log.ts";
@@ -15,7 +18,8 @@ import type { ShimArgs } from "./flags.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
 import { loadConfig } from "./config.ts";
-import { unixListening } from "../sys/unix_socket.ts";
+import { reservePlace } from "./reserve.ts";
+import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -120,6 +124,9 @@ async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise
   }
 }
 
+/** How many times `start` spawns a server when the group's socket keeps changing hands under it. */
+const SPAWN_ATTEMPTS = 5;
+
 /** Moves the server next to containerd's OOM score: containerd's own + 1, capped at 1000 (Go shim behaviour). */
 async function adjustOomScore(pid: number): Promise<void> {
   const { getOomScoreAdj, setOomScoreAdj } = await import("../sys/process.ts");
@@ -139,15 +146,25 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
   const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
-  let result: StartResult;
-  // A synchronous libc probe: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node timers
-  // module, ~7 ms of every `start` that reuses a server.
-  if (unixListening(path)) {
-    result = { address, reused: true };
-  } else {
+  let result: StartResult | undefined;
+  // A synchronous exchange over libc: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node
+  // timers module, ~7 ms of every `start` that reuses a server.
+  let reserved = reservePlace(path, a.namespace, a.id);
+  for (let attempt = 0; !result && attempt < SPAWN_ATTEMPTS; attempt++) {
+    if (reserved.kind === "reserved") {
+      result = { address, reused: true };
+      break;
+    }
+    if (reserved.kind === "refused") log.info("group server refused the container", { reason: reserved.reason });
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
+    // The new server holds a reservation for `-id` from the start.
     const spawned = await spawnServer(a, path, bundle);
-    result = { address, reused: spawned.reused, serverPid: spawned.pid || undefined };
+    if (spawned.reused) {
+      // Another start's server bound the path first (or an exiting one still held it): ask that one.
+      reserved = reservePlace(path, a.namespace, a.id);
+      continue;
+    }
+    result = { address, reused: false, serverPid: spawned.pid || undefined };
     if (spawned.pid) {
       try {
         await adjustOomScore(spawned.pid);
@@ -159,6 +176,10 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
         moveToCgroup(spawned.pid, input.shimCgroup);
       }
     }
+  }
+  if (!result) {
+    const why = reserved.kind === "refused" ? reserved.reason : "no server listens";
+    throw new Error(`no shim server would take container ${a.id} at ${path} (${why})`);
   }
   Deno.writeTextFileSync(`${bundle}/address`, address);
   result.bootstrap = input.bootstrap !== undefined;
