@@ -153,6 +153,13 @@ export async function serve(a: ShimArgs): Promise<never> {
     onProcessDeleted: () => heap.released(),
   });
   const handlers = service.handlers();
+  // A Create reaching a server that already decided to exit (over a connection opened before) would leave an
+  // orphaned container behind: refuse it, containerd reports the error instead.
+  const create = handlers.Create;
+  handlers.Create = (payload, ctx) => {
+    if (exiting) throw unavailable("shim server is exiting");
+    return create(payload, ctx);
+  };
   server.register(TASK_SERVICE, handlers);
   server.register(TASK_SERVICE_V3, handlers);
   server.register(LIFECYCLE_SERVICE, {
