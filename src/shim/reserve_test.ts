@@ -8,6 +8,7 @@ import {
   LIFECYCLE_SERVICE,
   RESERVE_METHOD,
   reserveFrame,
+  reservePlace,
   responseStatus,
 } from "./reserve.ts";
 import { readFields, stringFields } from "./wire.ts";
@@ -37,4 +38,53 @@ Deno.test("a response's status code and message are read", () => {
   const ok = encodeFrame(1, FrameType.Response, 0, new Uint8Array());
   assert.deepEqual(responseStatus(ok), { code: 0, message: "" });
   assert.throws(() => responseStatus(encodeFrame(3, FrameType.Response, 0, new Uint8Array())), /stream 3/);
+});
+
+/**
+ * Two ttrpc servers in a worker (reservePlace blocks this thread while it waits for the answer): on `current` one
+ * that answers Reserve (success, or Unavailable for container id "exiting"), on `legacy` one that predates
+ * reservations (no such service).
+ */
+async function serversInWorker(current: string, legacy: string): Promise<Worker> {
+  const server = new URL("../ttrpc/server.ts", import.meta.url).href;
+  const status = new URL("../ttrpc/status.ts", import.meta.url).href;
+  const reserve = new URL("./reserve.ts", import.meta.url).href;
+  const code = `
+    import { Server } from ${JSON.stringify(server)};
+    import { unavailable } from ${JSON.stringify(status)};
+    import { decodeReserveRequest, LIFECYCLE_SERVICE, RESERVE_METHOD } from ${JSON.stringify(reserve)};
+    const s = new Server();
+    s.register(LIFECYCLE_SERVICE, {
+      [RESERVE_METHOD]: (payload: Uint8Array) => {
+        if (decodeReserveRequest(payload).id === "exiting") throw unavailable("shim server is exiting");
+        return new Uint8Array();
+      },
+    });
+    s.serve(Deno.listen({ transport: "unix", path: ${JSON.stringify(current)} }));
+    new Server().serve(Deno.listen({ transport: "unix", path: ${JSON.stringify(legacy)} }));
+    self.postMessage("listening");
+  `;
+  const url = URL.createObjectURL(new Blob([code], { type: "application/typescript" }));
+  const worker = new Worker(url, { type: "module" });
+  await new Promise<void>((resolve) => {
+    worker.onmessage = (e) => e.data === "listening" && resolve();
+  });
+  return worker;
+}
+
+Deno.test("reservePlace: reserved, refused by an exiting server, a server predating reservations, nothing there", async () => {
+  const dir = await Deno.makeTempDir();
+  const worker = await serversInWorker(`${dir}/current.sock`, `${dir}/legacy.sock`);
+  try {
+    assert.deepEqual(reservePlace(`${dir}/current.sock`, "ns", "a"), { kind: "reserved" });
+    assert.deepEqual(reservePlace(`${dir}/current.sock`, "ns", "exiting"), {
+      kind: "refused",
+      reason: "shim server is exiting",
+    });
+    assert.deepEqual(reservePlace(`${dir}/legacy.sock`, "ns", "a"), { kind: "reserved" });
+    assert.deepEqual(reservePlace(`${dir}/none.sock`, "ns", "a"), { kind: "absent" });
+  } finally {
+    worker.terminate();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
