@@ -23,6 +23,10 @@ export const SHIM_ENV = [
   "SCHED_CORE",
   "CONTAINERD_SHIM_DENO_CONFIG",
   "CONTAINERD_SHIM_DENO_DEBUG",
+  // where `start` caches containerd's version (src/shim/containerd_version.ts), and the server's timers for tests
+  "CONTAINERD_SHIM_DENO_STATE_DIR",
+  "CONTAINERD_SHIM_DENO_RESERVATION_MS",
+  "CONTAINERD_SHIM_DENO_IDLE_EXIT_MS",
 ];
 
 /** The `deno run` flags of the shim, in a stable order. */

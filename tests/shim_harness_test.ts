@@ -4,12 +4,25 @@
  */
 import assert from "node:assert/strict";
 import { Code, TtrpcError } from "../src/ttrpc/status.ts";
-import { encodeJsonAny } from "../src/proto/any.ts";
+import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { task, TASK_SERVICE_V3 } from "../src/proto/mod.ts";
 import { addressPath } from "../src/shim/address.ts";
 import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
 
 const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `pred` every 50 ms for up to `ms`. */
+async function eventually(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await sleep(50);
+  }
+  return await pred();
+}
 
 async function rejectsWith(p: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
   try {
@@ -67,6 +80,9 @@ Deno.test("start → Task API → events → shutdown → delete, with container
       user: { uid: 0, gid: 0 },
     });
     await client.call("Exec", { id, execId: "e1", spec, stdout: `file://${out}` });
+    // No terminal: ResizePty succeeds and does nothing, for the init and for an exec (as the Go shim answers).
+    await client.call("ResizePty", { id, width: 80, height: 24 });
+    await client.call("ResizePty", { id, execId: "e1", width: 80, height: 24 });
     await rejectsWith(client.call("Exec", { id, execId: "e1", spec }), Code.AlreadyExists, /id e1: already exists/);
     await rejectsWith(client.call("Kill", { id, execId: "e1", signal: 9 }), Code.FailedPrecondition, /not created/);
     const execPid = (await client.call("Start", { id, execId: "e1" })).pid;
@@ -118,13 +134,11 @@ Deno.test("start → Task API → events → shutdown → delete, with container
     assert.equal(execExit.fields.exitStatus, 7);
     assert.ok(events.events.every((e) => e.namespace === ns && e.metadataNamespace === ns));
 
+    // The socket is gone by the time Shutdown is answered (clients check right after containerd's Delete returns).
     await client.call("Shutdown", { id });
+    assert.equal(await exists(addressPath(address)), false, "socket left after Shutdown was answered");
     client.close();
     client = undefined;
-    const socket = addressPath(address);
-    const gone = async () => !(await Deno.stat(socket).then(() => true, () => false));
-    for (let i = 0; i < 100 && !await gone(); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(await gone(), "socket left after Shutdown");
 
     const del = await runShim("delete", opts);
     assert.equal(del.code, 0, del.stderr);
@@ -208,3 +222,165 @@ Deno.test("SIGUSR1 does not open Deno's inspector in the server (root code execu
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+/** A scratch directory with a busybox rootfs and a fake containerd events endpoint. */
+async function withHarness(
+  prefix: string,
+  fn: (
+    h: { dir: string; ns: string; events: FakeEvents; opts: (id: string, bundle: string) => StartOpts },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "shim-harness-" });
+  const ns = `${prefix}${Date.now() % 100000}`;
+  const events = FakeEvents.start(dir);
+  try {
+    await busyboxRootfs(dir);
+    await fn({
+      dir,
+      ns,
+      events,
+      opts: (id, bundle) => ({
+        bundle,
+        id,
+        namespace: ns,
+        address: `${dir}/containerd.sock`,
+        ttrpcAddress: events.path,
+      }),
+    });
+  } finally {
+    events.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+type StartOpts = { bundle: string; id: string; namespace: string; address: string; ttrpcAddress: string };
+
+Deno.test("a reservation keeps a grouped server for the Create its start announced; then the socket goes with Shutdown", async () => {
+  await withHarness("resv", async ({ dir, ns, opts }) => {
+    const group = { "io.containerd.runc.v2.group": "g" };
+    const a = opts("ra", await makeBundle(dir, "ra", ["sleep", "1000"], group));
+    const b = opts("rb", await makeBundle(dir, "rb", ["sleep", "1000"], group));
+    const startA = await runShim("start", a);
+    assert.equal(startA.code, 0, startA.stderr);
+    const address = new TextDecoder().decode(startA.stdout);
+    const client = await TaskClient.connect(address, ns);
+    try {
+      await client.call("Create", { id: "ra", bundle: a.bundle });
+      // containerd runs start for rb: the running server reserves a place for it before its address is printed.
+      const startB = await runShim("start", b);
+      assert.equal(new TextDecoder().decode(startB.stdout), address);
+      // ra goes first: Delete and Shutdown, as containerd sends them. The server must stay for rb.
+      await client.call("Kill", { id: "ra", signal: 9 });
+      await client.call("Wait", { id: "ra" });
+      await client.call("Delete", { id: "ra" });
+      await client.call("Shutdown", { id: "ra" });
+      assert.ok(await exists(addressPath(address)), "the server left with a reservation pending");
+      await sleep(700); // well past the 300 ms the server used to wait before exiting
+      const created = await client.call("Create", { id: "rb", bundle: b.bundle });
+      assert.ok(created.pid > 0);
+      await client.call("Kill", { id: "rb", signal: 9 });
+      await client.call("Wait", { id: "rb" });
+      await client.call("Delete", { id: "rb" });
+      await client.call("Shutdown", { id: "rb" });
+      assert.equal(await exists(addressPath(address)), false, "socket left after Shutdown was answered");
+      // A start after that gets a new server (a new socket at the same path), not the dying one.
+      const c = opts("rc", await makeBundle(dir, "rc", ["true"], group));
+      const startC = await runShim("start", c);
+      assert.equal(startC.code, 0, startC.stderr);
+      assert.equal(new TextDecoder().decode(startC.stdout), address);
+      const client2 = await TaskClient.connect(address, ns);
+      assert.notEqual((await client2.call("Connect", { id: "rc" })).shimPid, 0);
+      await client2.call("Shutdown", { id: "rc" });
+      client2.close();
+      assert.equal(await exists(addressPath(address)), false);
+    } finally {
+      client.close();
+      for (const o of [a, b]) await runShim("delete", o);
+    }
+  });
+});
+
+Deno.test("an unused server exits: its start was killed before containerd connected", async () => {
+  await withHarness("orphan", async ({ dir, opts }) => {
+    const o = opts("or1", await makeBundle(dir, "or1", ["sleep", "1000"]));
+    const started = await runShim("start", {
+      ...o,
+      env: { CONTAINERD_SHIM_DENO_RESERVATION_MS: "300", CONTAINERD_SHIM_DENO_IDLE_EXIT_MS: "200" },
+    });
+    assert.equal(started.code, 0, started.stderr);
+    const socket = addressPath(new TextDecoder().decode(started.stdout));
+    assert.ok(await exists(socket));
+    // Nobody connects and no Create comes: the reservation expires, then the idle bound, then the server exits.
+    assert.ok(await eventually(async () => !await exists(socket), 10_000), "the unused server is still there");
+  });
+});
+
+Deno.test("delete removes a killed server's socket, never a live server's", async () => {
+  await withHarness("stale", async ({ dir, ns, opts }) => {
+    const o = opts("st1", await makeBundle(dir, "st1", ["sleep", "1000"]));
+    const started = await runShim("start", o);
+    assert.equal(started.code, 0, started.stderr);
+    const address = new TextDecoder().decode(started.stdout);
+    const socket = addressPath(address);
+    const client = await TaskClient.connect(address, ns);
+    const pid = (await client.call("Connect", { id: "st1" })).shimPid;
+    client.close();
+    // containerd's cleanup while the server lives (another container of the group may still run there).
+    assert.equal((await runShim("delete", o)).code, 0);
+    assert.ok(await exists(socket), "delete removed a live server's socket");
+    Deno.kill(pid, "SIGKILL");
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 5000), "the server survived SIGKILL");
+    assert.ok(await exists(socket), "the killed server's socket should still be there before delete");
+    const del = await runShim("delete", o);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(await exists(socket), false, "delete left the dead server's socket");
+  });
+});
+
+Deno.test("runc runs in the bundle directory: an Options.binary_name wrapper reading ./config.json works", async () => {
+  await withHarness("cwd", async ({ dir, ns, opts }) => {
+    const wrapper = `${dir}/runc-in-bundle`;
+    await Deno.writeTextFile(
+      wrapper,
+      '#!/bin/sh\n[ -f ./config.json ] || { echo "runc wrapper: no ./config.json in $PWD" >&2; exit 1; }\nexec runc "$@"\n',
+    );
+    await Deno.chmod(wrapper, 0o755);
+    const o = opts("cw1", await makeBundle(dir, "cw1", ["sleep", "1000"]));
+    const started = await runShim("start", o);
+    assert.equal(started.code, 0, started.stderr);
+    const address = new TextDecoder().decode(started.stdout);
+    const client = await TaskClient.connect(address, ns);
+    const id = "cw1";
+    try {
+      const options = encodeAny("containerd.runc.v1.Options", { binaryName: wrapper });
+      const created = await client.call("Create", { id, bundle: o.bundle, options });
+      await client.call("Start", { id });
+      assert.equal((await client.call("State", { id })).status, 2 /* RUNNING */);
+      assert.ok((await client.call("Pids", { id })).processes.some((p) => p.pid === created.pid));
+      await client.call("Pause", { id });
+      await client.call("Resume", { id });
+      const spec = encodeJsonAny(PROCESS_URL, { args: ["true"], cwd: "/", env: ["PATH=/bin"] });
+      await client.call("Exec", { id, execId: "x", spec });
+      await client.call("Start", { id, execId: "x" });
+      assert.equal((await client.call("Wait", { id, execId: "x" })).exitStatus, 0);
+      await client.call("Delete", { id, execId: "x" });
+      await client.call("Kill", { id, signal: 9 });
+      assert.equal((await client.call("Wait", { id })).exitStatus, 137);
+      await client.call("Delete", { id });
+      await client.call("Shutdown", { id });
+    } finally {
+      client.close();
+      await runShim("delete", o);
+      await new Deno.Command("runc", { args: ["--root", `/run/containerd/runc/${ns}`, "delete", "-f", id] }).output();
+    }
+  });
+});
+
+function processAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}

@@ -58,6 +58,11 @@ export interface RuncConfig {
   debug?: boolean;
   /** Default: `(c, o) => new Deno.Command(c, o).spawn()`. */
   spawn?: Spawn;
+  /**
+   * Working directory of every runc call: the container's bundle, as the Go shim's runc (and any `binary_name`
+   * wrapper reading `./config.json`) gets it. Default: the caller's own.
+   */
+  cwd?: string;
 }
 
 /** Options every call accepts. */
@@ -196,6 +201,15 @@ function absolute(path: string): string {
   return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
 }
 
+/** Whether `dir` still exists (checked only after a spawn failed). */
+function bundleExists(dir: string): boolean {
+  try {
+    return Deno.statSync(dir).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** A container id that starts with "-" would be parsed by runc as a flag. */
 function checkId(id: string): void {
   if (id === "" || id.startsWith("-")) throw new TypeError(`invalid container id ${JSON.stringify(id)}`);
@@ -276,6 +290,7 @@ export class Runc {
   readonly binary: string;
   readonly root: string;
   readonly log: string | undefined;
+  readonly cwd: string | undefined;
   readonly #global: string[];
   readonly #spawn: Spawn;
 
@@ -283,6 +298,7 @@ export class Runc {
     this.binary = cfg.binary || "runc";
     this.root = cfg.root;
     this.log = cfg.log;
+    this.cwd = cfg.cwd;
     this.#spawn = cfg.spawn ?? defaultSpawn;
     const g = ["--root", cfg.root];
     if (cfg.debug) g.push("--debug");
@@ -445,7 +461,14 @@ export class Runc {
   #start(command: string, args: string[], options: Deno.CommandOptions): Deno.ChildProcess {
     const full = [...this.#global, ...args];
     try {
-      return this.#spawn(this.binary, { ...options, args: full });
+      try {
+        return this.#spawn(this.binary, { ...options, args: full, cwd: this.cwd });
+      } catch (err) {
+        // A bundle already removed (cleanup after containerd gave up on it) must not stop `delete --force`/`kill`:
+        // the same call from our own directory then. Every path handed to runc is absolute.
+        if (!this.cwd || !(err instanceof Deno.errors.NotFound) || bundleExists(this.cwd)) throw err;
+        return this.#spawn(this.binary, { ...options, args: full });
+      }
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new RuncError({

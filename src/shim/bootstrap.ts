@@ -1,17 +1,16 @@
 /**
- * What `start` prints, by what the calling containerd understands:
+ * What `start` prints, by what the calling containerd understands (the version is chosen in start.ts):
  * - 2.3+ (it sent BootstrapParams on stdin): a protobuf `containerd.runtime.bootstrap.v1.BootstrapResult`
- *   {version=2, address, protocol="ttrpc"};
- * - otherwise the plain `unix://…` address every version since 1.x accepts.
- * - with `startOutput: "json"` (or Task API version 3) in the shim config, JSON `{"version":N,"address":…}`.
- * Version 2 is the default: 3 makes containerd 2.x stop calling `start` for pod containers (see the protocol
- * reference A.5), and both Task service names are served anyway.
+ *   {version, address, protocol="ttrpc"};
+ * - Task API version 3 (containerd 2.0–2.2), or `startOutput: "json"`: JSON `{"version":N,"address":…}`;
+ * - otherwise the plain `unix://…` address every version since 1.x accepts (Task API version 2).
+ * Both Task service names are served whatever was reported.
  *
  * @module
  */
 import { WireWriter } from "./wire.ts";
 
-/** The task API version reported to containerd 2.x. */
+/** The Task API version a plain address stands for, and the default of the encoders here. */
 export const REPORTED_API_VERSION = 2;
 
 /** Encodes BootstrapResult{version=1, address=2, protocol=3}. */

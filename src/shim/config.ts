@@ -4,7 +4,7 @@
  * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
  *
  * ```json
- * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": 2 }
+ * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto" }
  * ```
  * @module
  */
@@ -22,10 +22,11 @@ export interface ShimConfig {
    */
   startOutput: "plain" | "json";
   /**
-   * The Task API version reported to containerd 2.x (JSON or BootstrapResult): 2 (default) or 3. With 3, containerd
-   * 2.x sends a pod's containers to the sandbox's server without running `start` for them; 1.7 refuses 3.
+   * The Task API version reported: "auto" (default: 3 to containerd 2.x, 2 to 1.6 and 1.7, see start.ts), 2, or 3
+   * (to every containerd; 1.7 refuses it). With 3, containerd 2.x sends a pod's further containers to the sandbox's
+   * server without running `start` or `delete` for them.
    */
-  taskApiVersion: 2 | 3;
+  taskApiVersion: "auto" | 2 | 3;
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/containerd/containerd-shim-deno.json";
@@ -33,7 +34,7 @@ const MODES: readonly GroupingMode[] = ["container", "pod", "namespace", "node"]
 
 /** Validates a parsed config object. */
 export function parseConfig(raw: unknown, source: string): ShimConfig {
-  const config: ShimConfig = { grouping: "pod", startOutput: "plain", taskApiVersion: 2 };
+  const config: ShimConfig = { grouping: "pod", startOutput: "plain", taskApiVersion: "auto" };
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the shim config must be a JSON object`);
   }
@@ -47,7 +48,7 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
       if (v !== "plain" && v !== "json") throw new Error(`${source}: startOutput must be "plain" or "json"`);
       config.startOutput = v;
     } else if (k === "taskApiVersion") {
-      if (v !== 2 && v !== 3) throw new Error(`${source}: taskApiVersion must be 2 or 3`);
+      if (v !== 2 && v !== 3 && v !== "auto") throw new Error(`${source}: taskApiVersion must be "auto", 2 or 3`);
       config.taskApiVersion = v;
     } else throw new Error(`${source}: unknown setting ${JSON.stringify(k)}`);
   }

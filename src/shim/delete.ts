@@ -4,10 +4,15 @@
  * a protobuf `DeleteResponse` (exit status 137 and now, as the Go shim reports) on stdout; warnings go to stderr,
  * which containerd logs as "cleanup warnings".
  *
+ * When the server is dead (containerd runs this after a server died, e.g. killed with -9), its socket file would
+ * stay in the socket directory: it is removed here if no live server answers on it — never a live server's.
+ *
  * @module
  */
 import { log } from "../log.ts";
 import { isNotExist, readPidFile, Runc } from "../runc/mod.ts";
+import { unixListening } from "../sys/unix_socket.ts";
+import { addressPath } from "./address.ts";
 import { unmountAll } from "../sys/mount.ts";
 import { readOptions, runcRoot } from "../task/options.ts";
 import type { ShimArgs } from "./flags.ts";
@@ -30,6 +35,46 @@ export function runcStateDirExists(root: string, id: string): boolean {
   }
 }
 
+/** The server socket this bundle's container was handed: `address` (our start) or `bootstrap.json` (containerd 2.x). */
+export function bundleSocketPath(bundle: string): string | undefined {
+  let address = "";
+  try {
+    address = Deno.readTextFileSync(`${bundle}/address`).trim();
+  } catch {
+    try {
+      const b = JSON.parse(Deno.readTextFileSync(`${bundle}/bootstrap.json`)) as { address?: unknown };
+      if (typeof b.address === "string") address = b.address;
+    } catch {
+      return undefined;
+    }
+  }
+  if (!address.startsWith("unix://")) return undefined;
+  return addressPath(address);
+}
+
+/**
+ * Removes the socket file at `path` when nothing listens on it. The file's identity is checked again right before
+ * the unlink: a server that replaced a stale file in between (it probes and replaces dead sockets itself) keeps its
+ * own. Returns whether a file was removed.
+ */
+export function removeDeadSocket(path: string): boolean {
+  let before: Deno.FileInfo;
+  try {
+    before = Deno.lstatSync(path);
+  } catch {
+    return false;
+  }
+  if (!before.isSocket || unixListening(path)) return false;
+  try {
+    const now = Deno.lstatSync(path);
+    if (now.ino !== before.ino || now.dev !== before.dev) return false;
+    Deno.removeSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the cleanup and returns the bytes to print. */
 export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   if (!a.namespace) throw new Error("shim namespace cannot be empty");
@@ -42,6 +87,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
     root,
     log: `${bundle}/log.json`,
     systemdCgroup: opts.systemdCgroup,
+    cwd: bundle,
   });
   // After a normal task Delete the server already ran `runc delete` and runc's state directory is gone; `runc delete
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
@@ -58,6 +104,8 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   } catch (err) {
     log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
   }
+  const socket = bundleSocketPath(bundle);
+  if (socket && removeDeadSocket(socket)) log.debug("removed the dead shim server's socket", { socket });
   let pid = 0;
   try {
     pid = await readPidFile(`${bundle}/init.pid`, { attempts: 1 });

@@ -5,6 +5,11 @@
  * So this path is kept lean (no protobufjs, no ttrpc, no task code), and the server it spawns never inherits our
  * stdout/stderr. The server binds the socket itself and reports on a private pipe whether it is serving.
  *
+ * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
+ * is exiting refuses, and a new server is spawned instead. What is printed depends on the containerd: a
+ * BootstrapResult to 2.3+, JSON with Task API version 3 to 2.0–2.2, a plain address to 1.6 and 1.7 (1.7 fails on
+ * version 3), unless the shim config says otherwise.
+ *
  * @module
  */
 import { log } from "../log.ts";
@@ -14,8 +19,9 @@ import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
 import type { ShimArgs } from "./flags.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
-import { loadConfig } from "./config.ts";
-import { unixListening } from "../sys/unix_socket.ts";
+import { loadConfig, type ShimConfig } from "./config.ts";
+import { reservePlace } from "./reserve.ts";
+import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -120,6 +126,32 @@ async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise
   }
 }
 
+/** How many times `start` spawns a server when the group's socket keeps changing hands under it. */
+const SPAWN_ATTEMPTS = 5;
+
+/**
+ * The answer containerd gets: format and Task API version. `auto` (the default) reports version 3 to containerd 2.x
+ * and the plain address (version 2) to 1.6 and 1.7; containerd 1.6 is recognised without asking (it sets no
+ * GRPC_ADDRESS), 1.7 and 2.0–2.2 by containerd's own version (`version()`, cached), 2.3+ by its BootstrapParams.
+ */
+export async function chooseAnswer(
+  config: ShimConfig,
+  input: StartInput,
+  env: { grpcAddress?: string },
+  version: () => Promise<ContainerdVersion | undefined>,
+): Promise<{ format: "plain" | "json"; version: 2 | 3; containerd?: ContainerdVersion }> {
+  const plain = { format: config.startOutput, version: 2 as const };
+  if (input.bootstrap) {
+    // 2.3+: a BootstrapResult either way; its version field is what matters.
+    return { format: config.startOutput, version: config.taskApiVersion === 2 ? 2 : 3 };
+  }
+  if (config.taskApiVersion === 3) return { format: "json", version: 3 };
+  if (config.taskApiVersion === 2 || !env.grpcAddress) return plain;
+  const v = await version();
+  if (v && v.major >= 2) return { format: "json", version: 3, containerd: v };
+  return { ...plain, containerd: v };
+}
+
 /** Moves the server next to containerd's OOM score: containerd's own + 1, capped at 1000 (Go shim behaviour). */
 async function adjustOomScore(pid: number): Promise<void> {
   const { getOomScoreAdj, setOomScoreAdj } = await import("../sys/process.ts");
@@ -139,15 +171,25 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
   const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
-  let result: StartResult;
-  // A synchronous libc probe: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node timers
-  // module, ~7 ms of every `start` that reuses a server.
-  if (unixListening(path)) {
-    result = { address, reused: true };
-  } else {
+  let result: StartResult | undefined;
+  // A synchronous exchange over libc: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node
+  // timers module, ~7 ms of every `start` that reuses a server.
+  let reserved = reservePlace(path, a.namespace, a.id);
+  for (let attempt = 0; !result && attempt < SPAWN_ATTEMPTS; attempt++) {
+    if (reserved.kind === "reserved") {
+      result = { address, reused: true };
+      break;
+    }
+    if (reserved.kind === "refused") log.info("group server refused the container", { reason: reserved.reason });
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
+    // The new server holds a reservation for `-id` from the start.
     const spawned = await spawnServer(a, path, bundle);
-    result = { address, reused: spawned.reused, serverPid: spawned.pid || undefined };
+    if (spawned.reused) {
+      // Another start's server bound the path first (or an exiting one still held it): ask that one.
+      reserved = reservePlace(path, a.namespace, a.id);
+      continue;
+    }
+    result = { address, reused: false, serverPid: spawned.pid || undefined };
     if (spawned.pid) {
       try {
         await adjustOomScore(spawned.pid);
@@ -160,9 +202,15 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
       }
     }
   }
+  if (!result) {
+    const why = reserved.kind === "refused" ? reserved.reason : "no server listens";
+    throw new Error(`no shim server would take container ${a.id} at ${path} (${why})`);
+  }
   Deno.writeTextFileSync(`${bundle}/address`, address);
+  const grpcAddress = Deno.env.get("GRPC_ADDRESS");
+  const answer = await chooseAnswer(config, input, { grpcAddress }, () => containerdVersion(a.publishBinary));
   result.bootstrap = input.bootstrap !== undefined;
-  result.format = config.startOutput;
-  result.version = config.taskApiVersion;
+  result.format = answer.format;
+  result.version = answer.version;
   return result;
 }

@@ -69,6 +69,8 @@ export const SCM_RIGHTS = 1;
 export const MSG_CTRUNC = 0x8;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 /** sockaddr_un: sa_family_t then a 108-byte path (NUL-terminated). */
+export const POLLIN = 0x1;
+export const POLLFD = { size: 8, fd: 0, events: 4, revents: 6 } as const;
 export const SOCKADDR_UN = { size: 110, family: 0, path: 2, pathMax: 108 } as const;
 /** struct msghdr (LP64). */
 export const MSGHDR = {

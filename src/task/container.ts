@@ -75,6 +75,7 @@ export class Container {
       log: `${p.bundle}/log.json`,
       systemdCgroup: options.systemdCgroup,
       spawn: (cmd, o) => reaper.spawn(cmd, o),
+      cwd: p.bundle,
     });
     const c = new Container(p.id, namespace, p.bundle, options, runc, reaper);
     c.shouldKillAll = await shouldKillAllOnExit(p.bundle);

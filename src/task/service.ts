@@ -31,8 +31,8 @@ import type { CheckpointParams, StateName } from "./states/mod.ts";
 const EXIT_DRAIN_MS = 2000;
 /** How long an init's exit waits for its execs' exits (they die with the pid namespace). */
 const EXEC_EXIT_WAIT_MS = 5000;
-/** How long Shutdown waits for a Create that `start` may already have sent this server's way. */
-const SHUTDOWN_GRACE_MS = 300;
+/** How long a place reserved by `start` waits for the Create it announced, by default. */
+export const RESERVATION_MS = 60_000;
 /** The ttrpc metadata key containerd puts the namespace in. */
 export const NAMESPACE_METADATA = "containerd-namespace-ttrpc";
 
@@ -52,10 +52,15 @@ export interface TaskServiceOptions {
   events: EventSink;
   /** The namespace from the command line, for requests that carry none in their metadata. */
   namespace: string;
-  /** Called when Shutdown arrives and no container is left. */
-  onShutdown(): void;
-  /** Called whenever the number of containers changes. */
+  /**
+   * Called when Shutdown arrives and nothing is left (no container, none being created, no reservation); it must
+   * stop accepting (socket file removed) before it returns, as the Shutdown answer waits for it.
+   */
+  onShutdown(): void | Promise<void>;
+  /** Called whenever the number of containers, creations in flight and reservations changes, with their sum. */
   onContainerCount?(count: number): void;
+  /** How long a reservation holds without its Create (default {@link RESERVATION_MS}). */
+  reservationMs?: number;
   /** Called after a process (init or exec) was deleted and everything kept for it released. */
   onProcessDeleted?(): void;
   /** The shim version string Connect reports. */
@@ -68,6 +73,8 @@ type Res<M extends TaskMethodName> = Parameters<(typeof taskMethods)[M]["respons
 export class TaskService {
   readonly containers = new Map<string, Container>();
   readonly #creating = new Set<string>();
+  /** Places `start` reserved for containers whose Create is on its way, by namespace and id, with their expiry. */
+  readonly #reservations = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #byPid = new Map<number, Process>();
   #startsInFlight = 0;
   #unmatched: Exit[] = [];
@@ -77,9 +84,53 @@ export class TaskService {
     this.#unsubscribe = opts.reaper.onExit((e) => this.#onExit(e));
   }
 
-  /** Stops listening for exits (tests and shutdown). */
+  /** Stops listening for exits and drops reservations (tests and shutdown). */
   close(): void {
     this.#unsubscribe();
+    for (const t of this.#reservations.values()) clearTimeout(t);
+    this.#reservations.clear();
+  }
+
+  // ---- reservations ---------------------------------------------------------------------------------------------
+
+  /**
+   * Holds a place for container `id` of `namespace`: `start` reserves it before it hands this server's address to
+   * containerd, so that a Shutdown (or the idle exit) in between cannot take the server away from the Create that
+   * follows. The Create of that container consumes it; without one it expires.
+   */
+  reserve(namespace: string, id: string): void {
+    const key = reservationKey(namespace, id);
+    clearTimeout(this.#reservations.get(key));
+    const timer = setTimeout(() => {
+      if (this.#reservations.get(key) !== timer) return;
+      this.#reservations.delete(key);
+      log.info("reservation expired without a Create", { namespace, id });
+      this.#occupancyChanged();
+    }, this.opts.reservationMs ?? RESERVATION_MS);
+    this.#reservations.set(key, timer);
+    this.#occupancyChanged();
+  }
+
+  /** Drops the reservation of `id` (any namespace when the caller could not tell it); true when there was one. */
+  #unreserve(namespace: string | undefined, id: string): boolean {
+    let found = false;
+    for (const [key, timer] of this.#reservations) {
+      if (namespace === undefined ? key.endsWith(`\0${id}`) : key === reservationKey(namespace, id)) {
+        clearTimeout(timer);
+        this.#reservations.delete(key);
+        found = true;
+      }
+    }
+    return found;
+  }
+
+  /** Containers, creations in flight and reservations: while any is left, the server is in use. */
+  get occupancy(): number {
+    return this.containers.size + this.#creating.size + this.#reservations.size;
+  }
+
+  #occupancyChanged(): void {
+    this.opts.onContainerCount?.(this.occupancy);
   }
 
   /** The ttrpc handlers, by method name. */
@@ -209,6 +260,7 @@ export class TaskService {
     const stdio = { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal };
     const checkpoint = r.checkpoint ?? "";
     this.#creating.add(r.id);
+    this.#unreserve(ctx.metadata.get(NAMESPACE_METADATA)?.[0] || namespaceOfBundle(r.bundle), r.id);
     try {
       const c = await Container.create(
         {
@@ -225,13 +277,13 @@ export class TaskService {
       );
       this.containers.set(r.id, c);
       if (c.init.pid) this.#byPid.set(c.init.pid, c.init);
-      this.opts.onContainerCount?.(this.containers.size);
       this.#publish(
         taskEvents.create(ns, { containerId: r.id, bundle: r.bundle, rootfs, io: stdio, checkpoint, pid: c.init.pid }),
       );
       return { pid: c.init.pid };
     } finally {
       this.#creating.delete(r.id);
+      this.#occupancyChanged();
     }
   }
 
@@ -282,7 +334,7 @@ export class TaskService {
         exitStatus: p.exitStatus,
         exitedAt,
       }));
-      this.opts.onContainerCount?.(this.containers.size);
+      this.#occupancyChanged();
     }
     this.opts.onProcessDeleted?.();
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
@@ -408,8 +460,8 @@ export class TaskService {
   resizePty(r: Req<"ResizePty">): Promise<Record<string, never>> {
     const p = this.#container(r.id).process(r.execId ?? "");
     const fd = p.io?.consoleFd ?? -1;
-    if (fd < 0) throw errFailedPrecondition("process does not have a terminal");
-    resizePty(fd, r.width ?? 0, r.height ?? 0);
+    // No terminal: nothing to resize, and success, as the Go shim answers (clients written against it do not check).
+    if (fd >= 0) resizePty(fd, r.width ?? 0, r.height ?? 0);
     return Promise.resolve({});
   }
 
@@ -437,14 +489,20 @@ export class TaskService {
   }
 
   /**
-   * Exits once no container is left. The exit waits {@link SHUTDOWN_GRACE_MS}: a grouped server may just have been
-   * handed to a new container by `start` (containerd dials it right after), and its Create must find it alive.
+   * Exits once nothing is left: no container, no Create in flight and no reservation (a grouped server may just
+   * have been handed to a new container by `start`; its reservation keeps the server for that Create). The socket is
+   * gone before the answer, as clients check right after containerd's Delete returns. Shutdown of a container whose
+   * Create never came (containerd cleaning up a failed create) drops that container's reservation.
    */
-  shutdown(_: Req<"Shutdown">): Promise<Record<string, never>> {
-    const idle = () => this.containers.size === 0 && this.#creating.size === 0;
-    if (idle()) setTimeout(() => idle() && this.opts.onShutdown(), SHUTDOWN_GRACE_MS);
-    return Promise.resolve({});
+  async shutdown(r: Req<"Shutdown">, ctx?: CallContext): Promise<Record<string, never>> {
+    if (r.id && this.#unreserve(ctx?.metadata.get(NAMESPACE_METADATA)?.[0], r.id)) this.#occupancyChanged();
+    if (this.occupancy === 0) await this.opts.onShutdown();
+    return {};
   }
+}
+
+function reservationKey(namespace: string, id: string): string {
+  return `${namespace}\0${id}`;
 }
 
 /**

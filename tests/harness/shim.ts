@@ -117,6 +117,8 @@ export async function runShim(
     ttrpcAddress: string;
     stdin?: Uint8Array;
     env?: Record<string, string>;
+    /** `-publish-binary`: containerd's own path, which `start` may ask for containerd's version. */
+    publishBinary?: string;
   },
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
   const args = [
@@ -125,7 +127,7 @@ export async function runShim(
     "-address",
     o.address,
     "-publish-binary",
-    "/usr/bin/containerd",
+    o.publishBinary ?? "/usr/bin/containerd",
     "-id",
     o.id,
   ];
@@ -135,6 +137,8 @@ export async function runShim(
     args,
     cwd: o.bundle,
     env: {
+      // start caches containerd's version here: each test directory its own, the host's cache untouched
+      CONTAINERD_SHIM_DENO_STATE_DIR: `${o.bundle}/../../state`,
       TTRPC_ADDRESS: o.ttrpcAddress,
       GRPC_ADDRESS: o.address,
       NAMESPACE: o.namespace,

@@ -1,0 +1,130 @@
+/**
+ * Which containerd runs `start`, for choosing the Task API version to report: 2.x takes version 3 (and then sends a
+ * pod's further containers straight to the sandbox's server), 1.7 fails on 3, 1.6 wants a plain address. 1.7's and
+ * 2.x's `start` environments look alike (GRPC_ADDRESS, NAMESPACE, MAX_SHIM_VERSION=2 in both), so the answer comes
+ * from containerd's own `--version`, asked once per containerd binary and cached in a small file keyed by the
+ * binary's device, inode, size and mtime: later starts pay one stat and one small read.
+ *
+ * The binary asked is the parent's (`/proc/<ppid>/exe`: the containerd that runs us, even if its file was replaced
+ * since), else `-publish-binary`; an answer that is not containerd's (a wrapper, a test harness) is not trusted.
+ *
+ * @example
+ * ```ts
+ * import { parseContainerdVersion } from "./containerd_version.ts";
+ * parseContainerdVersion("containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7"); // { major: 2, minor: 1 }
+ * ```
+ * @module
+ */
+
+/** A containerd release, major and minor. */
+export interface ContainerdVersion {
+  major: number;
+  minor: number;
+}
+
+/** Where the cache lives unless `CONTAINERD_SHIM_DENO_STATE_DIR` names another directory (tmpfs: gone on reboot). */
+export const DEFAULT_STATE_DIR = "/run/containerd-shim-deno";
+const CACHE_FILE = "containerd-versions.json";
+/** Entries kept: one per containerd binary seen (upgrades add one each). */
+const CACHE_ENTRIES = 8;
+const PROBE_TIMEOUT_MS = 5000;
+
+/** Parses `containerd --version` output: `containerd <module path> <version> [<revision>]`. */
+export function parseContainerdVersion(output: string): ContainerdVersion | undefined {
+  const m = /^containerd\s+\S+\s+v?(\d+)\.(\d+)[.\s~+-]/.exec(output.trim() + " ");
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** Parses BootstrapParams.containerd_version ("v2.3.0", "2.3.0-rc.1"). */
+export function parseVersionString(v: string): ContainerdVersion | undefined {
+  const m = /^v?(\d+)\.(\d+)/.exec(v.trim());
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+type Cache = Record<string, { version: string; at: number }>;
+
+function stateDir(): string {
+  return Deno.env.get("CONTAINERD_SHIM_DENO_STATE_DIR") || DEFAULT_STATE_DIR;
+}
+
+/** The identity of the file at `path` (symlinks followed), or undefined when it cannot be stat'ed. */
+function fileKey(path: string): string | undefined {
+  try {
+    const st = Deno.statSync(path);
+    if (!st.isFile) return undefined;
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtime?.getTime() ?? 0}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function readCache(file: string): Cache {
+  try {
+    const raw = JSON.parse(Deno.readTextFileSync(file));
+    return raw && typeof raw === "object" && !Array.isArray(raw) ? raw as Cache : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Writes the cache atomically (rename), keeping the newest entries; a failure only costs the next start a probe. */
+function writeCache(dir: string, file: string, cache: Cache): void {
+  const kept = Object.entries(cache).sort((a, b) => b[1].at - a[1].at).slice(0, CACHE_ENTRIES);
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${Deno.pid}`;
+    Deno.writeTextFileSync(tmp, JSON.stringify(Object.fromEntries(kept)), { mode: 0o600 });
+    Deno.renameSync(tmp, file);
+  } catch {
+    // read-only or missing /run: no cache, still correct
+  }
+}
+
+/** Runs `<binary> --version` and returns its first line ("" when it fails or takes too long). */
+async function askVersion(binary: string): Promise<string> {
+  try {
+    const out = await new Deno.Command(binary, {
+      args: ["--version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).split("\n")[0] : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The version of the containerd running `start`: cached by binary identity, else asked and cached. `candidates`
+ * defaults to the parent's executable then `publishBinary`. Undefined when no candidate answers as containerd.
+ */
+export async function containerdVersion(
+  publishBinary: string | undefined,
+  candidates: string[] = [`/proc/${Deno.ppid}/exe`, ...(publishBinary ? [publishBinary] : [])],
+): Promise<ContainerdVersion | undefined> {
+  const dir = stateDir();
+  const file = `${dir}/${CACHE_FILE}`;
+  let cache: Cache | undefined;
+  for (const path of candidates) {
+    const key = fileKey(path);
+    if (!key) continue;
+    cache ??= readCache(file);
+    const hit = cache[key];
+    if (hit) {
+      const v = parseContainerdVersion(hit.version);
+      if (v) return v;
+      continue; // cached as "not containerd"
+    }
+    const line = await askVersion(path);
+    if (line) {
+      // A failed or slow probe is not remembered: the next start asks again.
+      cache[key] = { version: line, at: Date.now() };
+      writeCache(dir, file, cache);
+    }
+    const v = parseContainerdVersion(line);
+    if (v) return v;
+  }
+  return undefined;
+}
