@@ -154,13 +154,14 @@ async function startServer(dir: string, name: string, events: FakeEvents, addres
   const socket = bootstrap.BootstrapResult.decode(started.stdout).address.replace(/^unix:\/\//, "");
   assert.equal((await Deno.stat(`${dir}/s`)).mode! & 0o777, 0o711, "socket directory mode");
   assert.equal((await Deno.stat(socket)).mode! & 0o777, 0o600, "socket mode");
-  return { socket, namespace };
+  return { socket, namespace, id: name };
 }
 
-async function stopServer(socket: string, namespace: string): Promise<void> {
+async function stopServer(socket: string, namespace: string, id: string): Promise<void> {
   const client = await TaskClient.connect(socket, namespace);
   try {
-    await client.call("Shutdown", { id: "" }).catch(() => {});
+    // With the id: the server holds a place for the container it was started for until its Create or Shutdown.
+    await client.call("Shutdown", { id }).catch(() => {});
   } finally {
     client.close();
   }
@@ -173,7 +174,7 @@ Deno.test("the server closes connections from a foreign uid unanswered, and answ
   await Deno.chmod(`${dir}/deno-dir`, 0o777);
   const events = FakeEvents.start(dir);
   const flags = ["--no-prompt", "--no-config", "--allow-net", "--allow-read", "--allow-write", "--allow-sys=uid"];
-  const servers: { socket: string; namespace: string }[] = [];
+  const servers: { socket: string; namespace: string; id: string }[] = [];
   try {
     // containerd runs as root: uid 65534 is a stranger and gets nothing, not even an error status.
     const rootOwned = await startServer(dir, "root-owned", events, 0);
@@ -194,7 +195,7 @@ Deno.test("the server closes connections from a foreign uid unanswered, and answ
     const owner = await runScript(dir, peerProbe(nobodyOwned.socket), flags, NOBODY) as Record<string, unknown>;
     assert.ok((owner.received as number) > 10, `containerd's owner got no answer: ${JSON.stringify(owner)}`);
   } finally {
-    for (const s of servers) await stopServer(s.socket, s.namespace).catch(() => {});
+    for (const s of servers) await stopServer(s.socket, s.namespace, s.id).catch(() => {});
     events.close();
     await Deno.remove(dir, { recursive: true });
   }

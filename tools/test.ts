@@ -16,7 +16,7 @@
  * - Teardown: `deno run -A tools/lab.ts down` once per series with `SHIM_LAB_CONTAINERD=<series>` (skipped with
  *   `SHIM_KEEP_LAB=1`).
  * - Leftovers (tools/leftovers.ts): every test process runs with `TMPDIR` set to this checkout's private temp
- *   directory (`/tmp/shim-test-<hash of the checkout path>`, or `SHIM_TEST_TMPDIR`); after the teardown, any shim
+ *   directory (`/tmp/st<hash of the checkout path>`, or `SHIM_TEST_TMPDIR`); after the teardown, any shim
  *   server, container, logger, runc state directory, shim socket, mount or temp entry of this run that remains is
  *   listed, removed, and counted as one failure.
  * - SIGINT/SIGTERM: forwarded to the running `deno test`; no further file starts; the teardown and the leftover
@@ -333,7 +333,8 @@ async function runJob(job: Job, passThrough: string[], env: Record<string, strin
 export function privateTempDir(): string {
   const explicit = Deno.env.get("SHIM_TEST_TMPDIR");
   if (explicit) return explicit;
-  return `/tmp/shim-test-${sha256Hex(repoRoot).slice(0, 12)}`;
+  // Short: tests bind unix sockets below it, 64-hex socket names included, and sun_path holds 107 bytes.
+  return `/tmp/st${sha256Hex(repoRoot).slice(0, 6)}`;
 }
 
 /** The marks that make a process, mount or runc state this checkout's (see tools/leftovers.ts). */

@@ -102,9 +102,29 @@ export async function makeBundle(dir: string, id: string, args: string[], annota
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config));
   // containerd creates the log fifo and keeps reading it; so does the harness.
   await new Deno.Command("mkfifo", { args: [`${bundle}/log`] }).output();
-  new Deno.Command("sh", { args: ["-c", `cat "${bundle}/log" >> "${bundle}/shim.log"`], stdin: "null" }).spawn();
+  const reader = new Deno.Command("sh", {
+    args: ["-c", `exec cat "${bundle}/log" >> "${bundle}/shim.log"`],
+    stdin: "null",
+  }).spawn();
+  logReaders.add(reader);
+  reader.status.then(() => logReaders.delete(reader));
   return bundle;
 }
+
+/**
+ * The bundles' log readers. A reader whose fifo never gets a writer (a failed `start`, a container whose group
+ * server was started for another bundle) would wait in open(2) forever: they all go when the test process ends.
+ */
+const logReaders = new Set<Deno.ChildProcess>();
+globalThis.addEventListener("unload", () => {
+  for (const r of logReaders) {
+    try {
+      r.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
 
 /** Runs the binary like containerd does and returns what it printed. */
 export async function runShim(
