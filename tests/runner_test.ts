@@ -48,9 +48,18 @@ Deno.test("runner: SIGTERM halfway through a file that runs a container leaves n
   const child = runner([`${FIXTURES}/containers.ts`], { SHIM_TEST_TMPDIR: runDir, RUNNER_FIXTURE_READY: ready });
   const output = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   try {
-    assert.ok(await waitFor(() => exists(ready), 120_000, 200), "the fixture did not start its container in 120 s");
+    let exited = false;
+    child.status.then(() => exited = true);
+    const started = await waitFor(async () => exited || await exists(ready), 300_000, 200);
+    if (!started || exited) {
+      if (!exited) child.kill("SIGTERM");
+      const [out, err] = await output;
+      assert.fail(
+        `the fixture did not start its container (${exited ? "the runner ended" : "in 300 s"}):\n${out}\n${err}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 200)); // the file is written in one go, but let the write finish
-    const started = JSON.parse(await Deno.readTextFile(ready)) as {
+    const fixture = JSON.parse(await Deno.readTextFile(ready)) as {
       dir: string;
       serverPid: number;
       containerPid: number;
@@ -59,11 +68,11 @@ Deno.test("runner: SIGTERM halfway through a file that runs a container leaves n
       socket: string;
     };
     // What a killed run used to leave: all of it exists now.
-    assert.ok(started.dir.startsWith(runDir + "/"), `the test's temp dir ${started.dir} is in the run's TMPDIR`);
-    for (const pid of [started.serverPid, started.containerPid, ...started.loggers]) assert.ok(await alive(pid));
-    assert.ok(started.loggers.length > 0, "the bundle's log has a reader");
-    assert.ok(await exists(started.runcState));
-    assert.ok(await exists(started.socket));
+    assert.ok(fixture.dir.startsWith(runDir + "/"), `the test's temp dir ${fixture.dir} is in the run's TMPDIR`);
+    for (const pid of [fixture.serverPid, fixture.containerPid, ...fixture.loggers]) assert.ok(await alive(pid));
+    assert.ok(fixture.loggers.length > 0, "the bundle's log has a reader");
+    assert.ok(await exists(fixture.runcState));
+    assert.ok(await exists(fixture.socket));
 
     child.kill("SIGTERM");
     const status = await child.status;
@@ -77,12 +86,12 @@ Deno.test("runner: SIGTERM halfway through a file that runs a container leaves n
     assert.match(out, /tests\/fixtures\/runner\/containers\.ts +1 +1 +[\d.]+ +\(interrupted \(SIGTERM\)\)/);
     assert.match(out, /\n1 passed, 2 failed\n$/, "1 pass; the interrupted file and the leftovers fail");
 
-    for (const pid of [started.serverPid, started.containerPid, ...started.loggers]) {
+    for (const pid of [fixture.serverPid, fixture.containerPid, ...fixture.loggers]) {
       assert.ok(await waitFor(async () => !await alive(pid), 5_000), `pid ${pid} still runs`);
     }
-    assert.ok(!await exists(started.runcState), `${started.runcState} remains`);
-    assert.ok(!await exists(started.socket), `${started.socket} remains`);
-    assert.ok(!await exists(started.dir), `${started.dir} remains`);
+    assert.ok(!await exists(fixture.runcState), `${fixture.runcState} remains`);
+    assert.ok(!await exists(fixture.socket), `${fixture.socket} remains`);
+    assert.ok(!await exists(fixture.dir), `${fixture.dir} remains`);
     const mentioning = await findProcesses((argv) => argv.join(" ").includes(runDir));
     assert.deepEqual(mentioning, [], "no process names the run's temp directory");
     const mounts = await Deno.readTextFile("/proc/self/mountinfo");
