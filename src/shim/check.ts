@@ -12,6 +12,7 @@ import { readFileOrNull } from "../sys/procfs.ts";
 import { DEFAULT_SOCKET_DIR } from "./address.ts";
 import { loadConfig } from "./config.ts";
 import { VERSION } from "../version.ts";
+import { permissionFindings } from "./manifest.ts";
 
 /** One finding. */
 export interface Finding {
@@ -84,6 +85,7 @@ export async function runChecks(argv: string[]): Promise<Finding[]> {
       return `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion}`;
     }, "fix or remove the shim config file"),
   );
+  out.push(...permissionFindings());
   return out;
 }
 
