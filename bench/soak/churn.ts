@@ -10,6 +10,7 @@
  * |---|---|---|
  * | `BENCH_CHURN_RUNS` | 300 | lifecycles |
  * | `BENCH_CHURN_OUT` | unset | also write the samples as JSON there |
+ * | `BENCH_CHURN_STATE` | 0 | `N`: every N lifecycles SIGUSR2 the server (it logs its JS heap, external memory, RSS) and print those lines |
  * | `BENCH_LAB_DIR` | the test lab (`<repo>/.lab`) | the lab |
  *
  * @example
@@ -49,7 +50,7 @@ async function rssKiB(pid: number): Promise<number> {
 }
 
 /** Runs the churn against `lab`; the namespace is cleaned before and after. */
-export async function churn(lab: Lab, runs: number, onProgress?: (i: number, kib: number) => void) {
+export async function churn(lab: Lab, runs: number, onProgress?: (i: number, kib: number, pid: number) => void) {
   await lab.ensureImage(NS);
   await lab.cleanupNamespace(NS);
   const config = `${lab.dir}/churn-node-grouping.json`;
@@ -69,7 +70,7 @@ export async function churn(lab: Lab, runs: number, onProgress?: (i: number, kib
       const r = await lab.ctr(["run", "--rm", ...rt, lab.image, `churn-${i}`, "true"], { namespace: NS });
       if (r.code !== 0) throw new Error(`lifecycle ${i}: ${r.stderr}`);
       samples.push(await rssKiB(pid));
-      onProgress?.(i, samples.at(-1)!);
+      onProgress?.(i, samples.at(-1)!, pid);
     }
     const seconds = (performance.now() - t0) / 1000;
     if (await nodeServer(lab) !== pid) throw new Error("the node server changed during the churn");
@@ -84,9 +85,14 @@ if (import.meta.main) {
   const dir = Deno.env.get("BENCH_LAB_DIR") || undefined;
   const lab = await useLab(dir ? { dir } : {});
   const mib = (k: number) => (k / 1024).toFixed(1);
-  const r = await churn(lab, runs, (i, k) => {
+  const stateEvery = Number(Deno.env.get("BENCH_CHURN_STATE") || 0);
+  const r = await churn(lab, runs, (i, k, pid) => {
     if ((i + 1) % 25 === 0) console.error(`${i + 1}/${runs}: RSS ${mib(k)} MiB`);
+    if (stateEvery > 0 && (i + 1) % stateEvery === 0) Deno.kill(pid, "SIGUSR2");
   });
+  if (stateEvery > 0) {
+    for (const line of (await lab.log()).split("\n")) if (line.includes("shim state")) console.log(line);
+  }
   console.log(
     `node server over ${r.runs} lifecycles (${r.seconds.toFixed(0)} s): RSS start ${mib(r.startKiB)} MiB, ` +
       `peak ${mib(r.peakKiB)} MiB (+${mib(r.peakKiB - r.startKiB)}), end ${mib(r.endKiB)} MiB`,
