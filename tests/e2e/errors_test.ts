@@ -31,9 +31,10 @@ const STOPPED: Step[] = [
   { name: "resume of a stopped task", args: (id) => ["task", "resume", id] },
 ];
 
-/** What a user sees: exit code and stderr, with the container id and pids made neutral. */
+/** What a user sees: exit code and stderr, with the container id, timestamps and pids made neutral. */
 function seen(r: { code: number; stderr: string }, id: string): string {
-  const text = r.stderr.split(id).join("<id>").replace(/\b\d{3,7}\b/g, "<n>").trim();
+  const text = r.stderr.split(id).join("<id>").replace(/time="[^"]*"/g, 'time="<t>"').replace(/\b\d{3,7}\b/g, "<n>")
+    .trim();
   return `exit ${r.code}: ${text}`;
 }
 

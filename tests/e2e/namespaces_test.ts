@@ -58,9 +58,10 @@ Deno.test("node grouping: the same container id in two namespaces, side by side"
       events.lines.map((l) => / (\S+) (\/tasks\/\S+) (.*)$/.exec(l)).filter((m) => m?.[2] === topic)
         .filter((m) => m![3].includes(`"${ID}"`))
         .map((m) => `${m![1]}:${/"exit_status":(\d+)/.exec(m![3])?.[1] ?? 0}`).sort();
-    assert.ok(await events.waitFor(() => of("/tasks/delete").length >= 3), events.lines.join("\n"));
+    // c's create failed before any task event: it publishes none.
+    assert.ok(await events.waitFor(() => of("/tasks/delete").length >= 2), events.lines.join("\n"));
     assert.deepEqual(of("/tasks/exit"), [`${A}:3`, `${B}:137`]);
-    assert.deepEqual(of("/tasks/delete").filter((e) => !e.startsWith(C)), [`${A}:3`, `${B}:137`]);
+    assert.deepEqual(of("/tasks/delete"), [`${A}:3`, `${B}:137`]);
     assert.ok(await waitFor(async () => (await servers()).length === 0, 15_000), "the node server outlived its tasks");
   } finally {
     await events.stop();
