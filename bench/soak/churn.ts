@@ -65,9 +65,10 @@ export async function churn(lab: Lab, runs: number, onProgress?: (i: number, kib
     await new Promise((r) => setTimeout(r, 1000));
     const startKiB = await rssKiB(pid);
     const samples: number[] = [];
+    const tag = Date.now().toString(36).slice(-5); // ids unique per run: runc's state is host-wide
     const t0 = performance.now();
     for (let i = 0; i < runs; i++) {
-      const r = await lab.ctr(["run", "--rm", ...rt, lab.image, `churn-${i}`, "true"], { namespace: NS });
+      const r = await lab.ctr(["run", "--rm", ...rt, lab.image, `churn-${tag}-${i}`, "true"], { namespace: NS });
       if (r.code !== 0) throw new Error(`lifecycle ${i}: ${r.stderr}`);
       samples.push(await rssKiB(pid));
       onProgress?.(i, samples.at(-1)!, pid);
