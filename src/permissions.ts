@@ -29,22 +29,72 @@ export const SHIM_ENV = [
   "CONTAINERD_SHIM_DENO_IDLE_EXIT_MS",
 ];
 
+/** One permission the shim runs under: the flag, what it is for, and why it cannot be narrower. */
+export interface PermissionGrant {
+  /** The `deno run` / `deno compile` flag. */
+  flag: string;
+  /** What the running process is asked (`Deno.permissions.querySync`) to show it holds this grant. */
+  probe: Deno.PermissionDescriptor;
+  /** What the shim uses it for. */
+  why: string;
+  /** The configuration that keeps it unscoped; undefined when it is scoped. */
+  broadBecause?: string;
+}
+
+/**
+ * The permission set, in flag order: the flags (both flavours), the README's table and `check`'s manifest
+ * (src/shim/manifest.ts) are all read from this one list.
+ */
+export const SHIM_PERMISSIONS: readonly PermissionGrant[] = [
+  {
+    flag: "--allow-ffi",
+    probe: { name: "ffi" },
+    why: "libc: PR_SET_CHILD_SUBREAPER, waitid/waitpid, recvmsg with SCM_RIGHTS (console socket), mount, " +
+      "nonblocking fifo opens, epoll, signal masks, and reads of /proc and /sys (Deno refuses those without -A)",
+    broadBecause: "Deno checks pointer operations (UnsafePointer.of, UnsafePointerView) against the unscoped ffi " +
+      "permission: a flag scoped to libc's path lets dlopen succeed and then fails the first struct access",
+  },
+  {
+    flag: "--allow-run",
+    probe: { name: "run" },
+    why: "runc (create, start, exec, kill, delete…), binary:// logging drivers, and the server `start` spawns",
+    broadBecause: "Options.binary_name (a runc wrapper named per container) and binary:// log URIs name any program",
+  },
+  {
+    flag: "--allow-read",
+    probe: { name: "read" },
+    why: "bundles (config.json, options.json, pid files, runc's log.json), stdio fifos, the shim config",
+    broadBecause: "the CRI config_path and CONTAINERD_SHIM_DENO_CONFIG, checkpoint/restore image paths and " +
+      "containerd's root/state directories (set in its config) are paths named at run time",
+  },
+  {
+    flag: "--allow-write",
+    probe: { name: "write" },
+    why: "bundles (options.json, pid files), stdio fifos, file:// logs, checkpoint images, the shim socket",
+    broadBecause: "file:// log URIs and checkpoint image/work paths name any file",
+  },
+  {
+    flag: `--allow-env=${SHIM_ENV.join(",")}`,
+    probe: { name: "env", variable: SHIM_ENV[0] },
+    why: "containerd's shim contract (NAMESPACE, TTRPC_ADDRESS, GRPC_ADDRESS, MAX_SHIM_VERSION, SCHED_CORE) and " +
+      "our config override and debug switch; where `start` caches containerd's version, and the server's " +
+      "reservation and idle timers (tests shorten them)",
+  },
+];
+
+/** Permissions the shim must not hold (the manifest shows they are absent). */
+export const SHIM_WITHOUT: readonly { flag: string; probe: Deno.PermissionDescriptor }[] = [
+  // The shim's two unix sockets (its own, containerd's ttrpc socket) are served and reached through libc
+  // (src/sys/unix_stream.ts), so any TCP, UDP or unix socket use through Deno's APIs is denied.
+  { flag: "--allow-net", probe: { name: "net" } },
+  { flag: "--allow-sys", probe: { name: "sys" } },
+  { flag: "--allow-import", probe: { name: "import" } },
+  { flag: "--allow-env (unscoped)", probe: { name: "env" } },
+];
+
 /** The `deno run` flags of the shim, in a stable order. */
 export function shimPermissionFlags(): string[] {
-  return [
-    "--no-prompt",
-    // Unscoped: Deno checks pointer operations (UnsafePointer.of, UnsafePointerView) against the unscoped ffi
-    // permission, so a flag scoped to libc's path lets dlopen succeed and then fails the first struct access.
-    "--allow-ffi",
-    // runc (or Options.binary_name) and binary:// log drivers are arbitrary programs named at run time.
-    "--allow-run",
-    // bundles, fifos, file:// logs and checkpoint paths are arbitrary paths handed over by containerd.
-    "--allow-read",
-    "--allow-write",
-    // No --allow-net: the shim's two unix sockets (its own and containerd's ttrpc socket) are served and reached
-    // through libc (src/sys/unix_stream.ts), so any TCP, UDP or other socket use through Deno's APIs is denied.
-    `--allow-env=${SHIM_ENV.join(",")}`,
-  ];
+  return ["--no-prompt", ...SHIM_PERMISSIONS.map((p) => p.flag)];
 }
 
 /**

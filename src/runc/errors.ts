@@ -7,7 +7,7 @@
  * import { isNotExist, RuncError } from "./errors.ts";
  * const err = new RuncError({ command: "delete", args: ["delete", "c1"], code: 1, signal: null,
  *   runtimeMessage: "container does not exist" });
- * err.message; // "runc delete failed: container does not exist"
+ * err.message; // "container does not exist" (runc's own words, as the Go shim reports them)
  * isNotExist(err); // true
  * ```
  * @module
@@ -36,9 +36,10 @@ function exitText(code: number | null, signal: Deno.Signal | null): string {
 }
 
 /**
- * A runc call that failed. The message is runc's own last error, prefixed with `runc <command> failed: ` unless runc
- * already says so (runc 1.1 does for create/run/restore), e.g. `runc create failed: unable to start container
- * process: exec: "nosuch": executable file not found in $PATH`. When runc said nothing, the exit status stands in.
+ * A runc call that failed. The message is runc's own last error, as the Go shim reports it after its context (so
+ * `OCI runtime exec failed: exec failed: unable to start container process: …`, and for create, where runc 1.1
+ * names itself, `OCI runtime create failed: runc create failed: …`). When runc said nothing, the message is
+ * `runc <command> failed: <exit status>`.
  */
 export class RuncError extends Error {
   override name = "RuncError";
@@ -49,9 +50,10 @@ export class RuncError extends Error {
   readonly runtimeMessage: string;
 
   constructor(init: RuncErrorInit) {
-    const text = init.runtimeMessage || exitText(init.code, init.signal);
-    const prefix = `runc ${init.command} failed`;
-    super(text.startsWith(prefix) ? text : `${prefix}: ${text}`, init.cause === undefined ? {} : { cause: init.cause });
+    super(
+      init.runtimeMessage || `runc ${init.command} failed: ${exitText(init.code, init.signal)}`,
+      init.cause === undefined ? {} : { cause: init.cause },
+    );
     this.command = init.command;
     this.args = init.args;
     this.code = init.code;

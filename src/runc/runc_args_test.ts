@@ -236,12 +236,12 @@ Deno.test("errors: message from the part of log.json this call appended, else st
     await f.mode("fail-stderr");
     let err = await f.runc.start("c1").catch((e) => e);
     assert.ok(err instanceof RuncError);
-    assert.equal(err.message, "runc start failed: only on stderr");
+    assert.equal(err.message, "only on stderr");
     assert.equal(err.code, 2);
     await f.mode("fail-log");
     err = await f.runc.kill("c1", 9).catch((e) => e);
     assert.ok(err instanceof RuncError);
-    assert.equal(err.message, "runc kill failed: boom from log");
+    assert.equal(err.message, "boom from log");
     assert.equal(err.code, 1);
     assert.equal(err.command, "kill");
   });
@@ -256,7 +256,7 @@ Deno.test("errors: create with piped stdio falls back to runc's stderr and relea
       stdio: { stdin: "piped", stdout: "piped", stderr: "piped" },
     }).catch((e) => e);
     assert.ok(err instanceof RuncError);
-    assert.equal(err.message, "runc create failed: only on stderr");
+    assert.equal(err.message, "only on stderr");
   }, { log: false });
 });
 
@@ -270,7 +270,7 @@ Deno.test("errors: runc killed by a signal, missing binary, bad id or signal", a
     const missing = new Runc({ binary: `${f.dir}/nosuch-runc`, root: f.dir });
     const gone = await missing.delete("c1").catch((e) => e);
     assert.ok(gone instanceof RuncError);
-    assert.match(gone.message, /^runc delete failed: spawn .*nosuch-runc: /);
+    assert.match(gone.message, /^spawn .*nosuch-runc: /);
     await assert.rejects(f.runc.delete("--all"), TypeError);
     await assert.rejects(f.runc.kill("c1", 0), TypeError);
   });

@@ -194,7 +194,7 @@ Deno.test("pause/resume/state; exec into a paused container is refused; delete o
     assert.equal((await lab.runc.state("pr")).status, "running");
     const running = await lab.runc.delete("pr").catch((e) => e);
     assert.ok(running instanceof RuncError);
-    assert.equal(running.message, "runc delete failed: cannot delete container pr that is not stopped: running");
+    assert.equal(running.message, "cannot delete container pr that is not stopped: running");
     await lab.runc.delete("pr", { force: true });
     await assert.rejects(lab.runc.state("pr"), isNotExist);
   });
@@ -228,7 +228,7 @@ Deno.test("kill/delete lifecycle and the not-exist / not-running predicates", as
     await lab.runc.delete("kd");
     const unknown = await lab.runc.delete("kd").catch((e) => e);
     assert.ok(unknown instanceof RuncError);
-    assert.equal(unknown.message, "runc delete failed: container does not exist");
+    assert.equal(unknown.message, "container does not exist");
     assert.equal(unknown.code, 1);
     assert.ok(isNotExist(unknown));
     assert.ok(isNotExist(await lab.runc.kill("nosuch", 15, { all: true }).catch((e) => e)));
@@ -268,7 +268,7 @@ Deno.test("checkpoint fails quickly with criu's message and leaves the container
     // CRIU 3.17 cannot dump on kernels >= 6.13 (vDSO layout); on a host where it can, this test must be revisited
     assert.ok(err instanceof RuncError, `checkpoint unexpectedly succeeded: ${err}`);
     assert.ok(isCriuError(err), err.message);
-    assert.match(err.message, /^runc checkpoint failed: criu failed: type DUMP/);
+    assert.match(err.message, /^criu failed: type DUMP/);
     assert.ok(ms < 10_000, `checkpoint took ${ms} ms`);
     assert.equal((await lab.runc.state("cp")).status, "running");
     assert.deepEqual(await lab.runc.ps("cp"), [initPid]);

@@ -14,6 +14,7 @@ import { unixListening } from "../sys/unix_socket.ts";
 import { DEFAULT_SOCKET_DIR } from "./address.ts";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "./config.ts";
 import { VERSION } from "../version.ts";
+import { permissionFindings } from "./manifest.ts";
 
 /** One finding. */
 export interface Finding {
@@ -113,6 +114,7 @@ async function configFindings(): Promise<Finding[]> {
       return present ? `read ${path} (${why}): ${settings}` : `no file at ${path} (${why}): defaults ${settings}`;
     }, `fix or remove the shim config file ${path}`),
   );
+  out.push(...permissionFindings());
   return out;
 }
 

@@ -13,6 +13,38 @@ Deno.test("HeapKeeper collects after every N releases", () => {
   }
 });
 
+Deno.test("HeapKeeper collects when RSS grew past the bound since the last collection, not per release", () => {
+  let rss = 50 << 20, runs = 0;
+  const k = new HeapKeeper({
+    every: 1000,
+    idleMs: 60_000,
+    growthBytes: 4 << 20,
+    rss: () => rss,
+    gc: () => {
+      runs++;
+      rss -= 2 << 20; // a collection frees half of what piled up
+    },
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      rss += 1 << 20;
+      k.released();
+    }
+    assert.equal(runs, 0, "3 MiB of growth: below the bound");
+    rss += 1 << 20;
+    k.released();
+    assert.equal(runs, 1, "4 MiB: collected");
+    // What the collection could not free (52 MiB now) is the new baseline: no collection per release.
+    for (let i = 0; i < 5; i++) k.released();
+    assert.equal(runs, 1);
+    rss += 4 << 20;
+    k.released();
+    assert.equal(runs, 2);
+  } finally {
+    k.close();
+  }
+});
+
 Deno.test("HeapKeeper collects once when releases stop", async () => {
   let runs = 0;
   const k = new HeapKeeper({ every: 100, idleMs: 20, gc: () => runs++ });

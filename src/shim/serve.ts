@@ -19,7 +19,7 @@ import { log, setLogLevel } from "../log.ts";
 import { TASK_SERVICE, TASK_SERVICE_V3 } from "../proto/mod.ts";
 import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
-import { close, dup2, ignoreInspectorSignal, redirectStderrToFifo } from "../sys/process.ts";
+import { close, dup2, guardInspectorSignal, redirectStderrToFifo } from "../sys/process.ts";
 import { check, cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
 import { ownerUid, type PeerCredentials, unixListening } from "../sys/unix_socket.ts";
@@ -204,9 +204,10 @@ export async function serve(a: ShimArgs): Promise<never> {
   // The container this server was spawned for: its Create is on the way.
   if (a.id) service.reserve(a.namespace, a.id);
 
-  // SIGUSR1 would open Deno's inspector (root code execution for any local user): it is ignored. Diagnostics, which
+  // SIGUSR1 would open Deno's inspector (root code execution for any local user): it never reaches Deno's handler
+  // (src/sys/process.ts, guardInspectorSignal). Diagnostics, which
   // the Go shim gives on SIGUSR1 (a stack dump), are on SIGUSR2: what a stuck or growing shim holds, in containerd's log.
-  ignoreInspectorSignal();
+  guardInspectorSignal();
   Deno.addSignalListener("SIGUSR2", () => {
     log.info("shim state", {
       containers: service.containers.size,

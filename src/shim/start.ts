@@ -100,14 +100,18 @@ async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise
     socket,
   });
   const { cmd, args } = serverCommand(serverArgs);
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: bundle,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-    detached: true,
-  }).spawn();
+  // SIGUSR1 blocked from the server's first instruction: Deno would open its inspector on it (src/sys/process.ts).
+  const { withInspectorSignalBlocked } = await import("../sys/process.ts");
+  const child = withInspectorSignalBlocked(() =>
+    new Deno.Command(cmd, {
+      args,
+      cwd: bundle,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+      detached: true,
+    }).spawn()
+  );
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const report = await Promise.race([

@@ -64,6 +64,7 @@ const symbols = {
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   signal: { parameters: ["i32", "pointer"], result: "pointer" },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // cgroups: v2 OOM watching (memory.events) and listing /sys directories, which Deno refuses to read itself.
   inotify_init1: { parameters: ["i32"], result: "i32" },
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },

@@ -197,18 +197,102 @@ export function signalName(n: number): string {
   return `SIG${n}`;
 }
 
+const SIGUSR1 = 10;
+const SIG_BLOCK = 0;
+const SIG_UNBLOCK = 1;
+const SIG_IGN = Deno.UnsafePointer.create(1n);
+
+/** A kernel sigset_t (glibc's 128-byte one) holding SIGUSR1 only. */
+function usr1Set(): Uint8Array {
+  const set = new BigUint64Array(16);
+  set[0] = 1n << BigInt(SIGUSR1 - 1);
+  return new Uint8Array(set.buffer);
+}
+
+/** Blocks or unblocks SIGUSR1 for the calling thread (the JS thread, the one every `Deno.Command` spawns from). */
+function setUsr1Blocked(blocked: boolean): void {
+  check(libc().pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, usr1Set(), null), "pthread_sigmask");
+}
+
+/** Sets SIGUSR1 to SIG_IGN (dropping one pending); true when a handler (Deno's inspector trigger) was replaced. */
+function ignoreUsr1(): boolean {
+  const old = Deno.UnsafePointer.value(libc().signal(SIGUSR1, SIG_IGN));
+  return BigInt(old) > 1n; // neither SIG_DFL (0) nor SIG_IGN (1)
+}
+
+/**
+ * Runs `spawn` (a `Deno.Command` spawn of the shim's server) with SIGUSR1 blocked in the calling thread, so the child
+ * starts with it blocked: Deno copies the spawning thread's signal mask into the child, and every thread the child's
+ * runtime creates inherits it. Until {@linkcode guardInspectorSignal} replaces Deno's handler, a SIGUSR1 sent to
+ * the server then stays pending instead of opening the inspector (or, before Deno arms it, killing the server).
+ */
+export function withInspectorSignalBlocked<T>(spawn: () => T): T {
+  setUsr1Blocked(true);
+  try {
+    return spawn();
+  } finally {
+    setUsr1Blocked(false);
+  }
+}
+
+/** True while the guard keeps SIGUSR1 blocked in the JS thread (Deno's handler not replaced yet). */
+let guarding = false;
+let guardTimer: ReturnType<typeof setTimeout> | undefined;
+
+function endGuard(): void {
+  clearTimeout(guardTimer);
+  guardTimer = undefined;
+  if (!guarding) return;
+  guarding = false;
+  setUsr1Blocked(false);
+}
+
 /**
  * Deno 2.9.2+ opens the V8 inspector on 127.0.0.1:9229 when the process receives SIGUSR1 (Node's convention),
  * installing that handler about 500 ms after start-up. In a root-owned shim that would let any local user attach and
- * run code as root, so the server sets SIGUSR1 to SIG_IGN once Deno's handler is in place — repeatedly for the first
- * seconds, because a busy host can delay Deno's installation. Returns the function that cancels the pending timers.
+ * run code as root. The server calls this first thing: SIGUSR1 is set to SIG_IGN at once, and the JS thread keeps it
+ * blocked (as `start` spawned it: {@linkcode withInspectorSignalBlocked}) until Deno has installed its handler, which a
+ * poll then replaces with SIG_IGN again — Deno installs it once. So a SIGUSR1 never reaches Deno's handler: it is
+ * pending (blocked in every thread) until the handler is gone, and SIG_IGN drops it. A server started some other way
+ * (SIGUSR1 not blocked) is exposed between Deno's installation and the next poll, at most `pollMs`.
+ * Children must not inherit the blocked mask (runc hands it on to the container's processes): spawn them through
+ * {@linkcode spawnWithInspectorSignalUnblocked}. Returns the function that stops the poll.
  */
-export function ignoreInspectorSignal(delaysMs: number[] = [600, 1000, 2000, 5000, 10_000]): () => void {
-  const ignore = () => libc().signal(10, /* SIGUSR1 */ Deno.UnsafePointer.create(1n) /* SIG_IGN */);
-  const timers = delaysMs.map((ms) => {
-    const t = setTimeout(ignore, ms);
-    Deno.unrefTimer(t);
-    return t;
-  });
-  return () => timers.forEach(clearTimeout);
+export function guardInspectorSignal(pollMs = 20, giveUpMs = 60_000): () => void {
+  ignoreUsr1();
+  setUsr1Blocked(true);
+  guarding = true;
+  const startedAt = Date.now();
+  const poll = () => {
+    if (ignoreUsr1()) return endGuard();
+    // Fast while Deno is expected to arm (≈0.5 s), then rarely: an idle server must not wake 50 times a second.
+    const elapsed = Date.now() - startedAt;
+    if (elapsed > giveUpMs) {
+      guardTimer = undefined; // stays blocked in the JS thread; spawns still check (see spawnWithInspectorSignalUnblocked)
+      return;
+    }
+    guardTimer = setTimeout(poll, elapsed < 3000 ? pollMs : 1000);
+    Deno.unrefTimer(guardTimer);
+  };
+  guardTimer = setTimeout(poll, pollMs);
+  Deno.unrefTimer(guardTimer);
+  return endGuard;
+}
+
+/**
+ * Runs `spawn` with SIGUSR1 unblocked in the JS thread, so the child gets a clean signal mask while the inspector
+ * guard is active. If Deno's handler is already installed it is replaced first (and the guard ends).
+ */
+export function spawnWithInspectorSignalUnblocked<T>(spawn: () => T): T {
+  if (!guarding) return spawn();
+  if (ignoreUsr1()) {
+    endGuard();
+    return spawn();
+  }
+  setUsr1Blocked(false);
+  try {
+    return spawn();
+  } finally {
+    setUsr1Blocked(true);
+  }
 }

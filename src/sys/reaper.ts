@@ -28,7 +28,7 @@ import { log } from "../log.ts";
 import { CLD_EXITED, P_ALL, P_PID, SIGINFO, WEXITED, WNOHANG, WNOWAIT } from "./abi.ts";
 import { ECHILD, EINTR, SysError } from "./errno.ts";
 import { errno, libc } from "./libc.ts";
-import { setChildSubreaper } from "./process.ts";
+import { setChildSubreaper, spawnWithInspectorSignalUnblocked } from "./process.ts";
 
 /** A reaped child that was not spawned through Deno. */
 export interface Exit {
@@ -85,7 +85,8 @@ class SubReaper implements Reaper {
   }
 
   spawn(cmd: string | URL, options?: Deno.CommandOptions): Deno.ChildProcess {
-    const child = new Deno.Command(cmd, options).spawn();
+    // With a clean signal mask while the server's inspector guard blocks SIGUSR1 (runc would hand it on).
+    const child = spawnWithInspectorSignalUnblocked(() => new Deno.Command(cmd, options).spawn());
     // Synchronously after spawn: the SIGCHLD handler is JS too, so it cannot run in between.
     const pid = child.pid;
     this.#denoChildren.set(pid, (this.#denoChildren.get(pid) ?? 0) + 1);

@@ -10,6 +10,11 @@
  * - everything the process wrote reaches the sink before TaskExit and before Wait answers;
  * - a container's init TaskExit comes after the TaskExit of each of its execs.
  *
+ * Containers are identified by (namespace, id): a server shared across namespaces (namespace and node grouping) may
+ * hold `a/dup` and `b/dup` at once. A call's namespace is its `containerd-namespace-ttrpc` metadata; containerd 1.6
+ * sends none, so it is the namespace of the Create sent on the same connection (containerd keeps one connection per
+ * task), else the only namespace holding that id (a connection opened after a containerd restart).
+ *
  * @module
  */
 import { log } from "../log.ts";
@@ -67,15 +72,30 @@ export interface TaskServiceOptions {
   version?: string;
 }
 
+/** A container's key in this server: ids are unique within a containerd namespace only. */
+export function containerKey(namespace: string, id: string): string {
+  return `${namespace}/${id}`;
+}
+
 type Req<M extends TaskMethodName> = ReturnType<(typeof taskMethods)[M]["request"]["decode"]>;
 type Res<M extends TaskMethodName> = Parameters<(typeof taskMethods)[M]["response"]["encode"]>[0];
 
+/** A started process and the container it belongs to. */
+interface Owned {
+  process: Process;
+  container: Container;
+}
+
 export class TaskService {
+  /** By {@link containerKey}. */
   readonly containers = new Map<string, Container>();
+  /** Keys of Creates in progress. */
   readonly #creating = new Set<string>();
   /** Places `start` reserved for containers whose Create is on its way, by namespace and id, with their expiry. */
   readonly #reservations = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #byPid = new Map<number, Process>();
+  readonly #byPid = new Map<number, Owned>();
+  /** Per client connection: container id → the namespace of the Create (or first call) sent on it for that id. */
+  readonly #bound = new WeakMap<object, Map<string, string>>();
   #startsInFlight = 0;
   #unmatched: Exit[] = [];
   readonly #unsubscribe: () => void;
@@ -150,10 +170,34 @@ export class TaskService {
     return out;
   }
 
-  #container(id: string): Container {
-    const c = this.containers.get(id);
+  /** The container a call names: `id` in the call's namespace (see the module doc). */
+  #container(id: string, ctx: CallContext | undefined): Container {
+    const ns = this.#namespaceOf(id, ctx);
+    const c = ns === undefined ? undefined : this.containers.get(containerKey(ns, id));
     if (!c) throw errNotFound("container not created");
+    if (ctx?.connection) this.#bind(ctx.connection, id, c.namespace);
     return c;
+  }
+
+  #namespaceOf(id: string, ctx: CallContext | undefined): string | undefined {
+    const fromMetadata = ctx?.metadata.get(NAMESPACE_METADATA)?.[0];
+    if (fromMetadata) return fromMetadata;
+    const bound = ctx?.connection && this.#bound.get(ctx.connection)?.get(id);
+    if (bound) return bound;
+    // A connection that has not named this id before (containerd reconnecting after its restart).
+    const owners: string[] = [];
+    for (const c of this.containers.values()) if (c.id === id) owners.push(c.namespace);
+    if (owners.length <= 1) return owners[0];
+    // Nothing says which one is meant: prefer the command line's namespace, else a stable choice, and say so.
+    const chosen = owners.includes(this.opts.namespace) ? this.opts.namespace : owners.sort()[0];
+    log.warn("a call without namespace names a container id held in several namespaces", { id, owners, chosen });
+    return chosen;
+  }
+
+  #bind(connection: object, id: string, namespace: string): void {
+    let ids = this.#bound.get(connection);
+    if (!ids) this.#bound.set(connection, ids = new Map());
+    ids.set(id, namespace);
   }
 
   #publish(e: ReturnType<(typeof taskEvents)[keyof typeof taskEvents]>): void {
@@ -163,28 +207,28 @@ export class TaskService {
   // ---- exits ----------------------------------------------------------------------------------------------------
 
   #onExit(e: Exit): void {
-    const p = this.#byPid.get(e.pid);
-    if (!p) {
+    const owned = this.#byPid.get(e.pid);
+    if (!owned) {
       if (this.#startsInFlight > 0) this.#unmatched.push(e);
       return;
     }
+    const p = owned.process;
     if (p.starting) {
       p.heldExit = { status: e.status, at: e.exitedAt };
       return;
     }
-    this.#applyExit(p, e.status, e.exitedAt);
+    this.#applyExit(owned.container, p, e.status, e.exitedAt);
   }
 
-  #applyExit(p: Process, status: number, at: Date): void {
+  #applyExit(c: Container, p: Process, status: number, at: Date): void {
     if (p.exitedAt) return;
-    this.#byPid.delete(p.pid);
+    if (this.#byPid.get(p.pid)?.process === p) this.#byPid.delete(p.pid);
     p.state.setExited(status, at);
-    this.#reportExit(p).catch((err) => log.error("reporting exit failed", { id: p.id, error: err }));
+    this.#reportExit(c, p).catch((err) => log.error("reporting exit failed", { id: p.id, error: err }));
   }
 
-  async #reportExit(p: Process): Promise<void> {
-    const c = this.containers.get(p.containerId);
-    if (!p.execId && c) {
+  async #reportExit(c: Container, p: Process): Promise<void> {
+    if (!p.execId) {
       if (c.shouldKillAll) {
         await c.runc.kill(c.id, 9, { all: true }).catch((err) =>
           log.debug("kill --all after init exit", { error: err })
@@ -200,8 +244,8 @@ export class TaskService {
     }
     await p.io?.drained(EXIT_DRAIN_MS);
     // TaskOOM must precede the init's TaskExit even when the OOM notification has not arrived yet.
-    if (!p.execId && c) this.#publishOom(c, true);
-    this.#publish(taskEvents.exit(c?.namespace ?? this.opts.namespace, {
+    if (!p.execId) this.#publishOom(c, true);
+    this.#publish(taskEvents.exit(c.namespace, {
       containerId: p.containerId,
       id: p.id,
       pid: p.pid,
@@ -224,12 +268,12 @@ export class TaskService {
   }
 
   /** Runs a Start with exits held back until the start event is queued. */
-  async #started(p: Process, publishStart: () => void): Promise<void> {
+  async #started(c: Container, p: Process, publishStart: () => void): Promise<void> {
     this.#startsInFlight++;
     p.starting = true;
     try {
       await p.start();
-      if (p.pid) this.#byPid.set(p.pid, p);
+      if (p.pid) this.#byPid.set(p.pid, { process: p, container: c });
       publishStart();
     } finally {
       p.starting = false;
@@ -240,7 +284,7 @@ export class TaskService {
       if (this.#startsInFlight === 0) this.#unmatched = [];
       const held = p.heldExit ?? (early && { status: early.status, at: early.exitedAt });
       p.heldExit = undefined;
-      if (held && p.pid) this.#applyExit(p, held.status, held.at);
+      if (held && p.pid) this.#applyExit(c, p, held.status, held.at);
     }
   }
 
@@ -249,8 +293,12 @@ export class TaskService {
   async create(r: Req<"Create">, ctx: CallContext): Promise<Res<"Create">> {
     if (!r.id) throw errInvalidArgument("container id must not be empty");
     if (!r.bundle) throw errInvalidArgument("bundle must not be empty");
-    if (this.containers.has(r.id) || this.#creating.has(r.id)) throw errAlreadyExists(`container ${r.id}`);
     const ns = ctx.metadata.get(NAMESPACE_METADATA)?.[0] || namespaceOfBundle(r.bundle) || this.opts.namespace;
+    // Bound before anything can fail: containerd's cleanup of a failed Create (Delete on this connection) must find
+    // this namespace's container or nothing, never another namespace's container of the same id.
+    if (ctx.connection) this.#bind(ctx.connection, r.id, ns);
+    const key = containerKey(ns, r.id);
+    if (this.containers.has(key) || this.#creating.has(key)) throw errAlreadyExists(`container ${r.id}`);
     const rootfs = (r.rootfs ?? []).map((m) => ({
       type: m.type ?? "",
       source: m.source ?? "",
@@ -259,8 +307,8 @@ export class TaskService {
     }));
     const stdio = { stdin: r.stdin ?? "", stdout: r.stdout ?? "", stderr: r.stderr ?? "", terminal: !!r.terminal };
     const checkpoint = r.checkpoint ?? "";
-    this.#creating.add(r.id);
-    this.#unreserve(ctx.metadata.get(NAMESPACE_METADATA)?.[0] || namespaceOfBundle(r.bundle), r.id);
+    this.#creating.add(key);
+    this.#unreserve(ns, r.id);
     try {
       const c = await Container.create(
         {
@@ -275,29 +323,29 @@ export class TaskService {
         ns,
         this.opts.reaper,
       );
-      this.containers.set(r.id, c);
-      if (c.init.pid) this.#byPid.set(c.init.pid, c.init);
+      this.containers.set(key, c);
+      if (c.init.pid) this.#byPid.set(c.init.pid, { process: c.init, container: c });
       this.#publish(
         taskEvents.create(ns, { containerId: r.id, bundle: r.bundle, rootfs, io: stdio, checkpoint, pid: c.init.pid }),
       );
       return { pid: c.init.pid };
     } finally {
-      this.#creating.delete(r.id);
+      this.#creating.delete(key);
       this.#occupancyChanged();
     }
   }
 
-  async start(r: Req<"Start">): Promise<Res<"Start">> {
-    const c = this.#container(r.id);
+  async start(r: Req<"Start">, ctx?: CallContext): Promise<Res<"Start">> {
+    const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
     if (p.execId) {
       const s = c.init.status;
       if (s !== "running" && s !== "paused" && s !== "pausing") {
         throw errFailedPrecondition(`container ${c.id} init process is not running`);
       }
-      await this.#started(p, () => this.#publish(taskEvents.execStarted(c.namespace, c.id, p.execId, p.pid)));
+      await this.#started(c, p, () => this.#publish(taskEvents.execStarted(c.namespace, c.id, p.execId, p.pid)));
     } else {
-      await this.#started(p, () => {
+      await this.#started(c, p, () => {
         this.#publish(taskEvents.start(c.namespace, c.id, p.pid));
         c.watchOom(() => this.#publishOom(c));
       });
@@ -305,8 +353,8 @@ export class TaskService {
     return { pid: p.pid };
   }
 
-  async delete(r: Req<"Delete">): Promise<Res<"Delete">> {
-    const c = this.#container(r.id);
+  async delete(r: Req<"Delete">, ctx?: CallContext): Promise<Res<"Delete">> {
+    const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
     await p.delete();
     if (p.exitedAt && !p.exitReported) await p.waitReported();
@@ -314,7 +362,7 @@ export class TaskService {
     const exitedAt = p.exitedAt;
     if (p.execId) {
       c.execs.delete(p.execId);
-      this.#byPid.delete(p.pid);
+      if (this.#byPid.get(p.pid)?.process === p) this.#byPid.delete(p.pid);
       this.#publish(taskEvents.delete(c.namespace, {
         containerId: c.id,
         id: p.execId,
@@ -325,8 +373,9 @@ export class TaskService {
     } else {
       for (const e of c.execs.values()) e.io?.close();
       c.release();
-      this.containers.delete(c.id);
-      for (const proc of c.all()) this.#byPid.delete(proc.pid);
+      this.containers.delete(containerKey(c.namespace, c.id));
+      for (const proc of c.all()) if (this.#byPid.get(proc.pid)?.process === proc) this.#byPid.delete(proc.pid);
+      if (ctx?.connection) this.#bound.get(ctx.connection)?.delete(c.id);
       this.#publish(taskEvents.delete(c.namespace, {
         containerId: c.id,
         id: "",
@@ -340,8 +389,8 @@ export class TaskService {
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
   }
 
-  state(r: Req<"State">): Promise<Res<"State">> {
-    const c = this.#container(r.id);
+  state(r: Req<"State">, ctx?: CallContext): Promise<Res<"State">> {
+    const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
     return Promise.resolve({
       id: p.id,
@@ -358,20 +407,20 @@ export class TaskService {
     });
   }
 
-  async wait(r: Req<"Wait">): Promise<Res<"Wait">> {
-    const p = this.#container(r.id).process(r.execId ?? "");
+  async wait(r: Req<"Wait">, ctx?: CallContext): Promise<Res<"Wait">> {
+    const p = this.#container(r.id, ctx).process(r.execId ?? "");
     await p.waitReported();
     return { exitStatus: p.exitStatus, exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined };
   }
 
-  async kill(r: Req<"Kill">): Promise<Record<string, never>> {
-    const p = this.#container(r.id).process(r.execId ?? "");
+  async kill(r: Req<"Kill">, ctx?: CallContext): Promise<Record<string, never>> {
+    const p = this.#container(r.id, ctx).process(r.execId ?? "");
     await p.kill(r.signal ?? 0, !!r.all);
     return {};
   }
 
-  exec(r: Req<"Exec">): Promise<Record<string, never>> {
-    const c = this.#container(r.id);
+  exec(r: Req<"Exec">, ctx?: CallContext): Promise<Record<string, never>> {
+    const c = this.#container(r.id, ctx);
     if (!r.execId) throw errInvalidArgument("exec id must not be empty");
     let spec: OciProcess;
     try {
@@ -389,8 +438,8 @@ export class TaskService {
     return Promise.resolve({});
   }
 
-  async pids(r: Req<"Pids">): Promise<Res<"Pids">> {
-    const c = this.#container(r.id);
+  async pids(r: Req<"Pids">, ctx?: CallContext): Promise<Res<"Pids">> {
+    const c = this.#container(r.id, ctx);
     let pids: number[];
     try {
       pids = await c.runc.ps(c.id);
@@ -407,22 +456,22 @@ export class TaskService {
     };
   }
 
-  async pause(r: Req<"Pause">): Promise<Record<string, never>> {
-    const c = this.#container(r.id);
+  async pause(r: Req<"Pause">, ctx?: CallContext): Promise<Record<string, never>> {
+    const c = this.#container(r.id, ctx);
     await c.init.serialize(() => c.init.state.pause());
     this.#publish(taskEvents.paused(c.namespace, c.id));
     return {};
   }
 
-  async resume(r: Req<"Resume">): Promise<Record<string, never>> {
-    const c = this.#container(r.id);
+  async resume(r: Req<"Resume">, ctx?: CallContext): Promise<Record<string, never>> {
+    const c = this.#container(r.id, ctx);
     await c.init.serialize(() => c.init.state.resume());
     this.#publish(taskEvents.resumed(c.namespace, c.id));
     return {};
   }
 
-  async checkpoint(r: Req<"Checkpoint">): Promise<Record<string, never>> {
-    const c = this.#container(r.id);
+  async checkpoint(r: Req<"Checkpoint">, ctx?: CallContext): Promise<Record<string, never>> {
+    const c = this.#container(r.id, ctx);
     const o: ReturnType<typeof decodeCheckpointOptions> | Record<string, undefined> = r.options?.type_url
       ? decodeCheckpointOptions(r.options)
       : {};
@@ -444,8 +493,8 @@ export class TaskService {
     return {};
   }
 
-  async update(r: Req<"Update">): Promise<Record<string, never>> {
-    const c = this.#container(r.id);
+  async update(r: Req<"Update">, ctx?: CallContext): Promise<Record<string, never>> {
+    const c = this.#container(r.id, ctx);
     if (!r.resources) throw errInvalidArgument("resources must be set");
     let resources: Record<string, unknown>;
     try {
@@ -457,22 +506,22 @@ export class TaskService {
     return {};
   }
 
-  resizePty(r: Req<"ResizePty">): Promise<Record<string, never>> {
-    const p = this.#container(r.id).process(r.execId ?? "");
+  resizePty(r: Req<"ResizePty">, ctx?: CallContext): Promise<Record<string, never>> {
+    const p = this.#container(r.id, ctx).process(r.execId ?? "");
     const fd = p.io?.consoleFd ?? -1;
     // No terminal: nothing to resize, and success, as the Go shim answers (clients written against it do not check).
     if (fd >= 0) resizePty(fd, r.width ?? 0, r.height ?? 0);
     return Promise.resolve({});
   }
 
-  closeIO(r: Req<"CloseIO">): Promise<Record<string, never>> {
-    const p = this.#container(r.id).process(r.execId ?? "");
+  closeIO(r: Req<"CloseIO">, ctx?: CallContext): Promise<Record<string, never>> {
+    const p = this.#container(r.id, ctx).process(r.execId ?? "");
     if (r.stdin) p.closeStdin();
     return Promise.resolve({});
   }
 
-  stats(r: Req<"Stats">): Promise<Res<"Stats">> {
-    const c = this.#container(r.id);
+  stats(r: Req<"Stats">, ctx?: CallContext): Promise<Res<"Stats">> {
+    const c = this.#container(r.id, ctx);
     if (!c.cgroup) throw errNotFound("cgroup does not exist");
     try {
       const m = c.cgroup.metrics();
@@ -483,8 +532,11 @@ export class TaskService {
     }
   }
 
-  connect(r: Req<"Connect">): Promise<Res<"Connect">> {
-    const c = this.containers.get(r.id ?? "");
+  connect(r: Req<"Connect">, ctx?: CallContext): Promise<Res<"Connect">> {
+    let c: Container | undefined;
+    try {
+      c = r.id ? this.#container(r.id, ctx) : undefined;
+    } catch { /* Connect answers for the server even when the task is unknown */ }
     return Promise.resolve({ shimPid: Deno.pid, taskPid: c?.init.pid ?? 0, version: this.opts.version ?? "" });
   }
 

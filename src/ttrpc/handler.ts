@@ -25,6 +25,8 @@ export interface CallContext {
   signal: AbortSignal;
   /** Absolute deadline (epoch ms, as `Date.now()`), when the client sent a timeout. */
   deadline?: number;
+  /** The connection the call arrived on: an identity for state a service keeps per client connection. */
+  connection?: object;
 }
 
 /** Handles one unary call: takes the encoded request message, returns the encoded reply (or throws). */

@@ -240,7 +240,7 @@ export class ServerConnection {
       if (values) values.push(kv.value);
       else metadata.set(key, [kv.value]);
     }
-    const ctx: CallContext = { service: req.service, method: req.method, metadata, signal, deadline };
+    const ctx: CallContext = { service: req.service, method: req.method, metadata, signal, deadline, connection: this };
     this.#pending.set(streamId, call);
     this.#running++;
     let result: Promise<Uint8Array> | Uint8Array;

@@ -87,9 +87,19 @@ export async function busyboxRootfs(dir: string): Promise<string> {
   return rootfs;
 }
 
-/** Makes a bundle with `args` as the init process; returns its path. */
-export async function makeBundle(dir: string, id: string, args: string[], annotations: Record<string, string> = {}) {
-  const bundle = `${dir}/bundles/${id}`;
+/**
+ * Makes a bundle with `args` as the init process; returns its path (default `<dir>/bundles/<id>`). `cgroupName`
+ * (default the id) names its cgroup below `/harness`.
+ */
+export async function makeBundle(
+  dir: string,
+  id: string,
+  args: string[],
+  annotations: Record<string, string> = {},
+  path = `${dir}/bundles/${id}`,
+  cgroupName = id,
+) {
+  const bundle = path;
   await Deno.mkdir(bundle, { recursive: true });
   const spec = await new Deno.Command("runc", { args: ["spec", "--bundle", bundle] }).output();
   if (!spec.success) throw new Error(new TextDecoder().decode(spec.stderr));
@@ -98,7 +108,7 @@ export async function makeBundle(dir: string, id: string, args: string[], annota
   config.process.terminal = false;
   config.process.args = args;
   config.annotations = annotations;
-  config.linux.cgroupsPath = `/harness/${id}`;
+  config.linux.cgroupsPath = `/harness/${cgroupName}`;
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config));
   // containerd creates the log fifo and keeps reading it; so does the harness.
   await new Deno.Command("mkfifo", { args: [`${bundle}/log`] }).output();

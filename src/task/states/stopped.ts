@@ -20,7 +20,12 @@ export class StoppedState implements ProcessState {
     this.host.transition(this, this.host.states.deleted(this.host));
   }
 
-  kill(_signal: number, _all: boolean): Promise<void> {
+  /**
+   * With `all` the runtime is asked, as the Go shim does: `runc kill --all` of a stopped container succeeds (nothing
+   * is left to signal), so stopping a container whose init already exited is not an error.
+   */
+  kill(signal: number, all: boolean): Promise<void> {
+    if (all) return this.host.runKill(signal, true);
     return Promise.reject(errNotFound("process already finished"));
   }
 
