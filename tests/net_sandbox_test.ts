@@ -182,7 +182,11 @@ Deno.test("the server closes connections from a foreign uid unanswered, and answ
     await Deno.chmod(rootOwned.socket, 0o666); // connectable by anyone: only the peer check stands in the way
     const refused = await runScript(dir, peerProbe(rootOwned.socket), flags, NOBODY) as Record<string, unknown>;
     assert.equal(refused.uid, NOBODY);
-    assert.ok((refused.written as number) > 0, JSON.stringify(refused));
+    // The server may close before the probe's write lands (BrokenPipe/ConnectionReset): closed either way, unanswered.
+    assert.ok(
+      (refused.written as number) > 0 || ["BrokenPipe", "ConnectionReset"].includes(refused.error as string),
+      JSON.stringify(refused),
+    );
     assert.equal(refused.received, 0, `a foreign uid got an answer: ${JSON.stringify(refused)}`);
     // Root still gets its answer from the same server.
     const asRoot = await runScript(dir, peerProbe(rootOwned.socket), flags) as Record<string, unknown>;
