@@ -2,6 +2,7 @@
  * What containerd 2.x expects of a shim (issue 10), against the lab's containerd 2.x (`SHIM_LAB_CONTAINERD=2`):
  * - our shim answers Task API version 3 (containerd logs `version=3` when it connects);
  * - `ctr run --rm` leaves no shim socket behind at the moment it returns (the socket goes with Shutdown);
+ * - runc runs in the bundle directory: a `BinaryName` wrapper that needs `./config.json` works (runtime_path form);
  * - through CRI, with version 3, a pod's further containers go straight to the sandbox's server: they run and are
  *   removed without one execution of our binary (counted by a wrapper around it), per-pod grouping still gives one
  *   server per pod and node grouping one per node, and nothing is left once the pods are removed.
@@ -13,7 +14,14 @@
 import assert from "node:assert/strict";
 import { type Lab, useLab, waitFor } from "../lab/mod.ts";
 import { parentPid } from "../lab/proc.ts";
-import { CRI_HANDLERS, DIST_SHIM_PATH, NODE_GROUPING_CONFIG, nodeGroupingConfigPath } from "../lab/config.ts";
+import {
+  CRI_HANDLERS,
+  DIST_SHIM_PATH,
+  NODE_GROUPING_CONFIG,
+  nodeGroupingConfigPath,
+  RUNC_WRAPPER_SCRIPT,
+  runcWrapperPath,
+} from "../lab/config.ts";
 import { CriClient, CriError } from "../cri/client.ts";
 import { container, containerPid, hostNetworkPod, sandboxPid } from "../cri/pod.ts";
 import type { PodSandboxConfig } from "../cri/client.ts";
@@ -245,3 +253,38 @@ test2x("CRI, node grouping: one server for two pods, their containers without ex
     cri.close();
   }
 });
+
+test2x(
+  "CRI, runtime_path form with a runc wrapper (BinaryName) that needs ./config.json: runc runs in the bundle",
+  async () => {
+    const { lab, cri } = await criSetup();
+    const wrapper = runcWrapperPath(lab.dir);
+    await Deno.writeTextFile(wrapper, RUNC_WRAPPER_SCRIPT, { mode: 0o755 });
+    await Deno.writeTextFile(`${wrapper}.log`, "");
+    const pods: Pod[] = [];
+    try {
+      const before = new Set(await lab.shimPids());
+      const pod = await runPod(cri, lab, CRI_HANDLERS.denoWrapped, "c2x-wrapped", pods);
+      const id = await addContainer(cri, lab, pod, "wrapped");
+      const server = await serverOf(cri, pod);
+      assert.ok(!before.has(server) && (await lab.shimPids()).includes(server), "the pod runs on a server of ours");
+      const exec = await cri.execSync(id, ["sh", "-c", "echo wrapped"], 10);
+      assert.equal(new TextDecoder().decode(exec.stdout), "wrapped\n");
+      await removeContainer(cri, pod, id);
+      await removePod(cri, pod);
+      const calls = (await Deno.readTextFile(`${wrapper}.log`)).split("\n").filter((l) => l !== "");
+      assert.deepEqual(
+        calls.filter((l) => l.startsWith("missing")),
+        [],
+        `runc ran outside a bundle:\n${calls.join("\n")}`,
+      );
+      for (const cmd of ["create", "start", "exec", "kill", "delete"]) {
+        assert.ok(calls.some((l) => l.endsWith(` ${cmd}`)), `the wrapper saw no runc ${cmd}:\n${calls.join("\n")}`);
+      }
+      await assertNothingLeft(lab, pods, [server], before, "pod");
+    } finally {
+      await cleanup(cri, lab, pods);
+      cri.close();
+    }
+  },
+);

@@ -76,7 +76,36 @@ export const CRI_HANDLERS = {
   denoPath: "deno-path",
   denoAbs: "deno-abs",
   denoNode: "deno-node",
+  denoWrapped: "deno-wrapped",
 } as const;
+
+/**
+ * The runc wrapper the `deno-wrapped` handler names as `BinaryName` (runc's Options, which CRI passes for the runc
+ * runtime type): written by its user, see {@linkcode RUNC_WRAPPER_SCRIPT}.
+ */
+export function runcWrapperPath(dir: string): string {
+  return `${dir}/runc-wrapper`;
+}
+
+/**
+ * A wrapper in the style of those that read the bundle's `./config.json` (as containerd's Go shim runs runc in the
+ * bundle directory): it refuses to run without one, and logs each call's working directory and subcommand to
+ * `<wrapper>.log`.
+ */
+export const RUNC_WRAPPER_SCRIPT = `#!/bin/sh
+log="$0.log"
+cmd=""
+for a in "$@"; do
+  case "$a" in create|start|exec|kill|delete|state|pause|resume|update|ps|events|checkpoint|restore) cmd="$a"; break ;; esac
+done
+if [ ! -f ./config.json ]; then
+  echo "missing $PWD $cmd" >> "$log"
+  echo "runc-wrapper: no ./config.json in $PWD" >&2
+  exit 99
+fi
+echo "ok $PWD $cmd" >> "$log"
+exec runc "$@"
+`;
 
 /** Our shim's config file that the `deno-node` handler points at; its content is {@linkcode NODE_GROUPING_CONFIG}. */
 export function nodeGroupingConfigPath(dir: string): string {
@@ -191,7 +220,7 @@ function runtimes(dir: string, prefix: string): string {
     # is restated; without it the CRI plugin fails to load ("no corresponding runtime configured … runc").
     [${prefix}.runc]
       runtime_type = "io.containerd.runc.v2"
-    # Our shim, four ways (see CRI_HANDLERS).
+    # Our shim, five ways (see CRI_HANDLERS).
     [${prefix}.${CRI_HANDLERS.deno}]
       runtime_type = "io.containerd.deno.v2"
     [${prefix}.${CRI_HANDLERS.denoPath}]
@@ -202,5 +231,11 @@ function runtimes(dir: string, prefix: string): string {
     [${prefix}.${CRI_HANDLERS.denoNode}]
       runtime_type = "io.containerd.deno.v2"
       [${prefix}.${CRI_HANDLERS.denoNode}.options]
-        ConfigPath = ${q(nodeGroupingConfigPath(dir))}`;
+        ConfigPath = ${q(nodeGroupingConfigPath(dir))}
+    # The runtime_path form with a runc wrapper (containerd 1.6 ignores runtime_path and runs the Go shim here).
+    [${prefix}.${CRI_HANDLERS.denoWrapped}]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = ${q(DIST_SHIM_PATH)}
+      [${prefix}.${CRI_HANDLERS.denoWrapped}.options]
+        BinaryName = ${q(runcWrapperPath(dir))}`;
 }
