@@ -14,31 +14,19 @@
 import assert from "node:assert/strict";
 import { type Lab, useLab, waitFor } from "../lab/mod.ts";
 import { parentPid } from "../lab/proc.ts";
-import {
-  CRI_HANDLERS,
-  DIST_SHIM_PATH,
-  NODE_GROUPING_CONFIG,
-  nodeGroupingConfigPath,
-  RUNC_WRAPPER_SCRIPT,
-  runcWrapperPath,
-} from "../lab/config.ts";
+import { CRI_HANDLERS, DIST_SHIM_PATH, RUNC_WRAPPER_SCRIPT, runcWrapperPath } from "../lab/config.ts";
 import { CriClient, CriError } from "../cri/client.ts";
 import { container, containerPid, hostNetworkPod, sandboxPid } from "../cri/pod.ts";
 import type { PodSandboxConfig } from "../cri/client.ts";
 import { socketPath } from "../../src/shim/address.ts";
 import { groupFor } from "../../src/shim/grouping.ts";
-import { mountsBelow } from "./helpers.ts";
+import { criClientFor, mountsBelow } from "./helpers.ts";
 
 const RUNTIME = "io.containerd.deno.v2";
 /** containerd's CRI plugin keeps every pod in this containerd namespace. */
 const NS = "k8s.io";
 const NOT_FOUND = 5;
 const COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"];
-
-/** The lab's containerd series as the lab reports it (labs that predate series report none: 1.6). */
-function seriesOf(lab: Lab): string {
-  return (lab as unknown as { containerd?: { series?: string } }).containerd?.series ?? "1.6";
-}
 
 /** Whether the environment selects containerd 2.x for the lab (decided when tests are registered). */
 const WANTS_2X = /^2/.test(Deno.env.get("SHIM_LAB_CONTAINERD") ?? "");
@@ -56,7 +44,7 @@ function test2x(name: string, fn: () => Promise<void>): void {
 
 async function lab2x(): Promise<Lab> {
   const lab = await useLab();
-  assert.equal(seriesOf(lab), "2", "SHIM_LAB_CONTAINERD=2 but the lab does not run containerd 2.x");
+  assert.equal(lab.containerd.series, "2", "SHIM_LAB_CONTAINERD=2 but the lab does not run containerd 2.x");
   return lab;
 }
 
@@ -110,12 +98,7 @@ interface Pod {
 
 async function criSetup(): Promise<{ lab: Lab; cri: CriClient }> {
   const lab = await lab2x();
-  await lab.ensurePauseImage();
-  const configPath = nodeGroupingConfigPath(lab.dir);
-  if (await Deno.readTextFile(configPath).catch(() => "") !== NODE_GROUPING_CONFIG) {
-    await Deno.writeTextFile(configPath, NODE_GROUPING_CONFIG);
-  }
-  return { lab, cri: new CriClient(lab.address, { deadlineMs: 30_000 }) };
+  return { lab, cri: await criClientFor(lab) };
 }
 
 async function runPod(cri: CriClient, lab: Lab, handler: string, name: string, pods: Pod[]): Promise<Pod> {

@@ -14,10 +14,10 @@ import assert from "node:assert/strict";
 import { basename } from "node:path";
 import { type Lab, useLab, waitFor } from "../lab/mod.ts";
 import { parentPid, readCmdline } from "../lab/proc.ts";
-import { CRI_HANDLERS, DIST_SHIM_PATH, NODE_GROUPING_CONFIG, nodeGroupingConfigPath } from "../lab/config.ts";
+import { CRI_HANDLERS, DIST_SHIM_PATH } from "../lab/config.ts";
 import { CriClient, CriError, type PodSandboxConfig } from "../cri/client.ts";
 import { container, containerPid, hostNetworkPod, parseCriLog, sandboxPid } from "../cri/pod.ts";
-import { mountsBelow } from "./helpers.ts";
+import { criClientFor, mountsBelow } from "./helpers.ts";
 
 /** containerd's CRI plugin keeps every pod in this containerd namespace. */
 const NS = "k8s.io";
@@ -41,26 +41,10 @@ interface Pod {
   removed?: boolean;
 }
 
-/** The lab with the pause image, the `deno-node` config file, and a client whose CRI plugin answers. */
+/** The lab and a client whose CRI plugin answers. */
 async function setup(): Promise<{ lab: Lab; cri: CriClient }> {
   const lab = await useLab();
-  await lab.ensurePauseImage();
-  const configPath = nodeGroupingConfigPath(lab.dir);
-  if (await Deno.readTextFile(configPath).catch(() => "") !== NODE_GROUPING_CONFIG) {
-    await Deno.writeTextFile(configPath, NODE_GROUPING_CONFIG);
-  }
-  const cri = new CriClient(lab.address, { deadlineMs: 30_000 });
-  try {
-    const ready = (await cri.status()).status.conditions.find((c) => c.type === "RuntimeReady");
-    assert.equal(ready?.status, true, `CRI runtime not ready: ${JSON.stringify(ready)}`);
-  } catch (err) {
-    cri.close();
-    const cause = err instanceof CriError && err.code === 12 // UNIMPLEMENTED: the plugin did not load
-      ? `; containerd says: ${(await lab.log()).match(/.*failed to load plugin io\.containerd\.grpc\.v1\.cri.*/)?.[0]}`
-      : "";
-    throw new Error(`the lab's CRI plugin is not usable: ${(err as Error).message}${cause}`);
-  }
-  return { lab, cri };
+  return { lab, cri: await criClientFor(lab) };
 }
 
 /** Runs a pod through `handler` and starts its two containers; `created` learns the pod id at once (for cleanup). */

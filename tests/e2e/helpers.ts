@@ -5,6 +5,8 @@
  */
 import { type Lab, type LabSeries, labSeries, useLab } from "../lab/mod.ts";
 import { socketPath } from "../../src/shim/address.ts";
+import { NODE_GROUPING_CONFIG, nodeGroupingConfigPath } from "../lab/config.ts";
+import { CriClient, CriError } from "../cri/client.ts";
 
 export const RUNTIME = "io.containerd.deno.v2";
 
@@ -108,4 +110,28 @@ export async function zombies(ppids?: Set<number>): Promise<number[]> {
 /** Pid of the containerd of the lab. */
 export async function containerdPid(lab: Lab): Promise<number> {
   return Number((await Deno.readTextFile(`${lab.dir}/containerd.pid`)).trim());
+}
+
+/**
+ * A CRI client for `lab`, once its CRI plugin is usable: the pause image imported, the `deno-node` handler's config file
+ * written, and the runtime reporting ready (otherwise an error that quotes why containerd did not load the plugin).
+ */
+export async function criClientFor(lab: Lab): Promise<CriClient> {
+  await lab.ensurePauseImage();
+  const configPath = nodeGroupingConfigPath(lab.dir);
+  if (await Deno.readTextFile(configPath).catch(() => "") !== NODE_GROUPING_CONFIG) {
+    await Deno.writeTextFile(configPath, NODE_GROUPING_CONFIG);
+  }
+  const cri = new CriClient(lab.address, { deadlineMs: 30_000 });
+  try {
+    const ready = (await cri.status()).status.conditions.find((c) => c.type === "RuntimeReady");
+    if (ready?.status !== true) throw new Error(`CRI runtime not ready: ${JSON.stringify(ready)}`);
+  } catch (err) {
+    cri.close();
+    const cause = err instanceof CriError && err.code === 12 // UNIMPLEMENTED: the plugin did not load
+      ? `; containerd says: ${(await lab.log()).match(/.*failed to load plugin io\.containerd\.grpc\.v1\.cri.*/)?.[0]}`
+      : "";
+    throw new Error(`the lab's CRI plugin is not usable: ${(err as Error).message}${cause}`);
+  }
+  return cri;
 }
