@@ -35,29 +35,16 @@ Deno.test(
       const lab = await useLab();
       const containerd = lab.containerdBinary;
       const bin = `${prefix}/bin/containerd-shim-deno-v2`;
-      const first = await run(SHIM, [
-        "install",
-        "--prefix",
-        prefix,
-        "--containerd",
-        containerd,
-        "--merge-config",
-        config,
-      ]);
+      // Run twice: the second run must find the handler and leave the file alone.
+      const install = () =>
+        run(SHIM, ["install", "--prefix", prefix, "--containerd", containerd, "--merge-config", config]);
+      const first = await install();
       assert.equal(first.code, 0, first.err);
       assert.match(first.out, new RegExp(`for containerd ${lab.containerd.version.replace(/[.+]/g, "\\$&")}`));
       assert.equal((await Deno.stat(bin)).mode! & 0o111, 0o111);
       const v = await run(bin, ["-v"]);
       assert.match(v.out, /io\.containerd\.deno\.v2/);
-      const again = await run(SHIM, [
-        "install",
-        "--prefix",
-        prefix,
-        "--containerd",
-        containerd,
-        "--merge-config",
-        config,
-      ]);
+      const again = await install();
       assert.equal(again.code, 0, again.err);
       assert.match(again.out, /already has the "deno" runtime handler/);
       const text = await Deno.readTextFile(config);
