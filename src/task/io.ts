@@ -30,16 +30,49 @@ export interface StdioPaths {
 /** Where output goes. */
 interface Sink {
   write(chunk: Uint8Array): Promise<void>;
+  /** The stream ended: its reader must see end-of-file (a fifo waits, bounded, for a reader that has not come yet). */
+  end(): Promise<void>;
   close(): void;
 }
 
-/** A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up. */
-class FifoSink implements Sink {
+/**
+ * How long a fifo sink waits for its reader to open the fifo. containerd opens its read end in the background (Go's
+ * fifo package opens a fifo asked for with O_NONBLOCK in a goroutine), so under load the shim can be first: an open
+ * for writing then fails with ENXIO although the reader is on its way. The Go shim blocks in open(2) until the reader
+ * comes; a reader that never comes (its client died before opening) must not hold the output forever, hence a bound.
+ */
+export const FIFO_READER_WAIT_MS = 30_000;
+
+/** Sleeps `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up. A reader
+ * that has not opened yet (ENXIO) is waited for, up to `readerWaitMs` after the sink was made: data is never dropped
+ * for a reader that is merely late, and at end of stream the fifo is opened and closed so that the late reader sees
+ * end-of-file instead of blocking in open(2) forever (what hung CRI's ExecSync under load: a silent stderr).
+ */
+export class FifoSink implements Sink {
   #fd = -1;
   #closed = false;
   #dropping = false;
+  /** Set when the reader did not come in time, or the fifo cannot be opened at all: output is dropped from then on. */
+  #noReader = false;
+  readonly #deadline: number;
   readonly #abort = new AbortController();
-  constructor(readonly path: string) {
+  constructor(readonly path: string, readerWaitMs = FIFO_READER_WAIT_MS) {
+    this.#deadline = Date.now() + readerWaitMs;
     this.#tryOpen();
   }
 
@@ -50,9 +83,26 @@ class FifoSink implements Sink {
     } catch (err) {
       if (!(err instanceof SysError && err.errno === ENXIO)) {
         log.warn("cannot open stdio fifo", { path: this.path, error: err });
+        this.#noReader = true;
       }
       return false;
     }
+  }
+
+  /** Opens the fifo once its reader is there; false when it did not come within the bound or the sink was closed. */
+  async #awaitReader(): Promise<boolean> {
+    for (let delay = 1; !this.#closed && !this.#noReader; delay = Math.min(delay * 2, 50)) {
+      if (this.#tryOpen()) return true;
+      if (this.#noReader) break;
+      const left = this.#deadline - Date.now();
+      if (left <= 0) {
+        log.warn("stdio fifo reader did not come; dropping output", { path: this.path });
+        this.#noReader = true;
+        break;
+      }
+      await pause(Math.min(delay, left), this.#abort.signal);
+    }
+    return false;
   }
 
   #drop(reason: string): void {
@@ -62,7 +112,7 @@ class FifoSink implements Sink {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#closed) return;
-    if (this.#fd < 0 && !this.#tryOpen()) return this.#drop("no reader");
+    if (this.#fd < 0 && !(await this.#awaitReader())) return this.#drop("no reader");
     let off = 0;
     while (off < chunk.length && !this.#closed) {
       let n: number;
@@ -84,6 +134,11 @@ class FifoSink implements Sink {
       this.#dropping = false;
       off += n;
     }
+  }
+
+  async end(): Promise<void> {
+    if (this.#fd < 0 && !this.#closed) await this.#awaitReader();
+    this.close();
   }
 
   close(): void {
@@ -134,6 +189,11 @@ class FileSink implements Sink {
     } catch (err) {
       log.warn("log file write failed; dropping output", { path: this.path, error: err });
     }
+    return Promise.resolve();
+  }
+
+  end(): Promise<void> {
+    this.close();
     return Promise.resolve();
   }
 
@@ -314,7 +374,7 @@ export class ProcessIO {
     } catch (err) {
       log.debug("output copy ended", { error: err });
     } finally {
-      sink.close();
+      await sink.end();
     }
   }
 
@@ -330,7 +390,7 @@ export class ProcessIO {
       // EIO is how a pty master reports that the last slave fd closed.
       if (!(err instanceof SysError)) log.debug("console copy ended", { error: err });
     } finally {
-      sink.close();
+      await sink.end();
     }
   }
 

@@ -143,7 +143,8 @@ Deno.test("TTY: input echoes, stty size follows a resize, the exit code propagat
     `${ctr} run -t --rm --runtime ${RUNTIME} ${lab.image} tty1 sh; echo rc=$? > ${rcFile}; sleep 30`,
   );
   try {
-    const seen = (re: RegExp) => waitFor(async () => re.test(await t.screen()), 10_000);
+    // Generous waits: under heavy load (two CPU hogs on two cores) a step can take seconds; none of them is a timing check.
+    const seen = (re: RegExp) => waitFor(async () => re.test(await t.screen()), 30_000);
     assert.ok(await seen(/\/ #/), `no shell prompt: ${await t.screen()}`);
     await t.keys("echo typed-$((6*7))");
     assert.ok(await seen(/^typed-42/m), await t.screen());
@@ -162,14 +163,14 @@ Deno.test("TTY: input echoes, stty size follows a resize, the exit code propagat
     );
     try {
       assert.ok(
-        await waitFor(async () => /exec-rc=4/.test(await Deno.readTextFile(`${rcFile}.exec`).catch(() => "")), 10_000),
+        await waitFor(async () => /exec-rc=4/.test(await Deno.readTextFile(`${rcFile}.exec`).catch(() => "")), 30_000),
       );
       assert.match(await e.screen(), /20 90/);
     } finally {
       await e.kill();
     }
     await t.keys("exit 5");
-    assert.ok(await waitFor(async () => (await Deno.readTextFile(rcFile).catch(() => "")).includes("rc=5"), 10_000));
+    assert.ok(await waitFor(async () => (await Deno.readTextFile(rcFile).catch(() => "")).includes("rc=5"), 30_000));
   } finally {
     await t.kill();
     await Deno.remove(rcFile).catch(() => {});
