@@ -209,6 +209,9 @@ export async function serve(a: ShimArgs): Promise<never> {
   // the Go shim gives on SIGUSR1 (a stack dump), are on SIGUSR2: what a stuck or growing shim holds, in containerd's log.
   guardInspectorSignal();
   Deno.addSignalListener("SIGUSR2", () => {
+    // Reachable memory is what a growing shim holds: collect first (V8's --expose-gc, see SHIM_V8_FLAGS), so the
+    // reading does not depend on when V8 or the heap keeper last ran (on a loaded machine that can be seconds late).
+    (globalThis as { gc?: () => void }).gc?.();
     log.info("shim state", {
       containers: service.containers.size,
       ...Object.fromEntries(Object.entries(Deno.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1024) + "KiB"])),
