@@ -94,3 +94,41 @@ export async function measureIdleListener(deno: string, settleSeconds: number): 
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** CPU ns and context switches of each live thread of a process, by thread id. */
+export type ThreadCpu = Map<string, { cpuNs: number; switches: number }>;
+
+/** Reads every live thread of `pid` (`schedstat`, `status`); null when the process is gone. */
+export async function threadCpu(pid: number): Promise<ThreadCpu | null> {
+  const out: ThreadCpu = new Map();
+  try {
+    for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
+      try {
+        const sched = await Deno.readTextFile(`/proc/${pid}/task/${t.name}/schedstat`);
+        const status = await Deno.readTextFile(`/proc/${pid}/task/${t.name}/status`);
+        let switches = 0;
+        for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
+        out.set(t.name, { cpuNs: Number(sched.split(" ")[0]), switches });
+      } catch { /* the thread exited between listing and reading */ }
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+/**
+ * CPU used between two readings of one process: per thread, what it used since the first reading (a thread born in
+ * between counts from zero). A thread that exited in between is left out — its last moments are lost, never
+ * subtracted: summing live threads only made the interval negative when Deno's blocking-pool threads (idle for 10 s)
+ * exited during it.
+ */
+export function threadCpuDelta(before: ThreadCpu, after: ThreadCpu): { cpuNs: number; switches: number } {
+  let cpuNs = 0, switches = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    cpuNs += a.cpuNs - (b?.cpuNs ?? 0);
+    switches += a.switches - (b?.switches ?? 0);
+  }
+  return { cpuNs, switches };
+}

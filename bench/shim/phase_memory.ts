@@ -24,10 +24,17 @@ import type { Lab } from "../../tests/lab/mod.ts";
 import { waitFor } from "../../tests/lab/proc.ts";
 import type { BenchConfig } from "./config.ts";
 import { runSleeper, runTag } from "./ctr.ts";
-import { cpuTotals, memoryTotals, processesSharingExe, shimProcesses, type Side } from "./procs.ts";
+import { memoryTotals, processesSharingExe, shimProcesses, type Side } from "./procs.ts";
 import type { IdleReading, MemoryMode, MemoryPoint } from "./results.ts";
 import { withShimConfig } from "./shim_config.ts";
-import { measureIdleListener, privateDirtyTotal, type RollupKiB } from "./idle_listener.ts";
+import {
+  measureIdleListener,
+  privateDirtyTotal,
+  type RollupKiB,
+  type ThreadCpu,
+  threadCpu,
+  threadCpuDelta,
+} from "./idle_listener.ts";
 
 /** The side and namespace of each configuration. */
 const MODES: Record<MemoryMode, { side: Side; ns: string }> = {
@@ -139,18 +146,27 @@ async function sampleIdle(
 ): Promise<IdleReading[]> {
   const pids = new Map<MemoryMode, number[]>();
   for (const m of modes) pids.set(m, await pidsOf(lab, m));
-  const before = new Map<MemoryMode, Awaited<ReturnType<typeof cpuTotals>>>();
-  for (const m of modes) before.set(m, await cpuTotals(pids.get(m)!));
+  const sample = async (list: number[]) => {
+    const out = new Map<number, ThreadCpu>();
+    for (const pid of list) {
+      const t = await threadCpu(pid);
+      if (t) out.set(pid, t);
+    }
+    return out;
+  };
+  const before = new Map<MemoryMode, Map<number, ThreadCpu>>();
+  for (const m of modes) before.set(m, await sample(pids.get(m)!));
   await sleep(seconds);
   const out: IdleReading[] = [];
   for (const m of modes) {
-    const after = await cpuTotals(pids.get(m)!);
+    const after = await sample(pids.get(m)!);
     let cpuNs = 0, switches = 0;
     for (const [pid, b] of before.get(m)!) {
       const a = after.get(pid);
       if (!a) continue; // exited during the interval: nothing to compare
-      cpuNs += a.cpuNs - b.cpuNs;
-      switches += a.switches - b.switches;
+      const d = threadCpuDelta(b, a);
+      cpuNs += d.cpuNs;
+      switches += d.switches;
     }
     out.push({
       mode: m,
