@@ -101,10 +101,14 @@ export function shimPermissionFlags(): string[] {
  * V8 settings of the shim, embedded in both flavours. `--max-semi-space-size=1` caps the young generation at 1 MiB
  * per semi-space: a shim allocates little, and the default lets the young generation grow by several MiB of RSS that a
  * per-node server would carry for nothing (measured over 10,000 execs: the step disappears, the heap stays flat).
- * `--expose-gc` gives the server `gc()`, which `src/shim/heap.ts` runs every few hundred released processes: without
- * it V8 lets promoted garbage pile up and RSS creeps by ~500 B per exec.
+ * `--expose-gc` gives the server `gc()`, which `src/shim/heap.ts` runs every few hundred released processes and
+ * once whenever the server goes quiet after work: without it V8 lets promoted garbage pile up and RSS creeps by
+ * ~500 B per exec. `--no-memory-reducer`: V8's memory reducer ran a full collection on its own timer about 30 s after
+ * a server started (~30 ms of CPU on the main thread and two workers, in the middle of an idle node; 37–39 ms in the
+ * 20–40 s window of an idle server against 7–9 ms without it, measured twice each); the heap keeper's collection when
+ * quiet does that job at a time the server chooses.
  */
-export const SHIM_V8_FLAGS = ["--v8-flags=--max-semi-space-size=1,--expose-gc"];
+export const SHIM_V8_FLAGS = ["--v8-flags=--max-semi-space-size=1,--expose-gc,--no-memory-reducer"];
 
 /**
  * The complete `deno run` flags of the shim when it runs from a bundle (the launcher written by `deno task build`,

@@ -15,6 +15,12 @@
  * re-read after each collection, so memory that a collection cannot free raises it instead of causing a collection
  * per release.
  *
+ * Quiet after any activity counts too ({@link HeapKeeper.busy}, called after every RPC): a per-pod server that just
+ * ran `runc create` and `runc start` holds ~11 MiB of freed memory in the malloc arenas of Deno's blocking threads
+ * (27.6 MiB private dirty instead of 16.6 MiB, measured), which nothing returns until `malloc_trim`. So when the server
+ * goes quiet and either a process was released or RSS grew `idleGrowthBytes` since the last collection, it collects
+ * once. A server polled now and then without growing (a Stats every few seconds) is not collected each time.
+ *
  * It needs V8's `--expose-gc` (in `SHIM_V8_FLAGS`); without it `gc` is missing and this does nothing.
  * @module
  */
@@ -22,8 +28,11 @@
 import { log } from "../log.ts";
 import { libc } from "../sys/libc.ts";
 
-/** V8's full collection, present with `--expose-gc`. */
-type Gc = () => void;
+/**
+ * V8's full collection, present with `--expose-gc`. With `flavor: "last-resort"` V8 collects as for a low-memory
+ * notification: several passes, compacting, and it shrinks the new space and releases free pages.
+ */
+type Gc = (opts?: { type: "major"; execution: "sync"; flavor: "regular" | "last-resort" }) => void;
 
 export interface HeapKeeperOptions {
   /** Collect after this many releases. */
@@ -32,10 +41,14 @@ export interface HeapKeeperOptions {
   idleMs?: number;
   /** Collect when RSS grew this much over its value right after the last collection (default 6 MiB). */
   growthBytes?: number;
+  /** Collect when the server goes quiet and RSS grew this much since the last collection (default 1 MiB). */
+  idleGrowthBytes?: number;
   /** Reads the process's RSS in bytes; defaults to `Deno.memoryUsage().rss`. */
   rss?: () => number;
   /** The collector; defaults to V8's `gc` global. */
   gc?: Gc;
+  /** Collect once in the first quiet spell after construction (default true; the server's boot leaves garbage). */
+  collectAfterBoot?: boolean;
   /** Run after each collection; defaults to glibc's malloc_trim(0) when `gc` is the default. */
   trim?: () => void;
 }
@@ -47,9 +60,14 @@ export class HeapKeeper {
   readonly #gc: Gc | undefined;
   readonly #trim: (() => void) | undefined;
   readonly #growth: number;
+  readonly #idleGrowth: number;
   readonly #rss: () => number;
   #baseline: number;
   #since = 0;
+  /** Something was released (or the server booted) since the last collection. */
+  #pending = false;
+  /** When the last release or call happened (ms, `performance.now()`). */
+  #lastActive = 0;
   #idle: ReturnType<typeof setTimeout> | undefined;
   /** Collections run so far (for diagnostics and tests). */
   collections = 0;
@@ -60,32 +78,63 @@ export class HeapKeeper {
     this.#gc = opts.gc ?? (globalThis as { gc?: Gc }).gc;
     this.#trim = opts.trim ?? (opts.gc ? undefined : () => void libc().malloc_trim(0n));
     this.#growth = opts.growthBytes ?? 6 * 1024 * 1024;
+    this.#idleGrowth = opts.idleGrowthBytes ?? 1024 * 1024;
     this.#rss = opts.rss ?? (() => Deno.memoryUsage().rss);
     this.#baseline = this.#gc ? this.#rss() : 0;
     if (!this.#gc) log.debug("heap keeper: no gc() (V8 --expose-gc missing); memory is left to V8's heuristics");
+    // Booting (loading and compiling the modules) leaves garbage too: the first quiet spell collects it.
+    if (opts.collectAfterBoot !== false) {
+      this.#pending = true;
+      this.busy();
+    }
   }
 
   /** Records that a process (and everything kept for it) was released. */
   released(): void {
     if (!this.#gc) return;
+    this.#pending = true;
     if (++this.#since >= this.#every || this.#rss() - this.#baseline >= this.#growth) {
       this.collect();
       return;
     }
-    clearTimeout(this.#idle);
-    const t = setTimeout(() => this.collect(), this.#idleMs);
+    this.busy();
+  }
+
+  /**
+   * Records activity (an RPC answered): once the server has been quiet for `idleMs`, it collects if anything was
+   * released or RSS grew since the last collection. One timer, re-armed only when it fires, not per call.
+   */
+  busy(): void {
+    if (!this.#gc) return;
+    this.#lastActive = performance.now();
+    if (this.#idle === undefined) this.#arm(this.#idleMs);
+  }
+
+  #arm(ms: number): void {
+    const t = setTimeout(() => {
+      this.#idle = undefined;
+      const quiet = performance.now() - this.#lastActive;
+      if (quiet < this.#idleMs) return this.#arm(this.#idleMs - quiet);
+      if (this.#pending || this.#rss() - this.#baseline >= this.#idleGrowth) this.collect(true);
+    }, ms);
     // An idle server must still be able to exit while this is pending.
     Deno.unrefTimer(t);
     this.#idle = t;
   }
 
-  /** Runs a full collection now. */
-  collect(): void {
+  /**
+   * Runs a full collection now. `reduce` (the quiet-time collection) asks V8 for its memory-reducing collection, which
+   * gives back the heap's free pages too: an idle server's heap shrank from 8.8 to 6.2 MiB committed (2.6 MiB less
+   * private dirty) for ~8 ms of CPU instead of ~2.5 ms, measured on the loaded server modules.
+   */
+  collect(reduce = false): void {
     clearTimeout(this.#idle);
     this.#idle = undefined;
     this.#since = 0;
+    this.#pending = false;
     if (!this.#gc) return;
-    this.#gc();
+    if (reduce) this.#gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    else this.#gc();
     this.#trim?.();
     this.#baseline = this.#rss();
     this.collections++;

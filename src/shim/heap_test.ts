@@ -61,6 +61,59 @@ Deno.test("HeapKeeper collects once when releases stop", async () => {
   }
 });
 
+Deno.test("HeapKeeper collects once when calls stop and RSS grew (malloc arenas after runc create)", async () => {
+  let rss = 40 << 20, runs = 0;
+  const k = new HeapKeeper({
+    idleMs: 30,
+    collectAfterBoot: false,
+    rss: () => rss,
+    gc: () => {
+      runs++;
+      rss -= 1 << 20;
+    },
+  });
+  try {
+    rss += 2 << 20; // a Create and a Start: runc's spawns leave freed memory in the allocator
+    for (let i = 0; i < 5; i++) {
+      k.busy();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(runs, 0, "not while calls keep coming");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(runs, 1, "once when quiet");
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test("HeapKeeper does not collect a quiet server whose calls left nothing behind", async () => {
+  let runs = 0;
+  const k = new HeapKeeper({ idleMs: 20, rss: () => 40 << 20, gc: () => runs++, collectAfterBoot: false });
+  try {
+    for (let round = 0; round < 3; round++) {
+      k.busy(); // a periodic State or Stats: no release, no growth
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    assert.equal(runs, 0);
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test("HeapKeeper collects once after boot, when the server is first quiet", async () => {
+  let runs = 0;
+  const k = new HeapKeeper({ idleMs: 20, rss: () => 40 << 20, gc: () => runs++ });
+  try {
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(runs, 1);
+    k.busy();
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(runs, 1, "a call that left nothing behind does not collect again");
+  } finally {
+    k.close();
+  }
+});
+
 Deno.test("HeapKeeper does nothing without a collector", () => {
   const g = globalThis as { gc?: unknown };
   const saved = g.gc;
@@ -75,10 +128,11 @@ Deno.test("HeapKeeper does nothing without a collector", () => {
   }
 });
 
-Deno.test("the shim's V8 flags expose gc(), which the heap keeper needs", async () => {
+Deno.test("the shim's V8 flags expose gc(), which the heap keeper needs, with its memory-reducing flavour", async () => {
   const { SHIM_V8_FLAGS } = await import("../permissions.ts");
+  const script = 'gc({ type: "major", execution: "sync", flavor: "last-resort" }); console.log(typeof globalThis.gc)';
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", ...SHIM_V8_FLAGS, "console.log(typeof globalThis.gc)"],
+    args: ["eval", ...SHIM_V8_FLAGS, script],
     stdout: "piped",
   }).output();
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "function");

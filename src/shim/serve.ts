@@ -176,6 +176,7 @@ export async function serve(a: ShimArgs): Promise<never> {
       if (n === 0 && !exiting) idleTimer = setTimeout(() => void exit("unused"), idleExitMs);
     },
     onProcessDeleted: () => heap.released(),
+    onCall: () => heap.busy(),
   });
   const handlers = service.handlers();
   // A Create reaching a server that already decided to exit (over a connection opened before) would leave an

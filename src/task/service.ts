@@ -68,6 +68,8 @@ export interface TaskServiceOptions {
   reservationMs?: number;
   /** Called after a process (init or exec) was deleted and everything kept for it released. */
   onProcessDeleted?(): void;
+  /** Called when an RPC has been answered (or failed): the server's heap keeper learns when it goes quiet. */
+  onCall?(): void;
   /** The shim version string Connect reports. */
   version?: string;
 }
@@ -162,9 +164,13 @@ export class TaskService {
         name.charAt(0).toLowerCase() + name.slice(1)
       ].bind(this);
       out[name] = async (payload, ctx) => {
-        const req = request.decode(payload);
-        const res = await impl(req, ctx);
-        return encodeMessage(response as Codec<unknown>, res ?? {});
+        try {
+          const req = request.decode(payload);
+          const res = await impl(req, ctx);
+          return encodeMessage(response as Codec<unknown>, res ?? {});
+        } finally {
+          this.opts.onCall?.();
+        }
       };
     }
     return out;
