@@ -7,7 +7,9 @@
  * 2. the first Task RPC answered by that server, counted from the exec of step 1 (the Go `start` binds the socket and
  *    returns before its daemon serves; ours returns once its server is serving, so only this figure is like for like);
  * 3. a second `start` with the same group annotation: the server already runs, `start` only finds it;
- * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for.
+ * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for;
+ * 5. `delete` for the first container in the same bundle (what containerd runs after every task: the server is gone
+ *    and runc keeps no state for the id by then), exec → exit.
  *
  * @module
  */
@@ -89,7 +91,7 @@ async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number
 }
 
 /** PID of the server that `start` spawned for container `id` (its argv names the id and the lab's address). */
-async function findServer(lab: Lab, id: string): Promise<number | null> {
+export async function findServer(lab: Lab, id: string): Promise<number | null> {
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     const argv = await readCmdline(Number(e.name));
@@ -98,7 +100,8 @@ async function findServer(lab: Lab, id: string): Promise<number | null> {
   return null;
 }
 
-function isServerArgv(argv: string[], lab: Lab, id: string): boolean {
+/** True for the argv of the server (not the `start`) serving container `id` of `lab`. */
+export function isServerArgv(argv: string[], lab: Lab, id: string): boolean {
   const at = argv.indexOf("-id");
   return at >= 0 && argv[at + 1] === id && argv.includes(lab.address) && !argv.includes("start");
 }
@@ -123,6 +126,7 @@ export async function measureStart(
     newServer: { go: [], deno: [] },
     firstRpc: { go: [], deno: [] },
     existing: { go: [], deno: [] },
+    delete: { go: [], deno: [] },
   };
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
@@ -145,7 +149,13 @@ export async function measureStart(
       warn(`${side}: server ${pid} of group ${group} did not exit`);
     }
     await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
+    const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", b.dir, "delete"], {
+      cwd: b.dir,
+      env,
+      captureStdout: true,
+    });
     if (record) {
+      out.delete![side].push(del.ms);
       out.newServer[side].push(first.ms);
       out.firstRpc[side].push(first.ms + answered);
       out.existing[side].push(second.ms);
