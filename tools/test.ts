@@ -163,7 +163,9 @@ export async function selectFiles(args: string[]): Promise<{ files: string[]; pa
     }
   }
   if (paths === 0) {
-    for (const d of ["tests", "src", "bench"]) if (await exists(d)) { for (const f of await walk(d)) isTestFile(f) && add(f); }
+    for (const d of ["tests", "src", "bench"]) {
+      if (await exists(d)) { for (const f of await walk(d)) isTestFile(f) && add(f); }
+    }
   }
   return { files, passThrough };
 }
