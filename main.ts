@@ -36,7 +36,8 @@ async function main(argv: string[]): Promise<number> {
     Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
     return 1;
   }
-  await nameProcess();
+  // `delete` runs after every task and is over in milliseconds; naming it would load FFI, which it mostly needs not.
+  if (a.action !== "delete") await nameProcess();
   if (a.version) {
     console.log(
       `containerd-shim-deno-v2:\n  Version:  ${VERSION}\n  Runtime:  ${RUNTIME_NAME}\n  Deno:     ${Deno.version.deno}`,

@@ -7,14 +7,16 @@
  * When the server is dead (containerd runs this after a server died, e.g. killed with -9), its socket file would
  * stay in the socket directory: it is removed here if no live server answers on it — never a live server's.
  *
+ * It runs after every task, so it costs what it needs and no more: runc, the unmount (libc through FFI, whose first
+ * use alone costs a few ms) and the socket probe run only when there is something to do — runc's state directory for
+ * the id, a mount on the bundle's rootfs (from /proc/self/mountinfo), a socket file left in place.
+ *
  * @module
  */
 import { log } from "../log.ts";
-import { isNotExist, readPidFile, Runc } from "../runc/mod.ts";
 import { unixListening } from "../sys/unix_socket.ts";
 import { addressPath } from "./address.ts";
-import { unmountAll } from "../sys/mount.ts";
-import { readOptions, runcRoot } from "../task/options.ts";
+import { defaultOptions, OPTIONS_FILE, optionsFromJson, type RuncOptions, runcRoot } from "../task/options.ts";
 import type { ShimArgs } from "./flags.ts";
 import { timestampBytes, WireWriter } from "./wire.ts";
 
@@ -80,37 +82,94 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   if (!a.namespace) throw new Error("shim namespace cannot be empty");
   if (!a.id) throw new Error("shim id cannot be empty");
   const bundle = a.bundle || Deno.cwd();
-  const opts = await readOptions(bundle);
+  const opts = readOptionsSync(bundle);
   const root = runcRoot(opts, a.namespace);
-  const runc = new Runc({
-    binary: opts.binaryName || "runc",
-    root,
-    log: `${bundle}/log.json`,
-    systemdCgroup: opts.systemdCgroup,
-    cwd: bundle,
-  });
   // After a normal task Delete the server already ran `runc delete` and runc's state directory is gone; `runc delete
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
   // the check is on the directory). Skipping it saves starting runc on every container's teardown.
   if (runcStateDirExists(root, a.id)) {
+    const { isNotExist, Runc } = await import("../runc/mod.ts");
+    const runc = new Runc({
+      binary: opts.binaryName || "runc",
+      root,
+      log: `${bundle}/log.json`,
+      systemdCgroup: opts.systemdCgroup,
+      cwd: bundle,
+    });
     try {
       await runc.delete(a.id, { force: true });
     } catch (err) {
       if (!isNotExist(err)) log.warn("failed to remove runc container", { id: a.id, error: err });
     }
   }
-  try {
-    await unmountAll(`${bundle}/rootfs`);
-  } catch (err) {
-    log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+  const rootfs = `${bundle}/rootfs`;
+  if (mightBeMounted(rootfs)) {
+    try {
+      const { unmountAll } = await import("../sys/mount.ts");
+      await unmountAll(rootfs);
+    } catch (err) {
+      log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+    }
   }
   const socket = bundleSocketPath(bundle);
   if (socket && removeDeadSocket(socket)) log.debug("removed the dead shim server's socket", { socket });
-  let pid = 0;
+  return encodeDeleteResponse(readInitPid(`${bundle}/init.pid`), DELETE_EXIT_STATUS, new Date());
+}
+
+/** The bundle's runc options (`options.json`, written by Create), read synchronously; the defaults without one. */
+function readOptionsSync(bundle: string): RuncOptions {
   try {
-    pid = await readPidFile(`${bundle}/init.pid`, { attempts: 1 });
-  } catch {
-    // never created: no pid to report
+    return optionsFromJson(Deno.readTextFileSync(`${bundle}/${OPTIONS_FILE}`));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return defaultOptions();
+    throw err;
   }
-  return encodeDeleteResponse(pid, DELETE_EXIT_STATUS, new Date());
+}
+
+/** The init process's pid from `init.pid`, or 0 when it was never written (or is not a pid). */
+export function readInitPid(path: string): number {
+  try {
+    const text = Deno.readTextFileSync(path).trim();
+    return /^[1-9][0-9]*$/.test(text) ? Number(text) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Decodes a mount point field of /proc/self/mountinfo: the kernel writes space, tab, newline and backslash as
+ * three-digit octal escapes.
+ */
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Whether `target` is a mount point in `mountinfo` (the text of /proc/self/mountinfo; field 5 is the mount point). */
+export function listedAsMountPoint(mountinfo: string, target: string): boolean {
+  for (const line of mountinfo.split("\n")) {
+    const f = line.split(" ");
+    if (f.length > 4 && unescapeMountPath(f[4]) === target) return true;
+  }
+  return false;
+}
+
+/**
+ * False only when /proc/self/mountinfo says nothing is mounted on `target` (as given, or with symlinks resolved, as
+ * the kernel lists it); true when that cannot be told.
+ */
+function mightBeMounted(target: string): boolean {
+  try {
+    const info = Deno.readTextFileSync("/proc/self/mountinfo");
+    if (listedAsMountPoint(info, target)) return true;
+    let real: string;
+    try {
+      real = Deno.realPathSync(target);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false; // nothing there, nothing mounted
+      throw err;
+    }
+    return real !== target && listedAsMountPoint(info, real);
+  } catch {
+    return true;
+  }
 }
