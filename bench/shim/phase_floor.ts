@@ -72,7 +72,8 @@ async function listenerMemory(
   const script = `${dir}/listener.js`, sock = `${dir}/listener.sock`;
   await Deno.writeTextFile(script, LISTENER_SCRIPT);
   await Deno.remove(sock).catch(() => {});
-  const c = floorCommand(info, script);
+  // Deno.listen on a unix socket also needs net permission (the shim binds through libc and needs none).
+  const c = floorCommand({ ...info, flags: ["--allow-net", ...info.flags] }, script);
   const child = new Deno.Command(c.cmd, {
     args: [...c.args, sock],
     env: c.env,

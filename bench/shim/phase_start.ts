@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import type { Lab } from "../../tests/lab/mod.ts";
 import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
@@ -149,11 +150,17 @@ export async function measureStart(
       warn(`${side}: server ${pid} of group ${group} did not exit`);
     }
     await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
-    const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", b.dir, "delete"], {
-      cwd: b.dir,
+    // containerd's bundle directory is named after the container, and the Go shim's `delete` reads `<cwd>/../<id>`:
+    // the `runtime` file its Create wrote (empty: the default runc) and the `address` ours wrote.
+    const delBundle = `${dirname(b.dir)}/${group}-a`;
+    await Deno.mkdir(delBundle, { recursive: true });
+    await Deno.writeTextFile(`${delBundle}/runtime`, "");
+    await Deno.copyFile(`${b.dir}/address`, `${delBundle}/address`).catch(() => {});
+    const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", delBundle, "delete"], {
+      cwd: delBundle,
       env,
       captureStdout: true,
-    });
+    }).finally(() => Deno.remove(delBundle, { recursive: true }).catch(() => {}));
     if (record) {
       out.delete![side].push(del.ms);
       out.newServer[side].push(first.ms);
