@@ -153,7 +153,7 @@ export async function measureStart(
     // containerd's bundle directory is named after the container, and the Go shim's `delete` reads `<cwd>/../<id>`:
     // the `runtime` file its Create wrote (empty: the default runc) and the `address` ours wrote.
     const delBundle = `${dirname(b.dir)}/${group}-a`;
-    await Deno.mkdir(delBundle, { recursive: true });
+    await Deno.mkdir(`${delBundle}/rootfs`, { recursive: true }); // containerd's bundle has it, unmounted by then
     await Deno.writeTextFile(`${delBundle}/runtime`, "");
     await Deno.copyFile(`${b.dir}/address`, `${delBundle}/address`).catch(() => {});
     const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", delBundle, "delete"], {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { listedAsMountPoint, readInitPid, runcStateDirExists } from "./delete.ts";
+import { readInitPid, runcStateDirExists } from "./delete.ts";
 
 Deno.test("runcStateDirExists: runc's directory for the container decides whether runc delete runs", () => {
   const root = Deno.makeTempDirSync({ prefix: "runc-root-" });
@@ -11,19 +11,6 @@ Deno.test("runcStateDirExists: runc's directory for the container decides whethe
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
-});
-
-Deno.test("listedAsMountPoint: the mount point field of mountinfo, with the kernel's octal escapes", () => {
-  const info = [
-    "22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda1 rw",
-    "90 22 0:50 / /run/containerd/io.containerd.runtime.v2.task/k8s/c1/rootfs rw,relatime - overlay overlay rw",
-    String.raw`91 22 0:51 / /tmp/with\040space/rootfs rw - overlay overlay rw`,
-  ].join("\n");
-  assert.equal(listedAsMountPoint(info, "/run/containerd/io.containerd.runtime.v2.task/k8s/c1/rootfs"), true);
-  assert.equal(listedAsMountPoint(info, "/run/containerd/io.containerd.runtime.v2.task/k8s/c2/rootfs"), false);
-  assert.equal(listedAsMountPoint(info, "/tmp/with space/rootfs"), true);
-  assert.equal(listedAsMountPoint(info, "/run/containerd"), false, "a prefix is not the mount point");
-  assert.equal(listedAsMountPoint("", "/"), false);
 });
 
 Deno.test("readInitPid: the pid, or 0 for a missing or malformed file", () => {

@@ -116,8 +116,34 @@ export function libc(): Libc {
   return lib;
 }
 
+/** Names of the libc symbols. */
+export type LibcSymbol = keyof typeof symbols;
+
+/** The path libc was opened from (set by {@linkcode libc}). */
+let libPath: string | undefined;
+
+/**
+ * Binds `names` now, all in one `Deno.dlopen`, where binding each on its first call costs a dlopen apiece (0.3–1 ms
+ * each here): for short-lived commands that know which symbols they are about to call (`start`, the server's boot).
+ * Symbols already bound are skipped. Throws like {@linkcode libc}.
+ */
+export function bindLibc(names: readonly LibcSymbol[]): void {
+  const out = libc() as unknown as Record<string, unknown>;
+  const todo = [...new Set(names)].filter((n) => Object.getOwnPropertyDescriptor(out, n)?.get);
+  if (todo.length === 0) return;
+  const one = Deno.dlopen(
+    libPath!,
+    Object.fromEntries(todo.map((n) => [n, symbols[n]])) as Deno.ForeignLibraryInterface,
+  );
+  libraries.push(one);
+  for (const n of todo) {
+    Object.defineProperty(out, n, { value: one.symbols[n], enumerable: true, writable: false, configurable: false });
+  }
+}
+
 /** An object with every symbol of `symbols` as a getter that binds it on first access, then replaces itself. */
 function lazySymbols(path: string): Libc {
+  libPath = path;
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
     Object.defineProperty(out, name, {
