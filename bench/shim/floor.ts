@@ -48,6 +48,17 @@ export function floorMedians(r: ShimBenchResults): FloorMedians | null {
 }
 
 /**
+ * The floor for `start` and `delete`: D from the start phase's own iterations when it has them (same load as the
+ * subcommands), else the floor phase's.
+ */
+export function subcommandFloor(r: ShimBenchResults): FloorMedians | null {
+  const f = floorMedians(r);
+  const own = r.start?.emptyDeno;
+  if (own && own.length) return { d: summarize(own).median, g: f?.g ?? NaN };
+  return f;
+}
+
+/**
  * What the floor allows for a lifecycle whose Go median is `goMs` when ours runs `denoProcesses` Deno processes the Go
  * shim runs as Go processes (2 in node grouping: `start` and `delete`; 3 per pod: plus the server's boot), as ours / Go.
  */

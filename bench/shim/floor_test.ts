@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { dLimitVsGo, floorMedians, lifecycleFloor } from "./floor.ts";
+import { dLimitVsGo, floorMedians, lifecycleFloor, subcommandFloor } from "./floor.ts";
+import { evaluateTargets } from "./targets.ts";
 import { floorCommand } from "./phase_floor.ts";
 import { sampleResults } from "./test_fixture.ts";
 
@@ -42,4 +43,15 @@ Deno.test("floor: D runs dist's deno with the build's flags, adding what deno ru
   assert.equal(compiled.cmd, "/usr/bin/deno");
   assert.deepEqual(compiled.args.slice(0, 2), ["run", "--allow-ffi"]);
   assert.equal(compiled.env.DENO_DIR, undefined);
+});
+
+Deno.test("floor: start and delete are judged against the D timed in their own iterations when there is one", () => {
+  const r = sampleResults();
+  assert.equal(subcommandFloor(r)?.d, 30); // no D of its own: the floor phase's
+  r.start!.emptyDeno = [9, 10, 11];
+  assert.equal(subcommandFloor(r)?.d, 10);
+  const rows = Object.fromEntries(evaluateTargets(r).map((t) => [t.key, t]));
+  assert.equal(rows.start.toFloor, "1.10× D"); // 11 ms against 10
+  assert.equal(rows.delete.status, "missed"); // 34 ms > 11 ms
+  assert.equal(rows.lifecycle.floor?.toFixed(2), "2.21", "the lifecycle keeps the floor phase's D");
 });

@@ -104,6 +104,27 @@ async function listenerMemory(
   }
 }
 
+/**
+ * A runner of D (an empty `deno run` like the shim's, in `lab`'s scratch directory) for phases that interleave it with
+ * what they measure, so that a target and its floor see the same load.
+ */
+export async function emptyDenoRunner(lab: Lab): Promise<{ run: () => Promise<number>; command: string }> {
+  const info = await buildInfo();
+  const dir = `${lab.dir}/floor`;
+  await Deno.mkdir(dir, { recursive: true });
+  const empty = `${dir}/empty.js`;
+  await Deno.writeTextFile(empty, "");
+  const d = floorCommand(info, empty);
+  return {
+    command: `${d.cmd} ${d.args.join(" ")}`,
+    run: async () => {
+      const r = await timed(d.cmd, d.args, { env: d.env, cwd: dir });
+      if (r.code !== 0) throw new Error(`floor: empty deno run: ${r.stderr}`);
+      return r.ms;
+    },
+  };
+}
+
 /** `n` interleaved samples of D and G, then the idle listener's memory. */
 export async function measureFloor(
   lab: Lab,
@@ -113,20 +134,20 @@ export async function measureFloor(
 ): Promise<FloorSamples> {
   const info = await buildInfo();
   const dir = `${lab.dir}/floor`;
-  await Deno.mkdir(dir, { recursive: true });
-  const empty = `${dir}/empty.js`;
-  await Deno.writeTextFile(empty, "");
-  const d = floorCommand(info, empty);
+  const d = await emptyDenoRunner(lab);
   const run = {
-    deno: () => timed(d.cmd, d.args, { env: d.env, cwd: dir }),
-    go: () => timed(lab.goShimBinary, ["-v"], { cwd: dir }),
+    deno: d.run,
+    go: async () => {
+      const r = await timed(lab.goShimBinary, ["-v"], { cwd: dir });
+      if (r.code !== 0) throw new Error(`floor: the Go shim's -v: ${r.stderr}`);
+      return r.ms;
+    },
   };
-  const out: FloorSamples = { emptyDeno: [], goVersion: [], emptyCommand: `${d.cmd} ${d.args.join(" ")}` };
+  const out: FloorSamples = { emptyDeno: [], goVersion: [], emptyCommand: d.command };
   for (let i = 0; i < WARMUP + n; i++) {
     for (const side of abOrder<"go" | "deno">(i, "go", "deno")) {
-      const r = await run[side]();
-      if (r.code !== 0) throw new Error(`floor: ${side === "go" ? "the Go shim's -v" : "empty deno run"}: ${r.stderr}`);
-      if (i >= WARMUP) (side === "go" ? out.goVersion : out.emptyDeno).push(r.ms);
+      const ms = await run[side]();
+      if (i >= WARMUP) (side === "go" ? out.goVersion : out.emptyDeno).push(ms);
     }
     if (i >= WARMUP && (i - WARMUP + 1) % 10 === 0) progress(`floor ${i - WARMUP + 1}/${n}`);
   }

@@ -11,6 +11,9 @@
  * 5. `delete` for the first container in the same bundle (what containerd runs after every task: the server is gone
  *    and runc keeps no state for the id by then), exec → exit.
  *
+ * Before each iteration D (an empty `deno run` like ours, phase_floor.ts) is timed too: `start` and `delete` are judged
+ * against the D of their own iterations.
+ *
  * @module
  */
 import { dirname } from "node:path";
@@ -19,6 +22,7 @@ import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
 import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
 import { runTag } from "./ctr.ts";
+import { emptyDenoRunner } from "./phase_floor.ts";
 import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
@@ -128,7 +132,9 @@ export async function measureStart(
     firstRpc: { go: [], deno: [] },
     existing: { go: [], deno: [] },
     delete: { go: [], deno: [] },
+    emptyDeno: [],
   };
+  const emptyDeno = await emptyDenoRunner(lab);
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
     const group = `iso-${side}-${runTag()}-${i}`;
@@ -172,6 +178,7 @@ export async function measureStart(
     for (const side of ["go", "deno"] as const) bundles[side] = await makeBundle(`${lab.dir}/iso/${side}`);
     for (let i = 0; i < WARMUP; i++) for (const side of abOrder<Side>(i, "go", "deno")) await once(side, -1 - i, false);
     for (let i = 0; i < n; i++) {
+      out.emptyDeno!.push(await emptyDeno.run());
       for (const side of abOrder<Side>(i, "go", "deno")) await once(side, i, true);
       if ((i + 1) % 10 === 0) progress(`start ${i + 1}/${n}`);
     }

@@ -129,6 +129,13 @@ function floorTable(r: ShimBenchResults): string {
       } |`,
     );
   }
+  if (r.start?.emptyDeno?.length) {
+    rows.push(
+      "",
+      `D timed again before each iteration of the \`start\` phase (what \`start\` and \`delete\` are judged against): ` +
+        `${cell(summarize(r.start.emptyDeno))} ms.`,
+    );
+  }
   if (fl.emptyCommand) rows.push("", `D runs \`${fl.emptyCommand}\`.`);
   return rows.join("\n");
 }

@@ -23,6 +23,11 @@ export interface StartSamples {
    * state is left by then). Absent in results from before it was measured.
    */
   delete?: AbSamples;
+  /**
+   * D (floor.ts) timed in the same iterations, right before each pair: `start` and `delete` are judged against these,
+   * which saw the same load, rather than against the floor phase's.
+   */
+  emptyDeno?: number[];
 }
 
 /**

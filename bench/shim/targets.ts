@@ -28,6 +28,7 @@ import {
   lifecycleFloor,
   LISTENER_LIMIT,
   SUBCOMMAND_D_LIMIT,
+  subcommandFloor,
 } from "./floor.ts";
 import {
   type AbSamples,
@@ -187,13 +188,13 @@ export function soakGrowthMiB(soak: SoakResults | undefined): number | null {
 
 /** Evaluates every target. */
 export function evaluateTargets(r: ShimBenchResults, soak?: SoakResults): TargetRow[] {
-  const f = floorMedians(r);
+  const f = floorMedians(r), fs = subcommandFloor(r);
   const rows: TargetRow[] = [
     lifecycleRow("lifecycle", "lifecycle, per pod: ctr run --rm … true", r.lifecycle, f, 3),
     lifecycleRow("lifecycle-node", "lifecycle, node grouping (server runs)", r.lifecycleNode, f, 2),
-    dRow("start", "start, server already runs", r.start?.existing, f, SUBCOMMAND_D_LIMIT),
-    dRow("start-new", "start that boots a server (per pod)", r.start?.newServer, f, BOOT_D_LIMIT),
-    dRow("delete", "delete (after the task)", r.start?.delete, f, SUBCOMMAND_D_LIMIT),
+    dRow("start", "start, server already runs", r.start?.existing, fs, SUBCOMMAND_D_LIMIT),
+    dRow("start-new", "start that boots a server (per pod)", r.start?.newServer, fs, BOOT_D_LIMIT),
+    dRow("delete", "delete (after the task)", r.start?.delete, fs, SUBCOMMAND_D_LIMIT),
     ...RPC_METHODS.map((m) => ratioRow(`rpc-${m}`, `${m} over ttrpc`, medianRatio(r.rpc?.[m]), 1.10, "lower")),
     ratioRow("exec", "exec latency (ctr task exec)", medianRatio(r.exec), 1.10, "lower"),
     ratioRow("cri", "CRI container create→remove in a running pod", medianRatio(r.cri), 1.10, "lower"),
