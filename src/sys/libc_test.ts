@@ -74,3 +74,7 @@ Deno.test("bindLibc binds the listed symbols at once; they work and later calls 
   bindLibc(["getpid"]);
   assert.equal(libc().getpid, bound, "already bound: skipped");
 });
+
+Deno.test("sleep_nb is poll(NULL, 0, ms) off the JS thread: it resolves with 0 (timed out)", async () => {
+  assert.equal(await libc().sleep_nb(null, 0n, 1), 0);
+});
