@@ -230,6 +230,8 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   // Deno loads every module a literal `import("./x.js")` names before running anything, which would read the server's
   // chunks in `start` too (~3 ms less per `start`), and the server's serving code (codecs, Task service) before it
   // could report "ready": a computed specifier is loaded only when the import runs. Every chunk, not only the entry.
+  // (So a dynamic import in code a long-lived server runs later would read its chunk only then, possibly from a newer
+  // dist/ that no longer has it: the server's own graph, serve_run.ts and below, has none and should keep it so.)
   await computeDynamicImports(tmp);
   // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
   const old = `${chunks}.old-${Deno.pid}`;
