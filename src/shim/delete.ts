@@ -8,9 +8,9 @@
  * stay in the socket directory: it is removed here if no live server answers on it — never a live server's.
  *
  * It runs after every task, so it loads only what it needs: runc and the unmount (libc through FFI, whose first use
- * alone costs a few ms) run only when there is something to do — runc's state directory for the id, a `rootfs` in
- * the bundle — and the socket probe only when a socket file is left in place. (Whether `rootfs` is a mount point
- * cannot be told without FFI: Deno refuses /proc/self/mountinfo without --allow-all.)
+ * alone costs a few ms) run only when there is something to do — runc's state directory for the id, a `rootfs` that
+ * may hold a mount ({@linkcode mightBeMounted}; Deno refuses /proc/self/mountinfo without --allow-all) — and the
+ * socket probe only when a socket file is left in place.
  *
  * @module
  */
@@ -104,7 +104,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
     }
   }
   const rootfs = `${bundle}/rootfs`;
-  if (mightBeMounted(rootfs)) {
+  if (mightBeMounted(rootfs, bundle)) {
     try {
       const { unmountAll } = await import("../sys/mount.ts");
       await unmountAll(rootfs);
@@ -137,11 +137,19 @@ export function readInitPid(path: string): number {
   }
 }
 
-/** False only when nothing exists at `target` (then nothing can be mounted there); true otherwise. */
-function mightBeMounted(target: string): boolean {
+/**
+ * False when nothing can be mounted on `target` (the bundle's `rootfs`): it does not exist, or it is an empty directory
+ * on the bundle's own device — the mount point containerd made, after the server's Delete unmounted it. A mounted
+ * root filesystem is on another device (overlay) or, bound from the same one, not empty. True otherwise, and whenever
+ * that cannot be told; the unmount itself (through FFI, whose first use alone costs a few ms) then decides.
+ */
+export function mightBeMounted(target: string, parent: string): boolean {
   try {
-    Deno.lstatSync(target);
-    return true;
+    const st = Deno.lstatSync(target);
+    if (!st.isDirectory) return true;
+    if (st.dev !== Deno.statSync(parent).dev) return true;
+    for (const _ of Deno.readDirSync(target)) return true;
+    return false;
   } catch (err) {
     return !(err instanceof Deno.errors.NotFound);
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readInitPid, runcStateDirExists } from "./delete.ts";
+import { mightBeMounted, readInitPid, runcStateDirExists } from "./delete.ts";
 
 Deno.test("runcStateDirExists: runc's directory for the container decides whether runc delete runs", () => {
   const root = Deno.makeTempDirSync({ prefix: "runc-root-" });
@@ -23,5 +23,20 @@ Deno.test("readInitPid: the pid, or 0 for a missing or malformed file", () => {
     assert.equal(readInitPid(`${dir}/init.pid`), 0);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("mightBeMounted: only a missing rootfs or an empty one on the bundle's device is certainly not a mount", () => {
+  const bundle = Deno.makeTempDirSync({ prefix: "bundle-" });
+  try {
+    assert.equal(mightBeMounted(`${bundle}/rootfs`, bundle), false, "missing");
+    Deno.mkdirSync(`${bundle}/rootfs`);
+    assert.equal(mightBeMounted(`${bundle}/rootfs`, bundle), false, "the empty mount point containerd made");
+    Deno.writeTextFileSync(`${bundle}/rootfs/x`, "");
+    assert.equal(mightBeMounted(`${bundle}/rootfs`, bundle), true, "content: could be a bind mount");
+    // another device: /dev is a devtmpfs, /proc a procfs; either differs from a temp directory's
+    assert.equal(mightBeMounted("/dev", bundle), true, "another device");
+  } finally {
+    Deno.removeSync(bundle, { recursive: true });
   }
 });
