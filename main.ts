@@ -10,6 +10,7 @@ import "./src/shim/node_globals.ts"; // must stay first: keeps protobufjs from b
 import { FlagError } from "./src/cli/flags.ts";
 import { noArgumentsMessage, parseShimArgs, usage, USAGE_HINT } from "./src/shim/flags.ts";
 import { RUNTIME_NAME, VERSION } from "./src/version.ts";
+import type { LibcSymbol } from "./src/sys/libc.ts";
 
 const encoder = new TextEncoder();
 
@@ -18,10 +19,21 @@ async function print(bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
 }
 
+/**
+ * The libc symbols a subcommand is about to call, bound in one go (src/sys/libc.ts, bindLibc): naming the process,
+ * then for `start` the reservation exchange with a running server, for the server its boot up to "ready".
+ */
+const EARLY_SYMBOLS: Record<string, LibcSymbol[]> = {
+  start: ["prctl", "address_of", "socket", "connect", "write", "poll", "read", "close"],
+  "": ["prctl", "address_of", "open", "statx", "socket", "bind", "listen", "dup2", "close"],
+};
+
 /** Shows as `containerd-shim` in ps, top and pgrep (comm holds 15 bytes); a failure only costs the name. */
-async function nameProcess(): Promise<void> {
+async function nameProcess(action: string): Promise<void> {
   try {
     const { setProcessName } = await import("./src/sys/process.ts");
+    const early = EARLY_SYMBOLS[action];
+    if (early) (await import("./src/sys/libc.ts")).bindLibc(early);
     setProcessName("containerd-shim");
   } catch { /* without FFI the process keeps the runtime's name */ }
 }
@@ -36,7 +48,8 @@ async function main(argv: string[]): Promise<number> {
     Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
     return 1;
   }
-  await nameProcess();
+  // `delete` runs after every task and is over in milliseconds; naming it would load FFI, which it mostly needs not.
+  if (a.action !== "delete") await nameProcess(a.action);
   if (a.version) {
     console.log(
       `containerd-shim-deno-v2:\n  Version:  ${VERSION}\n  Runtime:  ${RUNTIME_NAME}\n  Deno:     ${Deno.version.deno}`,

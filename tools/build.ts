@@ -179,6 +179,25 @@ async function requireEntry(entry: string): Promise<void> {
   if (!st?.isFile) throw new Error(`entry module ${entry} does not exist (pass --entry <file>)`);
 }
 
+/** `import("./x.js")` with a literal specifier, as `deno bundle --code-splitting` writes dynamic imports. */
+const LITERAL_DYNAMIC_IMPORT = /\bimport\("(\.\/[\w.-]+\.js)"\)/g;
+
+/** `code` with every literal relative dynamic import made a computed one (same module, resolved at run time). */
+export function computedImports(code: string): string {
+  return code.replace(LITERAL_DYNAMIC_IMPORT, 'import(new URL("$1", import.meta.url).href)');
+}
+
+/** Applies {@linkcode computedImports} to every chunk in `dir`. */
+async function computeDynamicImports(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !e.name.endsWith(".js")) continue;
+    const path = join(dir, e.name);
+    const code = await Deno.readTextFile(path);
+    const next = computedImports(code);
+    if (next !== code) await Deno.writeTextFile(path, next);
+  }
+}
+
 /** Builds the `bundle` flavour into `dist/` and returns what was written to `BUILD-INFO.json`. */
 export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   const { entry, dist } = resolveOptions(opts);
@@ -209,15 +228,11 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   const entryChunk = join(tmp, entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js"));
   if (entryChunk !== join(tmp, "main.js")) await Deno.rename(entryChunk, join(tmp, "main.js"));
   // Deno loads every module a literal `import("./x.js")` names before running anything, which would read the server's
-  // chunks in `start` too; a computed specifier is loaded only when the import runs (~3 ms less per `start`).
-  const main = join(tmp, "main.js");
-  await Deno.writeTextFile(
-    main,
-    (await Deno.readTextFile(main)).replace(
-      /\bimport\("(\.\/[\w.-]+\.js)"\)/g,
-      'import(new URL("$1", import.meta.url).href)',
-    ),
-  );
+  // chunks in `start` too (~3 ms less per `start`), and the server's serving code (codecs, Task service) before it
+  // could report "ready": a computed specifier is loaded only when the import runs. Every chunk, not only the entry.
+  // (So a dynamic import in code a long-lived server runs later would read its chunk only then, possibly from a newer
+  // dist/ that no longer has it: the server's own graph, serve_run.ts and below, has none and should keep it so.)
+  await computeDynamicImports(tmp);
   // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
   const old = `${chunks}.old-${Deno.pid}`;
   await Deno.rename(chunks, old).catch(() => {});

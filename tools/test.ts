@@ -5,7 +5,7 @@
  *
  * - Static steps: `deno fmt --check`, `deno lint`, `deno check main.ts src/ tests/ tools/ bench/`, `deno task build`.
  *   Each failed step counts as one failure. `SHIM_TEST_STATIC=0` skips them (e.g. for a quick rerun of one file).
- * - Test files: the `*_test.ts` (deno test's naming) under `tests/` and `src/`, or the files, directories and globs
+ * - Test files: the `*_test.ts` (deno test's naming) under `tests/`, `src/` and `bench/`, or the files, directories and globs
  *   given as arguments. One `deno test --allow-all --no-check` process per file, so a file that hangs or crashes is
  *   reported by name and every other file's counts still add up. A file that ends without deno's summary line counts
  *   the tests it reported as passed, plus one failure.
@@ -163,7 +163,9 @@ export async function selectFiles(args: string[]): Promise<{ files: string[]; pa
     }
   }
   if (paths === 0) {
-    for (const d of ["tests", "src"]) if (await exists(d)) { for (const f of await walk(d)) isTestFile(f) && add(f); }
+    for (const d of ["tests", "src", "bench"]) {
+      if (await exists(d)) { for (const f of await walk(d)) isTestFile(f) && add(f); }
+    }
   }
   return { files, passThrough };
 }

@@ -6,14 +6,14 @@ import { type LabSeries, parseSeries } from "../../tests/lab/containerd.ts";
  *
  * | variable | default | meaning |
  * |---|---|---|
- * | `BENCH_N` | 30 | samples per shim for lifecycle, `start` and exec latency |
+ * | `BENCH_N` | 30 | samples per shim for the floor, lifecycle, `start`, RPC and exec latency |
  * | `BENCH_TP_MIB` | 500 | MiB written to stdout per throughput run |
  * | `BENCH_TP_RUNS` | 5 | throughput runs per shim and path |
  * | `BENCH_IDLE_S` | 60 | seconds of idle CPU sampling |
  * | `BENCH_MEM_STEPS` | 1,20,50,100 | container counts at which memory is measured |
  * | `BENCH_MEM_SETTLE_S` | 5 | seconds between the last start and a memory reading |
  * | `BENCH_IDLE_AT` | 20 | container count at which idle CPU is sampled (must be one of the steps) |
- * | `BENCH_PHASES` | all | comma list of lifecycle, start, exec, cri, memory, throughput |
+ * | `BENCH_PHASES` | all | comma list of floor, lifecycle, lifecycle-node, start, rpc, exec, cri, throughput, memory |
  * | `BENCH_CONTAINERD` | `$SHIM_LAB_CONTAINERD`, else 1.6 | which containerd: 1.6 (the system's), 2 (Debian sid's), 1.7 |
  * | `BENCH_LAB_DIR` | /tmp/benchlab (-2, -1.7) | the private containerd's directory (never the repo's `.lab`) |
  * | `BENCH_KEEP_LAB` | unset | `1` leaves the lab running afterwards |
@@ -29,7 +29,17 @@ import { type LabSeries, parseSeries } from "../../tests/lab/containerd.ts";
  */
 
 /** The measurement phases, in the order a full run executes them. */
-export const PHASES = ["lifecycle", "start", "exec", "cri", "throughput", "memory"] as const;
+export const PHASES = [
+  "floor",
+  "lifecycle",
+  "lifecycle-node",
+  "start",
+  "rpc",
+  "exec",
+  "cri",
+  "throughput",
+  "memory",
+] as const;
 /** One measurement phase. */
 export type Phase = typeof PHASES[number];
 

@@ -1,7 +1,8 @@
 /**
  * `deno task bench:shim`: containerd-shim-deno-v2 against containerd-shim-runc-v2, side by side on one private
  * containerd, interleaved A/B/B/A in one run. Measures lifecycle, the `start` subcommand, exec latency, stdout
- * throughput, memory per container (Go, ours per pod, ours per node) and idle CPU; writes the raw results to
+ * throughput, memory per container (Go, ours per pod, ours per node) and idle CPU, each Task RPC straight over ttrpc, and
+ * the runtime's floor (an empty `deno run` with the shim's flags, the Go shim's `-v`, an idle Deno listener's memory); writes the raw results to
  * `bench/results/shim.json`, the report to `docs/benchmarks.md` with its chart `docs/benchmarks.svg` (including the
  * last `bench:soak` result from `bench/results/soak.json`), and prints the tables.
  *
@@ -26,8 +27,10 @@ import { BENCH_NS } from "./ctr.ts";
 import { hostInfo, loadSample } from "./host.ts";
 import { measureCri } from "./phase_cri.ts";
 import { measureExec } from "./phase_exec.ts";
-import { measureLifecycle } from "./phase_lifecycle.ts";
+import { measureFloor } from "./phase_floor.ts";
+import { measureLifecycle, measureLifecycleNode } from "./phase_lifecycle.ts";
 import { measureMemory } from "./phase_memory.ts";
+import { measureRpc } from "./phase_rpc.ts";
 import { measureStart } from "./phase_start.ts";
 import { measureThroughput } from "./phase_throughput.ts";
 import { shimProcesses } from "./procs.ts";
@@ -136,11 +139,20 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
 
   async function runPhase(phase: BenchConfig["phases"][number]): Promise<void> {
     switch (phase) {
+      case "floor":
+        results.floor = await measureFloor(lab, cfg.n, cfg.memorySettleSeconds, progress);
+        break;
       case "lifecycle":
         results.lifecycle = await measureLifecycle(lab, cfg.n, progress);
         break;
+      case "lifecycle-node":
+        results.lifecycleNode = await measureLifecycleNode(lab, cfg.n, progress);
+        break;
       case "start":
         results.start = await measureStart(lab, cfg.n, progress, warn);
+        break;
+      case "rpc":
+        results.rpc = await measureRpc(lab, cfg.n, progress, warn);
         break;
       case "exec":
         results.exec = await measureExec(lab, cfg.n, progress);

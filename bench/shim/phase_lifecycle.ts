@@ -5,8 +5,8 @@
  * @module
  */
 import type { Lab } from "../../tests/lab/mod.ts";
-import { runRm, runTag } from "./ctr.ts";
-import type { Side } from "./procs.ts";
+import { BENCH_NS, ctrTimed, removeContainers, runRm, runTag } from "./ctr.ts";
+import { type Side, SIDE_INFO } from "./procs.ts";
 import type { AbSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -23,6 +23,49 @@ export async function measureLifecycle(lab: Lab, n: number, progress: (msg: stri
       out[side].push((await runRm(lab, side, `lc-${side}-${runTag()}-${i}`, ["true"])).ms);
     }
     if ((i + 1) % 10 === 0) progress(`lifecycle ${i + 1}/${n}`);
+  }
+  return out;
+}
+
+/**
+ * Lifecycle in node grouping, as on a real node: one `sleep` container per side is kept running so that the group's
+ * server stays up (with no container left the node server exits, and every `ctr run --rm` would boot a new one). Ours
+ * is put in node grouping through `ctr run --runtime-config-path` (CRI's runtime options), so no host-wide config
+ * file is written; the Go shim has no grouping outside pods and runs as in {@linkcode measureLifecycle}.
+ */
+export async function measureLifecycleNode(
+  lab: Lab,
+  n: number,
+  progress: (msg: string) => void,
+): Promise<AbSamples> {
+  const config = `${lab.dir}/bench-node-grouping.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ grouping: "node" }));
+  const extra: Record<Side, string[]> = { go: [], deno: ["--runtime-config-path", config] };
+  const anchors: Record<Side, string> = { go: `ln-anchor-go-${runTag()}`, deno: `ln-anchor-deno-${runTag()}` };
+  const out: AbSamples = { go: [], deno: [] };
+  try {
+    for (const side of ["go", "deno"] as const) {
+      await ctrTimed(lab, BENCH_NS, [
+        "run",
+        "-d",
+        "--runtime",
+        SIDE_INFO[side].runtime,
+        ...extra[side],
+        lab.image,
+        anchors[side],
+        "sleep",
+        "1000000",
+      ]);
+    }
+    for (let i = 0; i < WARMUP + n; i++) {
+      for (const side of abOrder<Side>(i, "go", "deno")) {
+        const r = await runRm(lab, side, `ln-${side}-${runTag()}-${i}`, ["true"], extra[side]);
+        if (i >= WARMUP) out[side].push(r.ms);
+      }
+      if (i >= WARMUP && (i - WARMUP + 1) % 10 === 0) progress(`lifecycle (node grouping) ${i - WARMUP + 1}/${n}`);
+    }
+  } finally {
+    await removeContainers(lab, BENCH_NS, Object.values(anchors));
   }
   return out;
 }

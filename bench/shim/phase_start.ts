@@ -7,15 +7,22 @@
  * 2. the first Task RPC answered by that server, counted from the exec of step 1 (the Go `start` binds the socket and
  *    returns before its daemon serves; ours returns once its server is serving, so only this figure is like for like);
  * 3. a second `start` with the same group annotation: the server already runs, `start` only finds it;
- * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for.
+ * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for;
+ * 5. `delete` for the first container in the same bundle (what containerd runs after every task: the server is gone
+ *    and runc keeps no state for the id by then), exec → exit.
+ *
+ * Before each iteration D (an empty `deno run` like ours, phase_floor.ts) is timed too: `start` and `delete` are judged
+ * against the D of their own iterations.
  *
  * @module
  */
+import { dirname } from "node:path";
 import type { Lab } from "../../tests/lab/mod.ts";
 import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
 import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
 import { runTag } from "./ctr.ts";
+import { emptyDenoRunner } from "./phase_floor.ts";
 import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
@@ -89,7 +96,7 @@ async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number
 }
 
 /** PID of the server that `start` spawned for container `id` (its argv names the id and the lab's address). */
-async function findServer(lab: Lab, id: string): Promise<number | null> {
+export async function findServer(lab: Lab, id: string): Promise<number | null> {
   for await (const e of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     const argv = await readCmdline(Number(e.name));
@@ -98,7 +105,8 @@ async function findServer(lab: Lab, id: string): Promise<number | null> {
   return null;
 }
 
-function isServerArgv(argv: string[], lab: Lab, id: string): boolean {
+/** True for the argv of the server (not the `start`) serving container `id` of `lab`. */
+export function isServerArgv(argv: string[], lab: Lab, id: string): boolean {
   const at = argv.indexOf("-id");
   return at >= 0 && argv[at + 1] === id && argv.includes(lab.address) && !argv.includes("start");
 }
@@ -123,7 +131,10 @@ export async function measureStart(
     newServer: { go: [], deno: [] },
     firstRpc: { go: [], deno: [] },
     existing: { go: [], deno: [] },
+    delete: { go: [], deno: [] },
+    emptyDeno: [],
   };
+  const emptyDeno = await emptyDenoRunner(lab);
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
     const group = `iso-${side}-${runTag()}-${i}`;
@@ -145,7 +156,19 @@ export async function measureStart(
       warn(`${side}: server ${pid} of group ${group} did not exit`);
     }
     await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
+    // containerd's bundle directory is named after the container, and the Go shim's `delete` reads `<cwd>/../<id>`:
+    // the `runtime` file its Create wrote (empty: the default runc) and the `address` ours wrote.
+    const delBundle = `${dirname(b.dir)}/${group}-a`;
+    await Deno.mkdir(`${delBundle}/rootfs`, { recursive: true }); // containerd's bundle has it, unmounted by then
+    await Deno.writeTextFile(`${delBundle}/runtime`, "");
+    await Deno.copyFile(`${b.dir}/address`, `${delBundle}/address`).catch(() => {});
+    const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", delBundle, "delete"], {
+      cwd: delBundle,
+      env,
+      captureStdout: true,
+    }).finally(() => Deno.remove(delBundle, { recursive: true }).catch(() => {}));
     if (record) {
+      out.delete![side].push(del.ms);
       out.newServer[side].push(first.ms);
       out.firstRpc[side].push(first.ms + answered);
       out.existing[side].push(second.ms);
@@ -155,6 +178,7 @@ export async function measureStart(
     for (const side of ["go", "deno"] as const) bundles[side] = await makeBundle(`${lab.dir}/iso/${side}`);
     for (let i = 0; i < WARMUP; i++) for (const side of abOrder<Side>(i, "go", "deno")) await once(side, -1 - i, false);
     for (let i = 0; i < n; i++) {
+      out.emptyDeno!.push(await emptyDeno.run());
       for (const side of abOrder<Side>(i, "go", "deno")) await once(side, i, true);
       if ((i + 1) % 10 === 0) progress(`start ${i + 1}/${n}`);
     }

@@ -71,22 +71,36 @@ export interface MemoryTotals {
   rssKiB: number;
   pssKiB: number;
   ussKiB: number;
+  /** Private_Dirty: anonymous and written pages, what the process really costs (absent in older results). */
+  privateDirtyKiB?: number;
   threads: number;
 }
 
 /** Sums `smaps_rollup` over `pids`; processes that vanished meanwhile are skipped (and not counted). */
 export async function memoryTotals(pids: readonly number[]): Promise<MemoryTotals> {
-  const t: MemoryTotals = { processes: 0, rssKiB: 0, pssKiB: 0, ussKiB: 0, threads: 0 };
+  const t: MemoryTotals = { processes: 0, rssKiB: 0, pssKiB: 0, ussKiB: 0, privateDirtyKiB: 0, threads: 0 };
   for (const pid of pids) {
     const m = await memoryOf(pid);
-    if (!m) continue;
+    const dirty = await privateDirtyOf(pid);
+    if (!m || dirty === null) continue;
     t.processes++;
+    t.privateDirtyKiB! += dirty;
     t.rssKiB += m.rssKiB;
     t.pssKiB += m.pssKiB;
     t.ussKiB += m.ussKiB;
     t.threads += m.threads;
   }
   return t;
+}
+
+/** `Private_Dirty` of `pid` from `smaps_rollup`, KiB; null when the process is gone. */
+export async function privateDirtyOf(pid: number): Promise<number | null> {
+  try {
+    const rollup = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+    return Number(rollup.match(/^Private_Dirty:\s+(\d+)/m)?.[1] ?? 0);
+  } catch {
+    return null;
+  }
 }
 
 /** CPU use of one process so far, summed over its live threads. */

@@ -11,7 +11,15 @@
  * ```
  * @module
  */
-import type { IdleReading, MemoryMode, ShimBenchResults, SoakResults, ThroughputPath } from "./results.ts";
+import { floorMedians } from "./floor.ts";
+import {
+  type IdleReading,
+  type MemoryMode,
+  RPC_METHODS,
+  type ShimBenchResults,
+  type SoakResults,
+  type ThroughputPath,
+} from "./results.ts";
 import { paired, summarize, type Summary } from "./stats.ts";
 import { evaluateTargets, type TargetRow } from "./targets.ts";
 
@@ -68,11 +76,76 @@ function machine(r: ShimBenchResults, soak?: SoakResults): string {
   ].join("\n");
 }
 
-function targetsTable(rows: TargetRow[]): string {
+/**
+ * The targets: the measured figure as ours / Go, what the runtime's floor allows in the same unit and how far ours is
+ * from it (targets without a floor leave those blank), the goal and the status.
+ */
+export function targetsTable(rows: TargetRow[]): string {
+  const floor = (t: TargetRow) => t.floor === undefined ? "" : t.floor === null ? "—" : `${t.floor.toFixed(2)}×`;
+  const toFloor = (t: TargetRow) => t.toFloor === undefined ? "" : t.toFloor || "—";
   return [
-    "| target | measured | goal | status |",
-    "|---|---|---|---|",
-    ...rows.map((t) => `| ${t.name} | ${t.shown} | ${t.goal} | ${statusMark(t.status)} |`),
+    "| target | ours / Go | the floor allows | ours vs floor | goal | status |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((t) =>
+      `| ${t.name} | ${t.shown} | ${floor(t)} | ${toFloor(t)} | ${t.goal} | ${statusMark(t.status)} |`
+    ),
+  ].join("\n");
+}
+
+/** The floor in one sentence (README and report): D, G and the idle listener, or "" when it was not measured. */
+export function floorLine(r: ShimBenchResults): string {
+  const f = floorMedians(r);
+  if (!f) return "";
+  const l = r.floor?.listener;
+  const mem = l
+    ? `; an idle Deno unix-socket listener ${f1(l.privateDirtyKiB / 1024)} MiB private dirty ` +
+      `(${f1(l.pssKiB / 1024)} MiB PSS, ${f1(l.ussKiB / 1024)} MiB USS)`
+    : "";
+  return `Floor in this run: an empty \`deno run\` with the shim's flags (D) ${f1(f.d)} ms, the Go shim's \`-v\` (G) ` +
+    `${f1(f.g)} ms${mem}.`;
+}
+
+function f1(x: number): string {
+  return f(x, 1);
+}
+
+function floorTable(r: ShimBenchResults): string {
+  const fl = r.floor;
+  if (!fl) return "_not measured in this run_";
+  const rows = [
+    "| what | ms: median / p90 (min–max) |",
+    "|---|---|",
+    `| D: empty \`deno run\` with the shim's flags | ${fl.emptyDeno.length ? cell(summarize(fl.emptyDeno)) : "—"} |`,
+    `| G: the Go shim's \`-v\` | ${fl.goVersion.length ? cell(summarize(fl.goVersion)) : "—"} |`,
+  ];
+  const l = fl.listener;
+  if (l) {
+    rows.push(
+      "",
+      "| idle Deno unix-socket listener | RSS | PSS | USS | private dirty |",
+      "|---|---|---|---|---|",
+      `| MiB | ${f(l.rssKiB / 1024)} | ${f(l.pssKiB / 1024)} | ${f(l.ussKiB / 1024)} | ${
+        f(l.privateDirtyKiB / 1024)
+      } |`,
+    );
+  }
+  if (r.start?.emptyDeno?.length) {
+    rows.push(
+      "",
+      `D timed again before each iteration of the \`start\` phase (what \`start\` and \`delete\` are judged against): ` +
+        `${cell(summarize(r.start.emptyDeno))} ms.`,
+    );
+  }
+  if (fl.emptyCommand) rows.push("", `D runs \`${fl.emptyCommand}\`.`);
+  return rows.join("\n");
+}
+
+function rpcTable(r: ShimBenchResults): string {
+  if (!r.rpc) return "_not measured in this run_";
+  return [
+    "| ms: median / p90 (min–max) | Go shim | ours | ratio | paired ours − Go: median (σ) |",
+    "|---|---|---|---|---|",
+    ...RPC_METHODS.filter((m) => r.rpc![m]).map((m) => abRow(m, r.rpc![m]!.go, r.rpc![m]!.deno, 2)),
   ].join("\n");
 }
 
@@ -83,10 +156,16 @@ function latencyTable(r: ShimBenchResults): string {
   ];
   const rows: string[] = [];
   if (r.lifecycle) rows.push(abRow("lifecycle: `ctr run --rm … true`", r.lifecycle.go, r.lifecycle.deno));
+  if (r.lifecycleNode) {
+    rows.push(abRow("lifecycle, node grouping (one container kept running)", r.lifecycleNode.go, r.lifecycleNode.deno));
+  }
   if (r.start) {
     rows.push(abRow("`start`, new server: exec → exit", r.start.newServer.go, r.start.newServer.deno));
     rows.push(abRow("`start`, new server: exec → first RPC answered", r.start.firstRpc.go, r.start.firstRpc.deno));
     rows.push(abRow("`start`, server already runs: exec → exit", r.start.existing.go, r.start.existing.deno));
+    if (r.start.delete) {
+      rows.push(abRow("`delete` after the task: exec → exit", r.start.delete.go, r.start.delete.deno));
+    }
   }
   if (r.exec) rows.push(abRow("exec: `ctr task exec … true`", r.exec.go, r.exec.deno));
   if (r.cri) rows.push(abRow("CRI: create+start+stop+remove in a running pod", r.cri.go, r.cri.deno));
@@ -273,6 +352,18 @@ ${machine(r, soak)}
 
 ${targetsTable(targets)}
 
+"ours / Go" is the ratio of medians. For the targets the Deno runtime bounds, "the floor allows" is what ours / Go
+would be if our process cost exactly what Deno itself costs (see "Floor" below): for the lifecycle (Go + k·(D − G)) / Go
+with k = 2 Deno start-ups in node grouping (\`start\`, \`delete\`) and 3 per pod (plus the server's boot); for
+\`start\` and \`delete\` D / Go; for memory the idle listener's private dirty / the Go shim's. "ours vs floor" is the
+distance: ratio points above the floor for the lifecycle, multiples of D or of the listener for the others.
+
+## Floor: what Deno allows
+
+${floorLine(r)}
+
+${floorTable(r)}
+
 ## Latency
 
 ${latencyTable(r)}
@@ -280,6 +371,14 @@ ${latencyTable(r)}
 \`start\` is run by hand in a scratch bundle (no containerd involved), for a new group and again for the same group.
 The Go \`start\` binds the socket and exits before its daemon serves; ours exits once its server serves, so
 "first RPC answered" is the like-for-like figure for a new server.
+
+## Task RPCs straight over ttrpc
+
+${rpcTable(r)}
+
+One server per shim, started by its own \`start\` with an anchor container kept running; per iteration a new busybox
+\`sleep\` container (plain rootfs directory, no stdio) goes through Create, Start, Exec (its Start, Wait and Delete
+untimed), State, Kill (SIGKILL), Wait (untimed) and Delete, each round trip timed by the client.
 
 ## stdout throughput
 
@@ -348,6 +447,7 @@ export function readmeSummary(r: ShimBenchResults, soak: SoakResults | undefined
   return [
     `Latest run: ${h.date.slice(0, 10)} on ${h.cpus} × ${h.cpu}, ${h.memoryGiB} GiB RAM, Linux ${h.kernel}; ` +
     `${containerdLabel(h.containerd)}, runc ${h.runc}, Deno ${h.deno}. ${met} of ${targets.length} targets met.`,
+    ...(floorLine(r) ? ["", floorLine(r)] : []),
     "",
     `![ours / Go per target, and memory per container](${svgPath})`,
     "",
@@ -365,8 +465,12 @@ export function withReadmeSummary(readme: string, summary: string): string {
 /** What a run prints at the end: the tables with both shims, then the targets. */
 export function terminalTable(r: ShimBenchResults, soak?: SoakResults): string {
   return [
+    "== floor",
+    floorTable(r),
     "== latency",
     latencyTable(r),
+    "== Task RPCs over ttrpc",
+    rpcTable(r),
     "== stdout throughput",
     throughputTable(r),
     "== memory per container",

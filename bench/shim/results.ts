@@ -18,7 +18,45 @@ export interface StartSamples {
   firstRpc: AbSamples;
   /** exec → exit of a second `start` of the same group, whose server already runs. */
   existing: AbSamples;
+  /**
+   * exec → exit of `delete` in the same bundle once the server is gone (what containerd runs after every task; no runc
+   * state is left by then). Absent in results from before it was measured.
+   */
+  delete?: AbSamples;
+  /**
+   * D (floor.ts) timed in the same iterations, right before each pair: `start` and `delete` are judged against these,
+   * which saw the same load, rather than against the floor phase's.
+   */
+  emptyDeno?: number[];
 }
+
+/**
+ * What the Deno runtime allows (issue 11), measured in the same run as the shims: no Deno process of ours can be
+ * faster than an empty `deno run`, nor a Deno server smaller than an idle Deno process that only listens.
+ */
+export interface FloorSamples {
+  /** D: exec → exit of an empty script run by dist's deno with the shim's own flags, ms. */
+  emptyDeno: number[];
+  /** G: exec → exit of the Go shim's `-v`, ms. */
+  goVersion: number[];
+  /** An idle Deno process (dist's deno, the shim's flags) listening on a unix socket, after a settle time. */
+  listener?: ProcessMemory;
+  /** The command lines used, for the report. */
+  emptyCommand?: string;
+}
+
+/** Memory of one process from `smaps_rollup`, KiB. */
+export interface ProcessMemory {
+  rssKiB: number;
+  pssKiB: number;
+  ussKiB: number;
+  privateDirtyKiB: number;
+}
+
+/** The Task RPCs timed straight over ttrpc by the `rpc` phase. */
+export const RPC_METHODS = ["Create", "Start", "Exec", "State", "Kill", "Delete"] as const;
+/** One of {@linkcode RPC_METHODS}. */
+export type RpcMethod = typeof RPC_METHODS[number];
 
 /**
  * The stdout paths measured: `fifo` container → shim → FIFO → ctr → /dev/null; `file-devnull` container → shim →
@@ -103,6 +141,12 @@ export interface ShimBenchResults {
   exec?: AbSamples;
   /** CRI CreateContainer+StartContainer+StopContainer+RemoveContainer in a running pod, ms. */
   cri?: AbSamples;
+  /** Lifecycle in node grouping, with one container of the group kept running (as on a real node), ms. */
+  lifecycleNode?: AbSamples;
+  /** The runtime's floor: D, G and an idle listener's memory. */
+  floor?: FloorSamples;
+  /** Each Task RPC's round trip straight over ttrpc (no containerd), ms. */
+  rpc?: Partial<Record<RpcMethod, AbSamples>>;
   throughput?: ThroughputSamples[];
   memory?: MemoryPoint[];
   idle?: IdleReading[];

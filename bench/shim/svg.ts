@@ -69,7 +69,8 @@ function tickLabel(v: number): string {
 /** Panel 1: ratio targets. Returns the SVG fragment and its height. */
 function ratioPanel(rows: TargetRow[], top: number): { svg: string; height: number } {
   const ratios = rows.filter((r) => r.isRatio);
-  const values = ratios.flatMap((r) => (r.value ? [r.value, r.limit] : [r.limit]));
+  // A goal that could not be stated (its floor was not measured) has no tick.
+  const values = ratios.flatMap((r) => [r.value ?? NaN, r.limit]).filter((v) => Number.isFinite(v) && v > 0);
   const lo = niceBound(Math.min(0.5, ...values.map((v) => v / 1.3)), false);
   const hi = niceBound(Math.max(2, ...values.map((v) => v * 1.3)), true);
   const x0 = 300, x1 = 760, rowH = 30, head = 66;
@@ -114,12 +115,16 @@ function ratioPanel(rows: TargetRow[], top: number): { svg: string; height: numb
       );
     }
     // The goal: a dark tick with a short arrow pointing to the good side.
-    const gx = x(r.limit);
-    parts.push(line(gx, cy - 12, gx, cy + 12, 'stroke="#111" stroke-width="2"'));
-    const dir = r.better === "lower" ? -1 : 1;
-    parts.push(
-      `<path d="M${gx.toFixed(1)},${(cy - 12).toFixed(1)} l${(6 * dir).toFixed(1)},0" stroke="#111" stroke-width="2"/>`,
-    );
+    if (Number.isFinite(r.limit)) {
+      const gx = x(r.limit);
+      parts.push(line(gx, cy - 12, gx, cy + 12, 'stroke="#111" stroke-width="2"'));
+      const dir = r.better === "lower" ? -1 : 1;
+      parts.push(
+        `<path d="M${gx.toFixed(1)},${(cy - 12).toFixed(1)} l${
+          (6 * dir).toFixed(1)
+        },0" stroke="#111" stroke-width="2"/>`,
+      );
+    }
     const mark = r.status === "met" ? "✔ met" : r.status === "missed" ? "✘ missed" : "not measured";
     parts.push(text(x1 + 12, cy + 4, `${r.shown}  goal ${r.goal}  ${mark}`, `font-size="12.5" fill="${color}"`));
   });

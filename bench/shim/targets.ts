@@ -1,11 +1,15 @@
 /**
- * The project's performance targets (issue 6) and their evaluation against a run's results. A target that was not
- * measured in this run says so; it is never counted as met.
+ * The project's performance targets (issues 6 and 11) and their evaluation against a run's results. A target that was
+ * not measured in this run says so; it is never counted as met. Every row reads as ours / Go; a target defined by the
+ * Deno runtime's floor (floor.ts) also says what the floor allows, in the same unit, and how far ours is from it.
  *
  * | target | goal |
  * |---|---|
- * | lifecycle (`ctr run --rm … true`), ours / Go | ≤ 1.05 |
- * | `start` when the group's server already runs, ours / Go | ≤ 3.0 |
+ * | lifecycle (`ctr run --rm … true`), per pod and in node grouping with a container kept running, ours / Go | ≤ the floor + 0.05 |
+ * | `start` when the group's server already runs; `delete` | ≤ 1.10 × D (an empty `deno run`) |
+ * | `start` that boots a server (per pod) | ≤ 2.2 × D |
+ * | Create, Start, Exec, State, Kill, Delete straight over ttrpc, ours / Go | ≤ 1.10 |
+ * | a per-pod server's private dirty memory | ≤ 1.2 × an idle Deno listener's |
  * | exec latency, ours / Go | ≤ 1.10 |
  * | CRI create+start+stop+remove of a container in a running pod, ours / Go (issue 10; the 2.x figure counts) | ≤ 1.10 |
  * | PSS per container at 50 containers, node mode | ≤ 0.5 MiB |
@@ -15,7 +19,25 @@
  *
  * @module
  */
-import type { MemoryPoint, ShimBenchResults, SoakResults, ThroughputPath } from "./results.ts";
+import {
+  BOOT_D_LIMIT,
+  dLimitVsGo,
+  type FloorMedians,
+  floorMedians,
+  LIFECYCLE_FLOOR_MARGIN,
+  lifecycleFloor,
+  LISTENER_LIMIT,
+  SUBCOMMAND_D_LIMIT,
+  subcommandFloor,
+} from "./floor.ts";
+import {
+  type AbSamples,
+  type MemoryPoint,
+  RPC_METHODS,
+  type ShimBenchResults,
+  type SoakResults,
+  type ThroughputPath,
+} from "./results.ts";
 import { ratio, summarize } from "./stats.ts";
 
 /** Whether a target was reached. */
@@ -37,6 +59,10 @@ export interface TargetRow {
   /** The limit, in the figure's unit, and which side of it is good. */
   limit: number;
   better: "lower" | "higher";
+  /** What the runtime's floor allows, in the figure's unit (ours / Go); absent for targets without a floor. */
+  floor?: number | null;
+  /** How far the figure is from the floor, as it reads (e.g. "+0.29" or "1.25× D"); "" when not measured. */
+  toFloor?: string;
 }
 
 /** Soak length the growth target is defined for. */
@@ -73,6 +99,77 @@ function ratioRow(
   };
 }
 
+function median(x: number[] | undefined): number | null {
+  return x && x.length ? summarize(x).median : null;
+}
+
+/**
+ * A lifecycle target: ours / Go against the floor for `denoProcesses` Deno start-ups, plus the margin. Without the
+ * floor in the run it cannot be judged.
+ */
+function lifecycleRow(
+  key: string,
+  name: string,
+  s: AbSamples | undefined,
+  f: FloorMedians | null,
+  denoProcesses: number,
+): TargetRow {
+  const value = medianRatio(s);
+  const go = median(s?.go);
+  const floor = f && go ? lifecycleFloor(go, f, denoProcesses) : null;
+  const limit = floor === null ? NaN : floor + LIFECYCLE_FLOOR_MARGIN;
+  const distance = value !== null && floor !== null ? value - floor : null;
+  return {
+    ...ratioRow(key, name, value, limit, "lower"),
+    goal: floor === null
+      ? `≤ floor + ${LIFECYCLE_FLOOR_MARGIN.toFixed(2)}`
+      : `≤ ${limit.toFixed(2)} (floor + ${LIFECYCLE_FLOOR_MARGIN.toFixed(2)})`,
+    status: floor === null ? "not measured" : check(value, limit, "lower"),
+    floor,
+    toFloor: distance === null ? "" : `${distance >= 0 ? "+" : "−"}${Math.abs(distance).toFixed(2)}`,
+  };
+}
+
+/**
+ * A target on one of our Deno processes against D: ours ≤ `times` × D. The figure stays ours / Go (the limit is
+ * converted), so that every row reads the same way.
+ */
+function dRow(key: string, name: string, s: AbSamples | undefined, f: FloorMedians | null, times: number): TargetRow {
+  const value = medianRatio(s);
+  const go = median(s?.go), ours = median(s?.deno);
+  const limit = f && go ? dLimitVsGo(go, f, times) : NaN;
+  return {
+    ...ratioRow(key, name, value, limit, "lower"),
+    goal: `≤ ${times.toFixed(2)}× D${Number.isFinite(limit) ? ` (${limit.toFixed(2)}×)` : ""}`,
+    status: Number.isFinite(limit) ? check(value, limit, "lower") : "not measured",
+    floor: f && go ? f.d / go : null,
+    toFloor: f && ours !== null ? `${(ours / f.d).toFixed(2)}× D` : "",
+  };
+}
+
+/** Private dirty memory of `mode`'s processes per container at the smallest step measured, KiB. */
+function privateDirtyPerContainer(memory: MemoryPoint[] | undefined, mode: string): number | null {
+  const points = (memory ?? []).filter((m) => m.mode === mode && m.totals.privateDirtyKiB !== undefined);
+  if (!points.length) return null;
+  const p = points.reduce((a, b) => (b.containers < a.containers ? b : a));
+  return p.totals.privateDirtyKiB! / p.containers;
+}
+
+/** A per-pod server's private dirty memory against the idle listener's (and the Go shim's, for the ratio). */
+function privateDirtyRow(r: ShimBenchResults): TargetRow {
+  const pod = privateDirtyPerContainer(r.memory, "pod"), go = privateDirtyPerContainer(r.memory, "go");
+  const listener = r.floor?.listener?.privateDirtyKiB ?? null;
+  const value = pod !== null && go ? pod / go : null;
+  const limit = listener !== null && go ? LISTENER_LIMIT * listener / go : NaN;
+  return {
+    ...ratioRow("private-dirty-pod", "per-pod server, private dirty memory", value, limit, "lower"),
+    goal: `≤ ${LISTENER_LIMIT.toFixed(2)}× idle listener${Number.isFinite(limit) ? ` (${limit.toFixed(2)}×)` : ""}`,
+    status: Number.isFinite(limit) ? check(value, limit, "lower") : "not measured",
+    floor: listener !== null && go ? listener / go : null,
+    toFloor: pod !== null && listener ? `${(pod / listener).toFixed(2)}× listener` : "",
+  };
+}
+
 /** PSS per container (MiB) of `mode` at `containers`, or null. */
 export function pssPerContainer(memory: MemoryPoint[] | undefined, mode: string, containers: number): number | null {
   const p = memory?.find((m) => m.mode === mode && m.containers === containers);
@@ -91,9 +188,14 @@ export function soakGrowthMiB(soak: SoakResults | undefined): number | null {
 
 /** Evaluates every target. */
 export function evaluateTargets(r: ShimBenchResults, soak?: SoakResults): TargetRow[] {
+  const f = floorMedians(r), fs = subcommandFloor(r);
   const rows: TargetRow[] = [
-    ratioRow("lifecycle", "lifecycle: ctr run --rm … true", medianRatio(r.lifecycle), 1.05, "lower"),
-    ratioRow("start", "start, server already runs", medianRatio(r.start?.existing), 3.0, "lower"),
+    lifecycleRow("lifecycle", "lifecycle, per pod: ctr run --rm … true", r.lifecycle, f, 3),
+    lifecycleRow("lifecycle-node", "lifecycle, node grouping (server runs)", r.lifecycleNode, f, 2),
+    dRow("start", "start, server already runs", r.start?.existing, fs, SUBCOMMAND_D_LIMIT),
+    dRow("start-new", "start that boots a server (per pod)", r.start?.newServer, fs, BOOT_D_LIMIT),
+    dRow("delete", "delete (after the task)", r.start?.delete, fs, SUBCOMMAND_D_LIMIT),
+    ...RPC_METHODS.map((m) => ratioRow(`rpc-${m}`, `${m} over ttrpc`, medianRatio(r.rpc?.[m]), 1.10, "lower")),
     ratioRow("exec", "exec latency (ctr task exec)", medianRatio(r.exec), 1.10, "lower"),
     ratioRow("cri", "CRI container create→remove in a running pod", medianRatio(r.cri), 1.10, "lower"),
   ];
@@ -118,6 +220,7 @@ export function evaluateTargets(r: ShimBenchResults, soak?: SoakResults): Target
     1.0,
     "lower",
   ));
+  rows.push(privateDirtyRow(r));
   const pss = pssPerContainer(r.memory, "node", 50);
   rows.push({
     key: "pss-node-50",

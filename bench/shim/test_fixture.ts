@@ -6,11 +6,12 @@
 import type { ShimBenchResults, SoakResults } from "./results.ts";
 import { benchConfig } from "./config.ts";
 
-const totals = (processes: number, pssMiB: number, ussMiB: number) => ({
+const totals = (processes: number, pssMiB: number, ussMiB: number, privateDirtyMiB?: number) => ({
   processes,
   rssKiB: pssMiB * 2048,
   pssKiB: pssMiB * 1024,
   ussKiB: ussMiB * 1024,
+  privateDirtyKiB: privateDirtyMiB === undefined ? undefined : privateDirtyMiB * 1024,
   threads: processes * 7,
 });
 
@@ -36,10 +37,22 @@ export function sampleResults(): ShimBenchResults {
     finishedAt: "2026-01-02T03:20:00.000Z",
     load: [{ at: "2026-01-02T03:04:05.000Z", phase: "lifecycle", load: [1.5, 1.2, 1.0] }],
     lifecycle: { go: [60, 62, 64], deno: [120, 126, 130] },
+    lifecycleNode: { go: [60, 62, 64], deno: [115, 116, 117] },
+    floor: {
+      emptyDeno: [28, 30, 32],
+      goVersion: [4, 5, 6],
+      listener: { rssKiB: 40960, pssKiB: 30720, ussKiB: 20480, privateDirtyKiB: 10240 },
+      emptyCommand: "deno run --no-config empty.js",
+    },
+    rpc: {
+      Create: { go: [10, 10, 10], deno: [10, 10.5, 11] },
+      Start: { go: [5, 5, 5], deno: [8, 8, 8] },
+    },
     start: {
       newServer: { go: [4, 5, 6], deno: [80, 90, 100] },
       firstRpc: { go: [6, 7, 8], deno: [81, 91, 101] },
       existing: { go: [4, 4, 4], deno: [10, 11, 12] },
+      delete: { go: [10, 10, 10], deno: [32, 34, 36] },
     },
     exec: { go: [50, 50, 50], deno: [60, 60, 60] },
     throughput: [
@@ -52,8 +65,8 @@ export function sampleResults(): ShimBenchResults {
       },
     ],
     memory: [
-      { mode: "go", containers: 50, totals: totals(50, 150, 120), denoSharers: 3 },
-      { mode: "pod", containers: 50, totals: totals(50, 1000, 850), denoSharers: 53 },
+      { mode: "go", containers: 50, totals: totals(50, 150, 120, 100), denoSharers: 3 },
+      { mode: "pod", containers: 50, totals: totals(50, 1000, 850, 800), denoSharers: 53 },
       { mode: "node", containers: 50, totals: totals(1, 20, 15), denoSharers: 3 },
     ],
     idle: [

@@ -7,14 +7,17 @@
  * When the server is dead (containerd runs this after a server died, e.g. killed with -9), its socket file would
  * stay in the socket directory: it is removed here if no live server answers on it — never a live server's.
  *
+ * It runs after every task, so it loads only what it needs: runc and the unmount (libc through FFI, whose first use
+ * alone costs a few ms) run only when there is something to do — runc's state directory for the id, a `rootfs` that
+ * may hold a mount ({@linkcode mightBeMounted}; Deno refuses /proc/self/mountinfo without --allow-all) — and the
+ * socket probe only when a socket file is left in place.
+ *
  * @module
  */
 import { log } from "../log.ts";
-import { isNotExist, readPidFile, Runc } from "../runc/mod.ts";
 import { unixListening } from "../sys/unix_socket.ts";
 import { addressPath } from "./address.ts";
-import { unmountAll } from "../sys/mount.ts";
-import { readOptions, runcRoot } from "../task/options.ts";
+import { defaultOptions, OPTIONS_FILE, optionsFromJson, type RuncOptions, runcRoot } from "../task/options.ts";
 import type { ShimArgs } from "./flags.ts";
 import { timestampBytes, WireWriter } from "./wire.ts";
 
@@ -80,37 +83,74 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   if (!a.namespace) throw new Error("shim namespace cannot be empty");
   if (!a.id) throw new Error("shim id cannot be empty");
   const bundle = a.bundle || Deno.cwd();
-  const opts = await readOptions(bundle);
+  const opts = readOptionsSync(bundle);
   const root = runcRoot(opts, a.namespace);
-  const runc = new Runc({
-    binary: opts.binaryName || "runc",
-    root,
-    log: `${bundle}/log.json`,
-    systemdCgroup: opts.systemdCgroup,
-    cwd: bundle,
-  });
   // After a normal task Delete the server already ran `runc delete` and runc's state directory is gone; `runc delete
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
   // the check is on the directory). Skipping it saves starting runc on every container's teardown.
   if (runcStateDirExists(root, a.id)) {
+    const { isNotExist, Runc } = await import("../runc/mod.ts");
+    const runc = new Runc({
+      binary: opts.binaryName || "runc",
+      root,
+      log: `${bundle}/log.json`,
+      systemdCgroup: opts.systemdCgroup,
+      cwd: bundle,
+    });
     try {
       await runc.delete(a.id, { force: true });
     } catch (err) {
       if (!isNotExist(err)) log.warn("failed to remove runc container", { id: a.id, error: err });
     }
   }
-  try {
-    await unmountAll(`${bundle}/rootfs`);
-  } catch (err) {
-    log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+  const rootfs = `${bundle}/rootfs`;
+  if (mightBeMounted(rootfs, bundle)) {
+    try {
+      const { unmountAll } = await import("../sys/mount.ts");
+      await unmountAll(rootfs);
+    } catch (err) {
+      log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+    }
   }
   const socket = bundleSocketPath(bundle);
   if (socket && removeDeadSocket(socket)) log.debug("removed the dead shim server's socket", { socket });
-  let pid = 0;
+  return encodeDeleteResponse(readInitPid(`${bundle}/init.pid`), DELETE_EXIT_STATUS, new Date());
+}
+
+/** The bundle's runc options (`options.json`, written by Create), read synchronously; the defaults without one. */
+function readOptionsSync(bundle: string): RuncOptions {
   try {
-    pid = await readPidFile(`${bundle}/init.pid`, { attempts: 1 });
-  } catch {
-    // never created: no pid to report
+    return optionsFromJson(Deno.readTextFileSync(`${bundle}/${OPTIONS_FILE}`));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return defaultOptions();
+    throw err;
   }
-  return encodeDeleteResponse(pid, DELETE_EXIT_STATUS, new Date());
+}
+
+/** The init process's pid from `init.pid`, or 0 when it was never written (or is not a pid). */
+export function readInitPid(path: string): number {
+  try {
+    const text = Deno.readTextFileSync(path).trim();
+    return /^[1-9][0-9]*$/.test(text) ? Number(text) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * False when nothing can be mounted on `target` (the bundle's `rootfs`): it does not exist, or it is an empty directory
+ * on the bundle's own device — the mount point containerd made, after the server's Delete unmounted it. A mounted
+ * root filesystem is on another device (overlay) or, bound from the same one, not empty. True otherwise, and whenever
+ * that cannot be told; the unmount itself (through FFI, whose first use alone costs a few ms) then decides.
+ */
+export function mightBeMounted(target: string, parent: string): boolean {
+  try {
+    const st = Deno.lstatSync(target);
+    if (!st.isDirectory) return true;
+    if (st.dev !== Deno.statSync(parent).dev) return true;
+    for (const _ of Deno.readDirSync(target)) return true;
+    return false;
+  } catch (err) {
+    return !(err instanceof Deno.errors.NotFound);
+  }
 }

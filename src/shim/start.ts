@@ -89,6 +89,9 @@ export function serverCommand(args: string[]): { cmd: string; args: string[] } {
   return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args] };
 }
 
+/** How long `start` waits for the server it spawned to report. */
+const READY_TIMEOUT_MS = 20_000;
+
 /** Spawns the detached server and waits for its one-line report on its stdout. */
 async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise<{ pid: number; reused: boolean }> {
   const serverArgs = formatGoFlags({
@@ -112,20 +115,20 @@ async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise
       detached: true,
     }).spawn()
   );
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // The timeout sleeps on a blocking-pool thread (libc poll), not a Deno timer: the first `setTimeout` of a process
+  // loads Deno's Node timers module, 5–15 ms of every `start` that boots a server. `start` ends with Deno.exit, so
+  // the pending sleep does not hold the process.
+  const { libc } = await import("../sys/libc.ts");
+  const timeout = libc().sleep_nb(null, 0n, READY_TIMEOUT_MS).then((): never => {
+    throw new Error(`shim server did not report readiness within ${READY_TIMEOUT_MS / 1000}s`);
+  });
   try {
-    const report = await Promise.race([
-      readLine(child.stdout),
-      new Promise<never>((_, rej) =>
-        timer = setTimeout(() => rej(new Error("shim server did not report readiness within 20s")), 20_000)
-      ),
-    ]);
+    const report = await Promise.race([readLine(child.stdout), timeout]);
     const line = report.trim();
     if (line === "ready") return { pid: child.pid, reused: false };
     if (line === "exists") return { pid: 0, reused: true };
     throw new Error(line === "" ? `shim server exited: ${JSON.stringify(await child.status)}` : line);
   } finally {
-    clearTimeout(timer);
     child.unref();
   }
 }

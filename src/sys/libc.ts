@@ -4,7 +4,7 @@
  *
  * Sync symbols run on the JS thread, so `errno()` read right after a failing call is that call's errno. A
  * `nonblocking: true` symbol runs on a blocking-pool thread where errno is invisible to JS, and a pending one keeps
- * the process alive; the only one here is `epoll_wait_nb`, owned by the poller.
+ * the process alive: `epoll_wait_nb`, owned by the poller, and `sleep_nb`, the readiness timeout of `start`.
  *
  * Results that are `ssize_t` in C (read, write, recvmsg) are declared `i32`: the low half of the return register is
  * exact for any count below 2 GiB (every buffer here is far smaller) and -1 stays -1, and a plain `number` result
@@ -60,6 +60,10 @@ const symbols = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait_nb: { name: "epoll_wait", parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  // poll(NULL, 0, ms) on a blocking-pool thread: a timeout for short-lived commands (`start` waiting for its server)
+  // without Deno's timers, whose first use loads its Node timers module (~5–15 ms); it keeps the process alive until
+  // it fires, so only for commands that end with Deno.exit.
+  sleep_nb: { name: "poll", parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
@@ -116,8 +120,34 @@ export function libc(): Libc {
   return lib;
 }
 
+/** Names of the libc symbols. */
+export type LibcSymbol = keyof typeof symbols;
+
+/** The path libc was opened from (set by {@linkcode libc}). */
+let libPath: string | undefined;
+
+/**
+ * Binds `names` now, all in one `Deno.dlopen`, where binding each on its first call costs a dlopen apiece (0.3–1 ms
+ * each here): for short-lived commands that know which symbols they are about to call (`start`, the server's boot).
+ * Symbols already bound are skipped. Throws like {@linkcode libc}.
+ */
+export function bindLibc(names: readonly LibcSymbol[]): void {
+  const out = libc() as unknown as Record<string, unknown>;
+  const todo = [...new Set(names)].filter((n) => Object.getOwnPropertyDescriptor(out, n)?.get);
+  if (todo.length === 0) return;
+  const one = Deno.dlopen(
+    libPath!,
+    Object.fromEntries(todo.map((n) => [n, symbols[n]])) as Deno.ForeignLibraryInterface,
+  );
+  libraries.push(one);
+  for (const n of todo) {
+    Object.defineProperty(out, n, { value: one.symbols[n], enumerable: true, writable: false, configurable: false });
+  }
+}
+
 /** An object with every symbol of `symbols` as a getter that binds it on first access, then replaces itself. */
 function lazySymbols(path: string): Libc {
+  libPath = path;
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
     Object.defineProperty(out, name, {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { libcCandidates } from "../permissions.ts";
 import { EBADF } from "./errno.ts";
-import { addressOf, errno, libc } from "./libc.ts";
+import { addressOf, bindLibc, errno, libc } from "./libc.ts";
 
 Deno.test("errno is the errno of the sync call that just failed", () => {
   assert.equal(libc().close(-1), -1);
@@ -58,4 +58,23 @@ Deno.test("src/sys works with --allow-ffi scoped to libcCandidates() (no raw poi
     read: 3,
     console: "console socket: expected one pty fd, got 0",
   });
+});
+
+Deno.test("bindLibc binds the listed symbols at once; they work and later calls do not rebind them", () => {
+  const C = libc() as unknown as Record<string, unknown>;
+  bindLibc(["geteuid", "getpid"]);
+  for (const n of ["geteuid", "getpid"]) {
+    const d = Object.getOwnPropertyDescriptor(C, n)!;
+    assert.equal(d.get, undefined, `${n} is a bound value, not a lazy getter`);
+    assert.equal(typeof d.value, "function");
+  }
+  assert.equal(libc().getpid(), Deno.pid);
+  assert.equal(libc().geteuid(), Deno.uid());
+  const bound = libc().getpid;
+  bindLibc(["getpid"]);
+  assert.equal(libc().getpid, bound, "already bound: skipped");
+});
+
+Deno.test("sleep_nb is poll(NULL, 0, ms) off the JS thread: it resolves with 0 (timed out)", async () => {
+  assert.equal(await libc().sleep_nb(null, 0n, 1), 0);
 });
