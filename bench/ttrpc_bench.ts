@@ -87,9 +87,11 @@ const server = new Server();
 server.register(SERVICE, { Echo: (p) => p, Empty: () => new Uint8Array(0) });
 server.serve(Deno.listen({ transport: "unix", path: `${dir}/deno.sock` }));
 server.serve(UnixListener.listen(`${dir}/libc.sock`));
+server.serve(UnixListener.listen(`${dir}/poller.sock`, { reads: "poller" }));
 const clients = {
   "Deno.Conn": await Client.connectUnix(`${dir}/deno.sock`),
-  "libc": new Client(await UnixConn.connect(`${dir}/libc.sock`)),
+  "libc, reactor reads": new Client(await UnixConn.connect(`${dir}/libc.sock`)),
+  "libc, poller reads": new Client(await UnixConn.connect(`${dir}/poller.sock`, { reads: "poller" })),
 };
 await Deno.remove(dir, { recursive: true });
 

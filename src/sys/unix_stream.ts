@@ -2,10 +2,14 @@
  * Unix stream connections and listeners on raw fds, driven by the process-wide {@linkcode poller}: what the shim
  * serves ttrpc on and reaches containerd with, so that it needs no Deno net permission at all.
  *
- * A connection holds no read buffer while it waits: {@linkcode UnixConn.read} reads into one scratch buffer shared
- * by every connection (synchronously, right after readiness) and hands back a copy of exactly the bytes read, so an
- * idle connection costs its fd, a poller entry and a few small objects. The shapes match `src/ttrpc/conn.ts`
- * (this module does not import it: the FFI layer knows nothing of ttrpc).
+ * Reads go one of two ways ({@linkcode ReadMode}). By default a connection is read on Deno's own I/O reactor
+ * through {@linkcode ReactorReader} (the fd adopted by Node compatibility's stream handle: no thread hop, so a round
+ * trip is as fast as on a `Deno.Conn`); where the runtime cannot do that, or when asked, it waits for readiness on
+ * the {@linkcode poller} and reads synchronously into one scratch buffer shared by every connection. Either way an
+ * idle connection holds no read buffer of its own, and each read hands out exactly the bytes read, in an array the
+ * caller owns. Writes are always synchronous non-blocking `write(2)` calls on the JS thread, waiting on the poller
+ * only when the socket buffer is full. The shapes match `src/ttrpc/conn.ts` (this module does not import it: the
+ * FFI layer knows nothing of ttrpc).
  *
  * @example
  * ```ts
@@ -22,6 +26,8 @@
 
 import { EBADF, isErrno } from "./errno.ts";
 import { closeFd, paceIo, read, waitFor, write } from "./fdio.ts";
+import { existingPoller } from "./poller.ts";
+import { ReactorReader } from "./reactor_reader.ts";
 import {
   acceptUnix,
   connectUnix,
@@ -38,24 +44,49 @@ export const READ_CHUNK = 64 * 1024;
 // An explicit ArrayBuffer keeps it off V8's moving heap.
 const scratch = new Uint8Array(new ArrayBuffer(READ_CHUNK));
 
+/**
+ * How a connection waits for its peer's bytes: `"reactor"` reads on Deno's event loop ({@linkcode ReactorReader};
+ * falls back to the poller where the runtime cannot), `"poller"` waits on the epoll {@linkcode poller} (one
+ * blocking-pool thread wake-up per wait: slower per round trip, and it needs no Node compatibility).
+ */
+export type ReadMode = "reactor" | "poller";
+
+/** Options of {@linkcode UnixConn}. */
+export interface UnixConnOptions {
+  /** Default `"reactor"`. */
+  reads?: ReadMode;
+}
+
 /** A connected unix stream socket (non-blocking fd). Closing it closes the fd. */
 export class UnixConn {
   #fd: number;
   #closed = false;
+  readonly #reactor: ReactorReader | undefined;
 
   /** Takes ownership of `fd`, which must be a non-blocking connected stream socket. */
-  constructor(fd: number) {
+  constructor(fd: number, opts: UnixConnOptions = {}) {
     this.#fd = fd;
+    this.#reactor = (opts.reads ?? "reactor") === "reactor" ? ReactorReader.open(fd) : undefined;
   }
 
   /** Connects to the unix socket at `path` (`unix://` allowed). Rejects with SysError (ENOENT, ECONNREFUSED...). */
-  static async connect(path: string): Promise<UnixConn> {
-    return new UnixConn(await connectUnix(path));
+  static async connect(path: string, opts: UnixConnOptions = {}): Promise<UnixConn> {
+    return new UnixConn(await connectUnix(path), opts);
   }
 
   /** The fd, or -1 once closed. */
   get fd(): number {
     return this.#closed ? -1 : this.#fd;
+  }
+
+  /** How this connection reads: `"reactor"` only if the runtime took the fd onto its event loop. */
+  get reads(): ReadMode {
+    return this.#reactor ? "reactor" : "poller";
+  }
+
+  /** Bytes already read from the socket that no {@linkcode read} has taken yet (always 0 with poller reads). */
+  get queuedBytes(): number {
+    return this.#reactor?.queuedBytes ?? 0;
   }
 
   /** Who is at the other end (SO_PEERCRED). Throws SysError. */
@@ -67,7 +98,12 @@ export class UnixConn {
    * The next bytes from the peer (at most {@linkcode READ_CHUNK}), in a new array owned by the caller; null at end
    * of file. Rejects with SysError (ECONNRESET...), and once the connection is closed (SysError EBADF, BadResource).
    */
-  async read(): Promise<Uint8Array | null> {
+  read(): Promise<Uint8Array | null> {
+    if (this.#closed) return Promise.reject(closedError());
+    return this.#reactor ? this.#reactor.read() : this.#pollRead();
+  }
+
+  async #pollRead(): Promise<Uint8Array | null> {
     for (;;) {
       const turn = paceIo();
       if (turn) await turn;
@@ -104,7 +140,10 @@ export class UnixConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeFd(this.#fd);
+    if (!this.#reactor) return closeFd(this.#fd);
+    // Writes may wait on the poller: fail them and drop the fd from epoll before its number can be reused.
+    existingPoller()?.forget(this.#fd);
+    this.#reactor.close(); // closes the fd
   }
 }
 
@@ -117,6 +156,8 @@ export interface UnixListenerOptions {
    * closed at once, before anything is read from or written to it.
    */
   admit?: (peer: PeerCredentials) => boolean;
+  /** How accepted connections read (see {@linkcode ReadMode}); default `"reactor"`. */
+  reads?: ReadMode;
 }
 
 /** A listening unix stream socket accepting {@linkcode UnixConn}s through the poller. */
@@ -124,11 +165,13 @@ export class UnixListener {
   #fd: number;
   #closed = false;
   readonly #admit: ((peer: PeerCredentials) => boolean) | undefined;
+  readonly #reads: ReadMode | undefined;
 
   /** Takes ownership of a non-blocking listening fd. */
-  constructor(fd: number, opts: Pick<UnixListenerOptions, "admit"> = {}) {
+  constructor(fd: number, opts: Pick<UnixListenerOptions, "admit" | "reads"> = {}) {
     this.#fd = fd;
     this.#admit = opts.admit;
+    this.#reads = opts.reads;
   }
 
   /** socket + bind + listen on `path`. Throws SysError (EADDRINUSE when the path exists...). */
@@ -158,7 +201,7 @@ export class UnixListener {
         }
         continue;
       }
-      if (this.#admitted(fd)) return new UnixConn(fd);
+      if (this.#admitted(fd)) return new UnixConn(fd, { reads: this.#reads });
       closeFd(fd);
     }
   }
