@@ -9,8 +9,9 @@
  * the fd as it is (no dup: closing the handle closes the fd), `readStart` delivers each chunk as a fresh ArrayBuffer
  * of exactly the bytes read, with the count or a negative errno in `stream_wrap`'s shared state. This module uses
  * that handle and nothing of `node:net`'s streams, and turns it back into pull-style reads with back-pressure:
- * reading stops while {@linkcode QUEUE_LIMIT} bytes wait for a reader. The first use initializes Node
- * compatibility in the process (measured: ~15–30 ms of main-thread time once, ~1.7 MiB of heap).
+ * reading stops while {@linkcode QUEUE_LIMIT} bytes wait for a reader. The first use boots Node compatibility in
+ * the process, once: measured in the shim's server, 20–80 ms of main-thread time (quiet to loaded 2-vCPU host) and
+ * ~2 MiB of PSS, which is why the shim only boots it when a connection is idle (`"auto"` in unix_stream.ts).
  *
  * A handle keeps the process alive only while a read waits, as a pending poller wait does.
  *
@@ -57,14 +58,27 @@ interface Binding {
   kOffset: number;
 }
 
+type NodeProcess = { binding?: (name: string) => unknown } | undefined;
+
 let binding: Binding | null | undefined;
+let processSource: () => NodeProcess = () => (globalThis as { process?: NodeProcess }).process;
+
+/**
+ * Where to find Node's `process` object, for a program that hides the `process` global (the shim does, so that
+ * bundled npm code does not boot Node compatibility at start-up): pass the global's original getter before hiding
+ * it. Node compatibility then boots only when the first fd is adopted.
+ */
+export function setNodeProcessSource(get: () => unknown): void {
+  processSource = get as () => NodeProcess;
+  if (binding === null) binding = undefined; // a failed look-up through the hidden global may succeed now
+}
 
 /** Node compatibility's stream handle, or null when this runtime has none (checked once). */
 function loadBinding(): Binding | null {
   if (binding !== undefined) return binding;
   binding = null;
   try {
-    const proc = (globalThis as { process?: { binding?: (name: string) => unknown } }).process;
+    const proc = processSource();
     if (typeof proc?.binding !== "function") return binding;
     const pipeWrap = proc.binding("pipe_wrap") as {
       Pipe?: new (type: number) => PipeHandle;
@@ -95,9 +109,14 @@ function loadBinding(): Binding | null {
   return binding;
 }
 
-/** Whether fds can be read on the reactor in this runtime (initializes Node compatibility on first call). */
+/** Whether fds can be read on the reactor in this runtime (boots Node compatibility on first call). */
 export function reactorReadsAvailable(): boolean {
   return loadBinding() !== null;
+}
+
+/** Whether Node compatibility's stream handle is already loaded, so that adopting an fd costs nothing more. */
+export function reactorReadsReady(): boolean {
+  return !!binding;
 }
 
 /** Pull-style reads of one fd on Deno's reactor. Owns the fd from {@linkcode ReactorReader.open} on. */

@@ -2,10 +2,12 @@
  * Unix stream connections and listeners on raw fds, driven by the process-wide {@linkcode poller}: what the shim
  * serves ttrpc on and reaches containerd with, so that it needs no Deno net permission at all.
  *
- * Reads go one of two ways ({@linkcode ReadMode}). By default a connection is read on Deno's own I/O reactor
- * through {@linkcode ReactorReader} (the fd adopted by Node compatibility's stream handle: no thread hop, so a round
- * trip is as fast as on a `Deno.Conn`); where the runtime cannot do that, or when asked, it waits for readiness on
- * the {@linkcode poller} and reads synchronously into one scratch buffer shared by every connection. Either way an
+ * Reads go one of two ways ({@linkcode ReadMode}): on Deno's own I/O reactor through {@linkcode ReactorReader} (the
+ * fd adopted by Node compatibility's stream handle: no thread hop, so a round trip is as fast as on a `Deno.Conn`),
+ * or by waiting for readiness on the {@linkcode poller} and reading synchronously into one scratch buffer shared by
+ * every connection. By default a connection starts on the poller and moves to the reactor once it has been idle for
+ * a second (booting Node compatibility then costs nobody a round trip), or at once when the process already booted
+ * it. Either way an
  * idle connection holds no read buffer of its own, and each read hands out exactly the bytes read, in an array the
  * caller owns. Writes are always synchronous non-blocking `write(2)` calls on the JS thread, waiting on the poller
  * only when the socket buffer is full. The shapes match `src/ttrpc/conn.ts` (this module does not import it: the
@@ -27,7 +29,7 @@
 import { EBADF, isErrno } from "./errno.ts";
 import { closeFd, paceIo, read, waitFor, write } from "./fdio.ts";
 import { existingPoller } from "./poller.ts";
-import { ReactorReader } from "./reactor_reader.ts";
+import { ReactorReader, reactorReadsAvailable, reactorReadsReady } from "./reactor_reader.ts";
 import {
   acceptUnix,
   connectUnix,
@@ -45,28 +47,76 @@ export const READ_CHUNK = 64 * 1024;
 const scratch = new Uint8Array(new ArrayBuffer(READ_CHUNK));
 
 /**
- * How a connection waits for its peer's bytes: `"reactor"` reads on Deno's event loop ({@linkcode ReactorReader};
- * falls back to the poller where the runtime cannot), `"poller"` waits on the epoll {@linkcode poller} (one
- * blocking-pool thread wake-up per wait: slower per round trip, and it needs no Node compatibility).
+ * How a connection waits for its peer's bytes:
+ * - `"reactor"`: on Deno's event loop ({@linkcode ReactorReader}), from the start; boots Node compatibility at once
+ *   if nothing did yet (20–80 ms of main-thread time and ~2 MiB, once per process). Falls back to the poller where
+ *   the runtime cannot adopt the fd.
+ * - `"poller"`: on the epoll {@linkcode poller}: one blocking-pool thread wake-up per wait (~50 µs more per round
+ *   trip), and no Node compatibility.
+ * - `"auto"` (the default): on the reactor if Node compatibility is already booted; otherwise on the poller until
+ *   the process's auto connections have seen no I/O for {@linkcode setReactorAfterIdleMs} (1 s by default) while
+ *   one of them waits: then Node compatibility boots, in that idle moment, once per process, and every waiting
+ *   auto connection moves to the reactor (the others on their next read). A short-lived process, or a burst of
+ *   calls right after start-up, never pays the boot; a server that lives on gets reactor round trips.
  */
-export type ReadMode = "reactor" | "poller";
+export type ReadMode = "auto" | "reactor" | "poller";
+
+/** Default of {@linkcode setReactorAfterIdleMs}. */
+export const REACTOR_AFTER_IDLE_MS = 1000;
 
 /** Options of {@linkcode UnixConn}. */
 export interface UnixConnOptions {
-  /** Default `"reactor"`. */
+  /** Default `"auto"`. */
   reads?: ReadMode;
+}
+
+// "auto" connections of this process, before Node compatibility is booted: the fds waiting on the poller, and one
+// idle timer for all of them.
+let afterIdleMs = REACTOR_AFTER_IDLE_MS;
+const autoWaiting = new Set<number>();
+let lastAutoActivity = performance.now();
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+/** Set when the runtime could not boot reactor reads: auto connections stay on the poller. */
+let autoGaveUp = false;
+
+/**
+ * How long the process's `"auto"` connections must see no I/O, with one of them waiting, before Node compatibility
+ * boots and they move to the reactor (default {@linkcode REACTOR_AFTER_IDLE_MS}). For the whole process.
+ */
+export function setReactorAfterIdleMs(ms: number): void {
+  if (!(ms >= 0)) throw new RangeError(`idle time must be a non-negative number of ms, got ${ms}`);
+  afterIdleMs = ms;
+}
+
+function armIdleTimer(): void {
+  if (idleTimer !== undefined || autoWaiting.size === 0) return;
+  const timer = setTimeout(onIdle, Math.max(0, lastAutoActivity + afterIdleMs - performance.now()));
+  Deno.unrefTimer(timer); // only the waits themselves keep the process alive
+  idleTimer = timer;
+}
+
+function onIdle(): void {
+  idleTimer = undefined;
+  if (autoWaiting.size === 0 || autoGaveUp) return;
+  if (performance.now() - lastAutoActivity < afterIdleMs) return armIdleTimer();
+  if (!reactorReadsAvailable()) autoGaveUp = true; // else Node compatibility is booted now
+  // Either way the waiting connections look again: they move to the reactor, or learn to stay on the poller.
+  for (const fd of [...autoWaiting]) existingPoller()?.wake(fd, "read");
 }
 
 /** A connected unix stream socket (non-blocking fd). Closing it closes the fd. */
 export class UnixConn {
   #fd: number;
   #closed = false;
-  readonly #reactor: ReactorReader | undefined;
+  #reactor: ReactorReader | undefined;
+  #auto: boolean;
 
   /** Takes ownership of `fd`, which must be a non-blocking connected stream socket. */
   constructor(fd: number, opts: UnixConnOptions = {}) {
     this.#fd = fd;
-    this.#reactor = (opts.reads ?? "reactor") === "reactor" ? ReactorReader.open(fd) : undefined;
+    const mode = opts.reads ?? "auto";
+    this.#auto = mode === "auto";
+    if (mode === "reactor" || (mode === "auto" && reactorReadsReady())) this.#adopt();
   }
 
   /** Connects to the unix socket at `path` (`unix://` allowed). Rejects with SysError (ENOENT, ECONNREFUSED...). */
@@ -79,7 +129,7 @@ export class UnixConn {
     return this.#closed ? -1 : this.#fd;
   }
 
-  /** How this connection reads: `"reactor"` only if the runtime took the fd onto its event loop. */
+  /** How this connection reads now: `"reactor"` once the runtime took the fd onto its event loop. */
   get reads(): ReadMode {
     return this.#reactor ? "reactor" : "poller";
   }
@@ -100,6 +150,7 @@ export class UnixConn {
    */
   read(): Promise<Uint8Array | null> {
     if (this.#closed) return Promise.reject(closedError());
+    if (this.#auto && reactorReadsReady()) this.#adopt(); // another connection booted Node compatibility
     return this.#reactor ? this.#reactor.read() : this.#pollRead();
   }
 
@@ -111,8 +162,34 @@ export class UnixConn {
       const n = read(this.#fd, scratch);
       if (n > 0) return scratch.slice(0, n);
       if (n === 0) return null;
-      await waitFor(this.#fd, "read");
+      if (!this.#auto) await waitFor(this.#fd, "read");
+      else if (await this.#waitOrMove()) return this.#reactor!.read();
     }
+  }
+
+  /** Takes the fd onto the reactor (booting Node compatibility if needed); stays on the poller if it cannot. */
+  #adopt(): void {
+    this.#auto = false;
+    this.#reactor = ReactorReader.open(this.#fd);
+  }
+
+  /** Waits for readability on the poller; true when the connection moved to the reactor instead (all was idle). */
+  async #waitOrMove(): Promise<boolean> {
+    if (!autoGaveUp) {
+      autoWaiting.add(this.#fd);
+      lastAutoActivity = performance.now();
+      armIdleTimer();
+      try {
+        await waitFor(this.#fd, "read");
+      } finally {
+        autoWaiting.delete(this.#fd);
+        lastAutoActivity = performance.now();
+      }
+    }
+    if (this.#closed || !(autoGaveUp || reactorReadsReady())) return false;
+    if (autoGaveUp) this.#auto = false;
+    else this.#adopt();
+    return this.#reactor !== undefined;
   }
 
   /** Writes some of `p` (at least one byte), waiting for room as needed. Rejects with SysError (EPIPE...). */
@@ -156,7 +233,7 @@ export interface UnixListenerOptions {
    * closed at once, before anything is read from or written to it.
    */
   admit?: (peer: PeerCredentials) => boolean;
-  /** How accepted connections read (see {@linkcode ReadMode}); default `"reactor"`. */
+  /** How accepted connections read (see {@linkcode ReadMode}); default `"auto"`. */
   reads?: ReadMode;
 }
 
@@ -165,13 +242,13 @@ export class UnixListener {
   #fd: number;
   #closed = false;
   readonly #admit: ((peer: PeerCredentials) => boolean) | undefined;
-  readonly #reads: ReadMode | undefined;
+  readonly #connOpts: UnixConnOptions;
 
   /** Takes ownership of a non-blocking listening fd. */
-  constructor(fd: number, opts: Pick<UnixListenerOptions, "admit" | "reads"> = {}) {
+  constructor(fd: number, opts: Omit<UnixListenerOptions, "backlog"> = {}) {
     this.#fd = fd;
     this.#admit = opts.admit;
-    this.#reads = opts.reads;
+    this.#connOpts = { reads: opts.reads };
   }
 
   /** socket + bind + listen on `path`. Throws SysError (EADDRINUSE when the path exists...). */
@@ -201,7 +278,7 @@ export class UnixListener {
         }
         continue;
       }
-      if (this.#admitted(fd)) return new UnixConn(fd, { reads: this.#reads });
+      if (this.#admitted(fd)) return new UnixConn(fd, this.#connOpts);
       closeFd(fd);
     }
   }

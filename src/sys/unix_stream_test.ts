@@ -96,7 +96,42 @@ for (const reads of ["reactor", "poller"] as const) {
   });
 }
 
-Deno.test("unix stream: connections read on Deno's reactor by default", async () => {
+Deno.test("unix stream (auto reads): a connection starts on the poller and moves to the reactor once idle", async () => {
+  // In a fresh process (this one booted Node compatibility long ago, through node:assert): connections start on the
+  // poller; once all is idle for the set time, the waiting one moves, and so does its peer on its next read.
+  const script = `
+    import { setReactorAfterIdleMs, UnixConn, UnixListener } from ${
+    JSON.stringify(new URL("./unix_stream.ts", import.meta.url).href)
+  };
+    setReactorAfterIdleMs(200);
+    const dir = await Deno.makeTempDir();
+    const l = UnixListener.listen(dir + "/s.sock");
+    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock")]);
+    await Deno.remove(dir, { recursive: true });
+    l.close();
+    const seen = [a.reads, b.reads];
+    await b.write(new Uint8Array([1])); await a.read();
+    const waiting = a.read(); // waits past the idle time
+    await new Promise((r) => setTimeout(r, 600));
+    await b.write(new Uint8Array([2, 3]));
+    const got = await waiting;
+    seen.push(a.reads, got.length);
+    await a.write(new Uint8Array([4])); await b.read();
+    seen.push(b.reads);
+    a.close(); b.close();
+    console.log(JSON.stringify(seen));
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  assert.equal(out.code, 0);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), ["poller", "poller", "reactor", 2, "reactor"]);
+});
+
+Deno.test("unix stream: a connection reads on the reactor at once where Node compatibility is already booted", async () => {
   await withDir(async (dir) => {
     const listener = UnixListener.listen(`${dir}/s.sock`);
     const [server, client] = await Promise.all([listener.accept(), UnixConn.connect(`${dir}/s.sock`)]);
@@ -141,10 +176,11 @@ Deno.test("unix stream (reactor reads): only a waiting read keeps the process al
   const script = `
     import { UnixConn, UnixListener } from ${JSON.stringify(new URL("./unix_stream.ts", import.meta.url).href)};
     const dir = await Deno.makeTempDir();
-    const l = UnixListener.listen(dir + "/s.sock");
-    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock")]);
+    const l = UnixListener.listen(dir + "/s.sock", { reads: "reactor" });
+    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock", { reads: "reactor" })]);
     await Deno.remove(dir, { recursive: true });
     l.close();
+    if (a.reads !== "reactor" || b.reads !== "reactor") throw new Error("not on the reactor");
     await a.write(new Uint8Array(1)); await b.read();
     await b.write(new Uint8Array(1)); await a.read();
     if (Deno.args[0] === "wait") {
