@@ -1,5 +1,7 @@
 /**
- * Cross-process ttrpc round trips and their CPU cost, per server transport, side by side in one run: a ttrpc server
+ * ttrpc round trips and their CPU cost per transport, side by side in one run, interleaved so that all transports
+ * share the machine's load. First in one process (client and server on the same transport, sequential 64 B echo and
+ * empty reply with timeout and metadata; CPU of the process per 10,000). Then across processes: a ttrpc server
  * in a process of its own serves the same handler on `Deno.Conn` (`Deno.listen`), on libc sockets read on Deno's
  * reactor (the shim's default, `src/sys/reactor_reader.ts`) and on libc sockets read through the epoll poller (the
  * fallback). The client (this process) always uses `Deno.Conn`, so only the server's transport differs.
@@ -18,7 +20,7 @@
  */
 import { Client } from "../src/ttrpc/client.ts";
 import { Server } from "../src/ttrpc/server.ts";
-import { type ReadMode, UnixListener } from "../src/sys/unix_stream.ts";
+import { type ReadMode, UnixConn, UnixListener } from "../src/sys/unix_stream.ts";
 
 const SERVICE = "bench.v1.Echo";
 const TRANSPORTS = ["Deno.Conn", "libc, reactor reads", "libc, poller reads"] as const;
@@ -57,6 +59,61 @@ async function serve(dir: string, which: string[]): Promise<void> {
   await new Promise(() => {}); // killed by the parent
 }
 
+/** Client and server in this process, same transport at both ends. */
+async function inProcess(dir: string, rounds: number, calls: number): Promise<void> {
+  const server = new Server();
+  server.register(SERVICE, { Echo: (p) => p, Empty: () => new Uint8Array(0) });
+  const listeners = [
+    Deno.listen({ transport: "unix", path: `${dir}/in-deno.sock` }),
+    UnixListener.listen(`${dir}/in-reactor.sock`, { reads: "reactor" }),
+    UnixListener.listen(`${dir}/in-poller.sock`, { reads: "poller" }),
+  ];
+  for (const l of listeners) server.serve(l);
+  const clients: Record<Transport, Client> = {
+    "Deno.Conn": await Client.connectUnix(`${dir}/in-deno.sock`),
+    "libc, reactor reads": new Client(await UnixConn.connect(`${dir}/in-reactor.sock`, { reads: "reactor" })),
+    "libc, poller reads": new Client(await UnixConn.connect(`${dir}/in-poller.sock`, { reads: "poller" })),
+  };
+  const payload = new Uint8Array(64).fill(7);
+  const md = { timeoutMs: 10_000, metadata: { "containerd-namespace-ttrpc": "default" } };
+  const res = new Map<Transport, { echo: number[]; md: number[]; cpu: number[] }>();
+  for (const t of TRANSPORTS) res.set(t, { echo: [], md: [], cpu: [] });
+  for (const c of Object.values(clients)) for (let i = 0; i < 500; i++) await c.call(SERVICE, "Echo", payload);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < TRANSPORTS.length; k++) {
+      const t = TRANSPORTS[(r + k) % TRANSPORTS.length];
+      const c = clients[t], out = res.get(t)!;
+      const c0 = cpuMs("self");
+      let t0 = performance.now();
+      for (let i = 0; i < calls; i++) await c.call(SERVICE, "Echo", payload);
+      out.echo.push((performance.now() - t0) * 1000 / calls);
+      out.cpu.push((cpuMs("self") - c0) * 10_000 / calls);
+      t0 = performance.now();
+      for (let i = 0; i < calls; i++) await c.call(SERVICE, "Empty", payload, md);
+      out.md.push((performance.now() - t0) * 1000 / calls);
+    }
+  }
+  for (const c of Object.values(clients)) c.close();
+  await server.shutdown();
+  console.log(`# in one process: ${rounds} rounds × ${calls} calls per kind; load ${loadavg()}`);
+  console.log(
+    "| transport (both ends) | µs per 64 B echo (median; min) | µs per empty reply + metadata | CPU ms / 10k echoes |",
+  );
+  console.log("| --- | --- | --- | --- |");
+  for (const t of TRANSPORTS) {
+    const r = res.get(t)!;
+    console.log(
+      `| ${t} | ${median(r.echo).toFixed(1)} (${Math.min(...r.echo).toFixed(1)}) | ${median(r.md).toFixed(1)} (${
+        Math.min(...r.md).toFixed(1)
+      }) | ${median(r.cpu).toFixed(0)} |`,
+    );
+  }
+}
+
+function loadavg(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+}
+
 async function startServer(dir: string, which: Transport[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--serve", dir, ...which],
@@ -77,6 +134,7 @@ async function main(): Promise<void> {
   const payload = new Uint8Array(64).fill(7);
   const dir = await Deno.makeTempDir({ prefix: "ttrpc-rtt-" });
   try {
+    await inProcess(dir, rounds * 3, Math.max(1, Math.floor(calls / 5)));
     const child = await startServer(dir, [...TRANSPORTS]);
     const clients = new Map<Transport, Client>();
     for (const t of TRANSPORTS) clients.set(t, await Client.connectUnix(`${dir}/${SOCKET[t]}`));
@@ -117,8 +175,7 @@ async function main(): Promise<void> {
       await srv.status;
     }
 
-    const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-    console.log(`# ${rounds} rounds × ${calls} sequential 64 B echoes, server in its own process; load ${load}`);
+    console.log(`# across processes: ${rounds} rounds × ${calls} sequential 64 B echoes; load ${loadavg()}`);
     console.log(
       "| server transport | µs per round trip (median; min–max) | server CPU ms / 10k | client CPU ms / 10k |",
     );

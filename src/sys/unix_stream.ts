@@ -73,7 +73,7 @@ export interface UnixConnOptions {
 // "auto" connections of this process, before Node compatibility is booted: the fds waiting on the poller, and one
 // idle timer for all of them.
 let afterIdleMs = REACTOR_AFTER_IDLE_MS;
-const autoWaiting = new Set<number>();
+const autoWaiting = new Set<{ fd: number }>(); // one token per wait: an fd number can be reused meanwhile
 let lastAutoActivity = performance.now();
 let idleTimer: ReturnType<typeof setTimeout> | undefined;
 /** Set when the runtime could not boot reactor reads: auto connections stay on the poller. */
@@ -101,7 +101,7 @@ function onIdle(): void {
   if (performance.now() - lastAutoActivity < afterIdleMs) return armIdleTimer();
   if (!reactorReadsAvailable()) autoGaveUp = true; // else Node compatibility is booted now
   // Either way the waiting connections look again: they move to the reactor, or learn to stay on the poller.
-  for (const fd of [...autoWaiting]) existingPoller()?.wake(fd, "read");
+  for (const { fd } of [...autoWaiting]) existingPoller()?.wake(fd, "read");
 }
 
 /** A connected unix stream socket (non-blocking fd). Closing it closes the fd. */
@@ -176,13 +176,14 @@ export class UnixConn {
   /** Waits for readability on the poller; true when the connection moved to the reactor instead (all was idle). */
   async #waitOrMove(): Promise<boolean> {
     if (!autoGaveUp) {
-      autoWaiting.add(this.#fd);
+      const token = { fd: this.#fd };
+      autoWaiting.add(token);
       lastAutoActivity = performance.now();
       armIdleTimer();
       try {
         await waitFor(this.#fd, "read");
       } finally {
-        autoWaiting.delete(this.#fd);
+        autoWaiting.delete(token);
         lastAutoActivity = performance.now();
       }
     }
