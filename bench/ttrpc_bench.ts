@@ -1,6 +1,6 @@
 /**
  * ttrpc benchmarks: framing and envelope codecs, then unary round trips over a real unix socket (client and server in
- * this process), small and 1 MiB payloads, sequential and with many calls in flight, on both transports: `Deno.Conn`
+ * this process), small and 1 MiB payloads, sequential and with many calls in flight, on every transport: `Deno.Conn`
  * (`Deno.listen`/`Deno.connect`, net permission) and the shim's libc sockets (`src/sys/unix_stream.ts`, no net
  * permission), read on Deno's reactor (what a server that has been idle once uses) and on the epoll poller (what it
  * uses before). Reported, not asserted; bench/ttrpc_rtt.ts interleaves the transports for steadier medians.
