@@ -75,7 +75,7 @@ export interface UnixConnOptions {
 let afterIdleMs = REACTOR_AFTER_IDLE_MS;
 const autoWaiting = new Set<{ fd: number }>(); // one token per wait: an fd number can be reused meanwhile
 let lastAutoActivity = performance.now();
-let idleTimer: ReturnType<typeof setTimeout> | undefined;
+let idleTimerArmed = false;
 /** Set when the runtime could not boot reactor reads: auto connections stay on the poller. */
 let autoGaveUp = false;
 
@@ -88,15 +88,19 @@ export function setReactorAfterIdleMs(ms: number): void {
   afterIdleMs = ms;
 }
 
+// The idle timer is an Atomics.waitAsync timeout rather than a setTimeout: the first setTimeout of a process loads
+// Deno's timers module (~20 ms, measured), which the server's first call would pay, and this one keeps nothing alive.
+const idleCell = new Int32Array(new SharedArrayBuffer(4));
+
 function armIdleTimer(): void {
-  if (idleTimer !== undefined || autoWaiting.size === 0) return;
-  const timer = setTimeout(onIdle, Math.max(0, lastAutoActivity + afterIdleMs - performance.now()));
-  Deno.unrefTimer(timer); // only the waits themselves keep the process alive
-  idleTimer = timer;
+  if (idleTimerArmed || autoWaiting.size === 0) return;
+  idleTimerArmed = true;
+  const wait = Atomics.waitAsync(idleCell, 0, 0, Math.max(0, lastAutoActivity + afterIdleMs - performance.now()));
+  (wait.async ? wait.value : Promise.resolve(wait.value)).then(onIdle);
 }
 
 function onIdle(): void {
-  idleTimer = undefined;
+  idleTimerArmed = false;
   if (autoWaiting.size === 0 || autoGaveUp) return;
   if (performance.now() - lastAutoActivity < afterIdleMs) return armIdleTimer();
   if (!reactorReadsAvailable()) autoGaveUp = true; // else Node compatibility is booted now
