@@ -2,8 +2,8 @@
  * The shim's own server, started by hand from built binaries (no containerd, no container), driven over its socket
  * with Task `Connect` calls, which answer without running runc: time from exec to "ready", the first call after
  * ready (connect + Connect), sequential Connect round trips right after it (a burst: the connection has not been
- * idle), then, after 1.5 s of idle (when the shim's connections move to Deno's reactor and Node compatibility boots,
- * see src/sys/unix_stream.ts), sequential round trips again (µs each; CPU of server and client per 10,000), the
+ * idle), then, after 1.5 s of idle (when connections in `reads: "auto"` move to Deno's reactor and Node
+ * compatibility boots, see src/sys/unix_stream.ts; the shipped default stays on the poller), sequential round trips again (µs each; CPU of server and client per 10,000), the
  * CPU the server spent while idle, and its PSS. Several binaries (say, two builds) are measured alternately in one run, so they share the
  * machine's load. The client uses `Deno.Conn`. Reported, not asserted.
  *

@@ -5,9 +5,9 @@
  * Reads go one of two ways ({@linkcode ReadMode}): on Deno's own I/O reactor through {@linkcode ReactorReader} (the
  * fd adopted by Node compatibility's stream handle: no thread hop, so a round trip is as fast as on a `Deno.Conn`),
  * or by waiting for readiness on the {@linkcode poller} and reading synchronously into one scratch buffer shared by
- * every connection. By default a connection starts on the poller and moves to the reactor once it has been idle for
- * a second (booting Node compatibility then costs nobody a round trip), or at once when the process already booted
- * it. Either way an
+ * every connection. By default a connection stays on the poller; the reactor is opt-in (`reads: "reactor"`, or
+ * `"auto"`: move once the process has been idle for a second, so that booting Node compatibility costs nobody a
+ * round trip), because Deno 2.9.6's handle was seen to stall under load (see {@linkcode ReadMode}). Either way an
  * idle connection holds no read buffer of its own, and each read hands out exactly the bytes read, in an array the
  * caller owns. Writes are always synchronous non-blocking `write(2)` calls on the JS thread, waiting on the poller
  * only when the socket buffer is full. The shapes match `src/ttrpc/conn.ts` (this module does not import it: the
@@ -51,13 +51,17 @@ const scratch = new Uint8Array(new ArrayBuffer(READ_CHUNK));
  * - `"reactor"`: on Deno's event loop ({@linkcode ReactorReader}), from the start; boots Node compatibility at once
  *   if nothing did yet (20–80 ms of main-thread time and ~2 MiB, once per process). Falls back to the poller where
  *   the runtime cannot adopt the fd.
- * - `"poller"`: on the epoll {@linkcode poller}: one blocking-pool thread wake-up per wait (~50 µs more per round
- *   trip), and no Node compatibility.
- * - `"auto"` (the default): on the reactor if Node compatibility is already booted; otherwise on the poller until
+ * - `"poller"` (the default): on the epoll {@linkcode poller}: one blocking-pool thread wake-up per wait (~50 µs more
+ *   per round trip), and no Node compatibility.
+ * - `"auto"`: on the reactor if Node compatibility is already booted; otherwise on the poller until
  *   the process's auto connections have seen no I/O for {@linkcode setReactorAfterIdleMs} (1 s by default) while
  *   one of them waits: then Node compatibility boots, in that idle moment, once per process, and every waiting
  *   auto connection moves to the reactor (the others on their next read). A short-lived process, or a burst of
  *   calls right after start-up, never pays the boot; a server that lives on gets reactor round trips.
+ *
+ * The reactor modes are opt-in: under load (two copies of tests/ttrpc_fuzz_test.ts at once) Deno 2.9.6's handle
+ * stopped delivering on several connections at once, reading on, reads waiting and up to 230 KiB unread in their
+ * sockets, in 6 of 12 runs (bench/analysis.md). A hung containerd call is worse than a slower one.
  */
 export type ReadMode = "auto" | "reactor" | "poller";
 
@@ -66,7 +70,7 @@ export const REACTOR_AFTER_IDLE_MS = 1000;
 
 /** Options of {@linkcode UnixConn}. */
 export interface UnixConnOptions {
-  /** Default `"auto"`. */
+  /** Default `"poller"` (see {@linkcode ReadMode}: the reactor's handle can stall under load in Deno 2.9.6). */
   reads?: ReadMode;
 }
 
@@ -118,7 +122,7 @@ export class UnixConn {
   /** Takes ownership of `fd`, which must be a non-blocking connected stream socket. */
   constructor(fd: number, opts: UnixConnOptions = {}) {
     this.#fd = fd;
-    const mode = opts.reads ?? "auto";
+    const mode = opts.reads ?? "poller";
     this.#auto = mode === "auto";
     if (mode === "reactor" || (mode === "auto" && reactorReadsReady())) this.#adopt();
   }
@@ -238,7 +242,7 @@ export interface UnixListenerOptions {
    * closed at once, before anything is read from or written to it.
    */
   admit?: (peer: PeerCredentials) => boolean;
-  /** How accepted connections read (see {@linkcode ReadMode}); default `"auto"`. */
+  /** How accepted connections read (see {@linkcode ReadMode}); default `"poller"`. */
   reads?: ReadMode;
 }
 

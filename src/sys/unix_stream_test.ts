@@ -105,8 +105,8 @@ Deno.test("unix stream (auto reads): a connection starts on the poller and moves
   };
     setReactorAfterIdleMs(200);
     const dir = await Deno.makeTempDir();
-    const l = UnixListener.listen(dir + "/s.sock");
-    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock")]);
+    const l = UnixListener.listen(dir + "/s.sock", { reads: "auto" });
+    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock", { reads: "auto" })]);
     await Deno.remove(dir, { recursive: true });
     l.close();
     const seen = [a.reads, b.reads];
@@ -131,10 +131,19 @@ Deno.test("unix stream (auto reads): a connection starts on the poller and moves
   assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), ["poller", "poller", "reactor", 2, "reactor"]);
 });
 
-Deno.test("unix stream: a connection reads on the reactor at once where Node compatibility is already booted", async () => {
+Deno.test("unix stream: connections read on the poller by default; auto moves at once once the handle is loaded", async () => {
   await withDir(async (dir) => {
-    const listener = UnixListener.listen(`${dir}/s.sock`);
-    const [server, client] = await Promise.all([listener.accept(), UnixConn.connect(`${dir}/s.sock`)]);
+    const plain = UnixListener.listen(`${dir}/p.sock`);
+    const [p1, p2] = await Promise.all([plain.accept(), UnixConn.connect(`${dir}/p.sock`)]);
+    assert.equal(p1.reads, "poller");
+    assert.equal(p2.reads, "poller");
+    for (const c of [p1, p2, plain]) c.close();
+    // Earlier tests of this file loaded Node compatibility's stream handle.
+    const listener = UnixListener.listen(`${dir}/s.sock`, { reads: "auto" });
+    const [server, client] = await Promise.all([
+      listener.accept(),
+      UnixConn.connect(`${dir}/s.sock`, { reads: "auto" }),
+    ]);
     assert.equal(server.reads, "reactor");
     assert.equal(client.reads, "reactor");
     for (const c of [server, client, listener]) c.close();
