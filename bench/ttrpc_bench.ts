@@ -1,8 +1,9 @@
 /**
  * ttrpc benchmarks: framing and envelope codecs, then unary round trips over a real unix socket (client and server in
- * this process), small and 1 MiB payloads, sequential and with many calls in flight, on both transports: `Deno.Conn`
- * (`Deno.listen`/`Deno.connect`, net permission) and the shim's libc sockets on the poller (`src/sys/unix_stream.ts`,
- * no net permission). Reported, not asserted.
+ * this process), small and 1 MiB payloads, sequential and with many calls in flight, on every transport: `Deno.Conn`
+ * (`Deno.listen`/`Deno.connect`, net permission) and the shim's libc sockets (`src/sys/unix_stream.ts`, no net
+ * permission), read on Deno's reactor (what a server that has been idle once uses) and on the epoll poller (what it
+ * uses before). Reported, not asserted; bench/ttrpc_rtt.ts interleaves the transports for steadier medians.
  *
  * @example
  * ```sh
@@ -86,10 +87,12 @@ const dir = await Deno.makeTempDir({ prefix: "ttrpc-bench-" });
 const server = new Server();
 server.register(SERVICE, { Echo: (p) => p, Empty: () => new Uint8Array(0) });
 server.serve(Deno.listen({ transport: "unix", path: `${dir}/deno.sock` }));
-server.serve(UnixListener.listen(`${dir}/libc.sock`));
+server.serve(UnixListener.listen(`${dir}/libc.sock`, { reads: "reactor" }));
+server.serve(UnixListener.listen(`${dir}/poller.sock`, { reads: "poller" }));
 const clients = {
   "Deno.Conn": await Client.connectUnix(`${dir}/deno.sock`),
-  "libc": new Client(await UnixConn.connect(`${dir}/libc.sock`)),
+  "libc, reactor reads": new Client(await UnixConn.connect(`${dir}/libc.sock`, { reads: "reactor" })),
+  "libc, poller reads": new Client(await UnixConn.connect(`${dir}/poller.sock`, { reads: "poller" })),
 };
 await Deno.remove(dir, { recursive: true });
 

@@ -84,6 +84,23 @@ Deno.test("under the shipped flags, TCP, UDP and unix sockets through Deno's API
       await attempt("unix listen", () => Deno.listen({ transport: "unix", path: ${
       JSON.stringify(`${dir}/mine.sock`)
     } }));
+      // The shim reads its sockets through Node compatibility's stream handle (src/sys/reactor_reader.ts): adopting
+      // an fd needs no permission, but the same bindings must not connect anywhere either.
+      const proc = Object.getOwnPropertyDescriptor(globalThis, "process").get.call(globalThis);
+      await attempt("node binding unix connect", () => {
+        const { Pipe, PipeConnectWrap, constants } = proc.binding("pipe_wrap");
+        const h = new Pipe(constants.SOCKET);
+        const err = h.connect(new PipeConnectWrap(), ${JSON.stringify(unix.addr.path)});
+        if (err) throw new Error("connect error " + err);
+        return h;
+      });
+      await attempt("node binding tcp connect", () => {
+        const { TCP, TCPConnectWrap, constants } = proc.binding("tcp_wrap");
+        const h = new TCP(constants.SOCKET);
+        const err = h.connect(new TCPConnectWrap(), "127.0.0.1", ${tcp.addr.port});
+        if (err) throw new Error("connect error " + err);
+        return h;
+      });
       console.log(JSON.stringify(out));
     `;
     const result = await runScript(dir, script, flags);
@@ -93,6 +110,8 @@ Deno.test("under the shipped flags, TCP, UDP and unix sockets through Deno's API
       "udp socket": "NotCapable",
       "unix connect": "NotCapable",
       "unix listen": "NotCapable",
+      "node binding unix connect": "NotCapable",
+      "node binding tcp connect": "NotCapable",
     });
   } finally {
     tcp.close();

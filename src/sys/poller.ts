@@ -152,6 +152,22 @@ export class Poller {
   }
 
   /**
+   * Resolves the pending waits of `fd` for `direction` now, as a spurious wake-up would (their callers retry their
+   * I/O and may wait again): for a caller that wants a waiting reader to look again at something other than the fd.
+   * Returns how many waits it resolved.
+   */
+  wake(fd: number, direction: Direction): number {
+    const entry = this.#entries.get(fd);
+    if (!entry || entry[direction].size === 0) return 0;
+    const woken = [...entry[direction]];
+    entry[direction].clear();
+    for (const w of woken) this.#settle(w);
+    this.#rearmQuietly(fd, entry);
+    this.#wakeIfIdle();
+    return woken.length;
+  }
+
+  /**
    * Drops `fd` from the epoll set and rejects its pending waits with SysError EBADF. Call it before closing an fd
    * that was ever waited on, so that its number can be reused safely.
    */

@@ -109,6 +109,30 @@ Deno.test("abort rejects with the signal's reason and leaves the poller idle", a
   }
 });
 
+Deno.test("wake resolves one direction's pending waits at once; the fd stays watched for the other", async () => {
+  const [r, w] = pipe();
+  try {
+    // A full pipe: neither end is ready for what is waited on below until something changes.
+    while (write(w, new Uint8Array(65536)) > 0);
+    const readWait = poller().wait(r, "read"); // ready at once (data): resolved by epoll, not by wake
+    await readWait;
+    const writeWait = poller().wait(w, "write");
+    assert.equal(poller().wake(w, "read"), 0, "no read wait on w: nothing to wake");
+    assert.equal(await settledWithin(writeWait, 30), "pending");
+    assert.equal(poller().wake(w, "write"), 1);
+    await writeWait;
+    assert.equal(poller().pending, 0);
+    // The fd is still usable with the poller afterwards.
+    const again = poller().wait(w, "write");
+    read(r, new Uint8Array(65536));
+    await again;
+  } finally {
+    closeFd(r);
+    closeFd(w);
+  }
+  await poller().idle();
+});
+
 Deno.test("forget rejects pending waits with EBADF", async () => {
   const [r, w] = pipe();
   const waiting = poller().wait(r, "read");

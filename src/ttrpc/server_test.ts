@@ -9,11 +9,11 @@ import { UnixConn, UnixListener } from "../sys/unix_stream.ts";
 import { poller } from "../sys/poller.ts";
 
 // libc symbols are bound on first use, which the resource sanitizer would count as a leaked library: one exchange
-// on the libc transport first, outside any test, binds every symbol it uses.
-{
+// on the libc transport per read mode first, outside any test, binds every symbol it uses.
+for (const reads of ["reactor", "poller"] as const) {
   const dir = await tempSocketDir();
-  const l = UnixListener.listen(dir.path("warm.sock"));
-  const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir.path("warm.sock"))]);
+  const l = UnixListener.listen(dir.path("warm.sock"), { reads });
+  const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir.path("warm.sock"), { reads })]);
   await b.write(new Uint8Array(1));
   await b.closeWrite();
   while (await a.read() !== null);
@@ -27,11 +27,14 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 
 /** Which transport the server of the running test listens on (clients always use Deno.connect). */
-let transport: "Deno.Conn" | "libc" = "Deno.Conn";
+let transport: "Deno.Conn" | "libc" | "libc, poller reads" = "Deno.Conn";
 
-/** Every server test runs twice: on `Deno.listen`, and on the shim's libc transport (src/sys/unix_stream.ts). */
+/**
+ * Every server test runs three times: on `Deno.listen`, and on the shim's libc transport (src/sys/unix_stream.ts)
+ * reading on Deno's reactor (the default) and through the epoll poller (the fallback).
+ */
 function strictTest(name: string, fn: () => Promise<void> | void): void {
-  for (const t of ["Deno.Conn", "libc"] as const) {
+  for (const t of ["Deno.Conn", "libc", "libc, poller reads"] as const) {
     strictTestOnce(`${name} [${t}]`, async () => {
       transport = t;
       await fn();
@@ -46,7 +49,9 @@ async function setup(extra: Record<string, Handler> = {}, opts: ConstructorParam
   const path = dir.path("ttrpc.sock");
   const server = new Server(opts);
   server.register("echo.v1.Echo", { Echo: (p) => p, ...extra });
-  const listener = transport === "libc" ? UnixListener.listen(path) : Deno.listen({ transport: "unix", path });
+  const listener = transport === "Deno.Conn"
+    ? Deno.listen({ transport: "unix", path })
+    : UnixListener.listen(path, { reads: transport === "libc" ? "reactor" : "poller" });
   const serving = server.serve(listener);
   const clients: Client[] = [];
   const raws: Deno.Conn[] = [];

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+
+Deno.test("node_globals hides Node's globals, and the server can still boot Node compatibility for reactor reads", async () => {
+  // A fresh process, as the shim's entry point starts: node_globals first, then a socket read on the reactor.
+  const script = `
+    import ${JSON.stringify(new URL("./node_globals.ts", import.meta.url).href)};
+    import { UnixConn, UnixListener } from ${JSON.stringify(new URL("../sys/unix_stream.ts", import.meta.url).href)};
+    const hidden = [typeof globalThis.process, typeof globalThis.Buffer];
+    const dir = await Deno.makeTempDir();
+    const l = UnixListener.listen(dir + "/s.sock", { reads: "reactor" });
+    const [a, b] = await Promise.all([l.accept(), UnixConn.connect(dir + "/s.sock", { reads: "reactor" })]);
+    await Deno.remove(dir, { recursive: true });
+    await b.write(new Uint8Array([7]));
+    const got = await a.read();
+    console.log(JSON.stringify({ hidden, reads: [a.reads, b.reads], got: [...got] }));
+    for (const c of [a, b, l]) c.close();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(r.hidden, ["undefined", "undefined"], "npm code loaded after node_globals sees no Node globals");
+  assert.deepEqual(r.reads, ["reactor", "reactor"], "the hidden process getter still reaches Node's stream handle");
+  assert.deepEqual(r.got, [7]);
+});
