@@ -120,22 +120,19 @@ Deno.test("copy moves a child's output from a fifo to a file until EOF", async (
 
 Deno.test("a stream that never blocks still lets timers run (the async helpers yield)", async () => {
   // /dev/zero is always readable and /dev/null always writable: without yields this loop would never let the
-  // timer fire and would only stop at the deadline.
+  // timer fire and would only stop at its iteration cap. No time is asserted (a loaded machine delays any timer).
   const zero = check(libc().open(cstr("/dev/zero"), O_RDONLY, 0), "open");
   const nul = check(libc().open(cstr("/dev/null"), O_WRONLY, 0), "open");
   try {
     const buf = new Uint8Array(65536);
-    const start = performance.now();
-    let firedAt = -1;
-    setTimeout(() => firedAt = performance.now(), 10);
-    let bytes = 0;
-    while (firedAt < 0 && performance.now() - start < 3000) {
-      bytes += await readAsync(zero, buf);
+    let fired = false;
+    setTimeout(() => fired = true, 10);
+    let rounds = 0;
+    for (; !fired && rounds < 200_000; rounds++) {
+      assert.ok((await readAsync(zero, buf)) > 0);
       await writeAll(nul, buf);
     }
-    assert.ok(firedAt > 0, "the timer never ran");
-    assert.ok(firedAt - start < 200, `timer ran ${firedAt - start - 10} ms late`);
-    assert.ok(bytes > 0);
+    assert.ok(fired, `the timer never ran during ${rounds} rounds of copying`);
   } finally {
     closeFd(zero);
     closeFd(nul);
