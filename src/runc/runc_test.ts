@@ -258,18 +258,15 @@ Deno.test("create errors carry runc's own message; the piped stdio is released",
   });
 });
 
-Deno.test("checkpoint fails quickly with criu's message and leaves the container running", async () => {
+Deno.test("checkpoint fails with criu's message and leaves the container running", async () => {
   await withLab(async (lab) => {
     const initPid = await startSleeper(lab, "cp");
-    const t0 = performance.now();
     const err = await lab.runc.checkpoint("cp", { imagePath: `${lab.dir}/img`, workPath: `${lab.dir}/work` })
       .catch((e) => e);
-    const ms = performance.now() - t0;
     // CRIU 3.17 cannot dump on kernels >= 6.13 (vDSO layout); on a host where it can, this test must be revisited
     assert.ok(err instanceof RuncError, `checkpoint unexpectedly succeeded: ${err}`);
     assert.ok(isCriuError(err), err.message);
     assert.match(err.message, /^criu failed: type DUMP/);
-    assert.ok(ms < 10_000, `checkpoint took ${ms} ms`);
     assert.equal((await lab.runc.state("cp")).status, "running");
     assert.deepEqual(await lab.runc.ps("cp"), [initPid]);
     await lab.runc.delete("cp", { force: true });

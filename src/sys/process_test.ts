@@ -86,14 +86,11 @@ Deno.test("redirectStderrToFifo points fd 2 at the log fifo without ever blockin
 
     const r = openFifo(fifo, "r");
     try {
-      const t0 = performance.now();
-      const out = await run(fifo);
-      const elapsed = performance.now() - t0;
+      const out = await run(fifo); // a write that blocked on the full fifo would never return
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
       assert.equal(out.stderr.length, 0, "nothing went to the original stderr");
       const failed = Number(/failed=(\d+)/.exec(new TextDecoder().decode(out.stdout))![1]);
       assert.ok(failed > 0, "writes to a full fifo failed instead of blocking");
-      assert.ok(elapsed < 10000);
       await poller().wait(r, "read");
       const buf = new Uint8Array(64);
       const n = await readAsync(r, buf);

@@ -254,8 +254,10 @@ strictTest("server: timeout_nano aborts the handler's signal and answers Deadlin
     encodeRequestFrame(1, { service: "echo.v1.Echo", method: "Hang", payload: new Uint8Array(), timeoutNano: 50e6 }),
   );
   await expectStatus(reader, 1, Code.DeadlineExceeded, "context deadline exceeded");
+  // Only a lower bound: the deadline was not cut short (an upper bound would be a speed check; a deadline never
+  // enforced hangs the test instead).
   const elapsed = Date.now() - before;
-  assert.ok(elapsed >= 45 && elapsed < 2000, `answered after ${elapsed} ms`);
+  assert.ok(elapsed >= 45, `answered after ${elapsed} ms`);
   const reason = await aborted.promise;
   assert.ok(reason instanceof TtrpcError && reason.code === Code.DeadlineExceeded);
   assert.ok(seen?.deadline && Math.abs(seen.deadline - (before + 50)) < 1000);
@@ -326,9 +328,8 @@ strictTest("server: graceful shutdown is bounded when a handler never finishes",
   const c = await t.client();
   const pending = c.call("echo.v1.Echo", "Forever", new Uint8Array());
   await c.call("echo.v1.Echo", "Echo", new Uint8Array());
-  const start = Date.now();
+  // An unbounded shutdown would never return here (the handler never finishes).
   await t.server.shutdown({ graceful: true, timeoutMs: 100 });
-  assert.ok(Date.now() - start < 2000);
   await assert.rejects(pending, (e) => isClosedError(e));
   assert.ok(await abortedBy.promise instanceof TtrpcError);
 });
