@@ -2,8 +2,12 @@
  * A process's stdio, between the container and whatever containerd named: fifos (the default), `file://` paths,
  * `binary://` logging drivers, or nothing.
  *
- * The container writes into pipes that runc hands it (Deno.Command's own pipes, read on the event loop); the shim
- * copies them into the sinks. Two rules from containerd's bug history:
+ * The container writes into pipes that runc hands it (made by src/sys/spawn.ts; our ends are non-blocking fds read
+ * through the poller); the shim copies them into the sinks with plain read(2)/write(2) on the JS thread. Every copy
+ * loop reads into one buffer shared by all of them: a chunk leaves it synchronously (a file or fifo write), and only a
+ * fifo that is full copies what it could not take yet, so a container's streams hold no buffer of their own.
+ * (splice(2) would skip even that copy, but it refuses files opened O_APPEND, which `file://` must be, and a fifo sink
+ * already runs well above the Go shim's throughput.) Two rules from containerd's bug history:
  * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) or
  *   never came (ENXIO) drops data and keeps draining; a slow but present reader gets back-pressure, not loss;
  * - everything written before exit reaches the sink before the exit is reported: `drained()` resolves when every
@@ -12,12 +16,18 @@
  * @module
  */
 import { log } from "../log.ts";
-import type { Stdio } from "../runc/runc.ts";
+import type { Child, Stdio } from "../runc/runc.ts";
 import { ENOENT, ENXIO, EPIPE, SysError } from "../sys/errno.ts";
-import { closeFd, openAppend, read, readAsync, write as writeFd, writeAll } from "../sys/fdio.ts";
+import { closeFd, openAppend, paceIo, read, waitFor, write as writeFd, writeAll } from "../sys/fdio.ts";
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
-import type { Reaper } from "../sys/reaper.ts";
+import { spawn, type SpawnOptions } from "../sys/spawn.ts";
+
+/** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
+export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
+
+/** The read buffer of every output copy loop (see the module documentation); a pipe hands out ≤ 64 KiB per read. */
+const shared = new Uint8Array(new ArrayBuffer(64 * 1024));
 
 /** The stdio fields of a Create or Exec request. */
 export interface StdioPaths {
@@ -29,7 +39,11 @@ export interface StdioPaths {
 
 /** Where output goes. */
 interface Sink {
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Writes `chunk`, which is only valid until this returns: undefined when it was all taken (or dropped) at once,
+   * else a promise for the rest, which the sink copied first.
+   */
+  write(chunk: Uint8Array): Promise<void> | undefined;
   close(): void;
 }
 
@@ -60,29 +74,44 @@ class FifoSink implements Sink {
     this.#dropping = true;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#closed) return;
-    if (this.#fd < 0 && !this.#tryOpen()) return this.#drop("no reader");
-    let off = 0;
+    if (this.#fd < 0 && !this.#tryOpen()) {
+      this.#drop("no reader");
+      return;
+    }
+    const off = this.#writeNow(chunk, 0);
+    // A full fifo (a slow reader): keep the rest, which the caller's buffer cannot hold, and wait for room.
+    return off < chunk.length ? this.#writeLater(chunk.slice(off)) : undefined;
+  }
+
+  /** Writes what the fifo takes now; returns how far it got (the chunk's length when done or dropped). */
+  #writeNow(chunk: Uint8Array, off: number): number {
     while (off < chunk.length && !this.#closed) {
       let n: number;
       try {
         n = writeFd(this.#fd, off === 0 ? chunk : chunk.subarray(off));
       } catch (err) {
-        if (err instanceof SysError && err.errno === EPIPE) return this.#drop("EPIPE");
-        log.warn("stdio write failed; dropping output", { path: this.path, error: err });
-        return;
+        if (err instanceof SysError && err.errno === EPIPE) this.#drop("EPIPE");
+        else log.warn("stdio write failed; dropping output", { path: this.path, error: err });
+        return chunk.length;
       }
-      if (n < 0) {
-        try {
-          await poller().wait(this.#fd, "write", this.#abort.signal);
-        } catch {
-          return; // closed while waiting
-        }
-        continue;
-      }
+      if (n < 0) return off;
       this.#dropping = false;
       off += n;
+    }
+    return chunk.length;
+  }
+
+  async #writeLater(rest: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < rest.length && !this.#closed) {
+      try {
+        await poller().wait(this.#fd, "write", this.#abort.signal);
+      } catch {
+        return; // closed while waiting
+      }
+      off = this.#writeNow(rest, off);
     }
   }
 
@@ -123,8 +152,8 @@ class FileSink implements Sink {
     return this;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    if (this.#fd < 0) return Promise.resolve();
+  write(chunk: Uint8Array): undefined {
+    if (this.#fd < 0) return;
     try {
       // Whole chunks, so stdout and stderr lines do not interleave mid-chunk.
       for (let off = 0; off < chunk.length;) {
@@ -134,7 +163,6 @@ class FileSink implements Sink {
     } catch (err) {
       log.warn("log file write failed; dropping output", { path: this.path, error: err });
     }
-    return Promise.resolve();
   }
 
   close(): void {
@@ -168,14 +196,14 @@ export function parseStdioUri(uri: string): { scheme: "fifo" | "file" | "binary"
 class BinaryLogger {
   stdout!: FifoSink;
   stderr!: FifoSink;
-  #child?: Deno.ChildProcess;
+  #child?: Child;
   private constructor(readonly dir: string) {}
 
   static async start(
     path: string,
     args: string[],
     env: Record<string, string>,
-    spawn: Reaper["spawn"],
+    spawnFn: SpawnFn,
   ): Promise<BinaryLogger> {
     const dir = await Deno.makeTempDir({ prefix: "deno-shim-log-" });
     const logger = new BinaryLogger(dir);
@@ -184,7 +212,7 @@ class BinaryLogger {
     // Our own read-write ends keep the driver's opens from blocking until it is up; the ready fifo is read by us.
     const holdOut = openFifo(out, "rw"), holdErr = openFifo(err, "rw"), readyFd = openFifo(ready, "r");
     try {
-      logger.#child = spawn("/bin/sh", {
+      logger.#child = spawnFn("/bin/sh", {
         args: ["-c", 'exec 3<"$1" 4<"$2" 5>"$3"; shift 3; exec "$@"', "sh", out, err, ready, path, ...args],
         env,
         stdin: "null",
@@ -239,13 +267,17 @@ export class ProcessIO {
   }
 
   /** Opens the destinations named in `paths`. `env` is for binary loggers (CONTAINER_ID, CONTAINER_NAMESPACE). */
-  static async open(paths: StdioPaths, env: Record<string, string>, spawn: Reaper["spawn"]): Promise<ProcessIO> {
+  static async open(
+    paths: StdioPaths,
+    env: Record<string, string>,
+    spawnFn: SpawnFn = spawn,
+  ): Promise<ProcessIO> {
     const io = new ProcessIO(paths);
     try {
       const out = paths.stdout ? parseStdioUri(paths.stdout) : undefined;
       const err = paths.stderr ? parseStdioUri(paths.stderr) : undefined;
       if (out?.scheme === "binary") {
-        io.#logger = await BinaryLogger.start(out.path, out.args, env, spawn);
+        io.#logger = await BinaryLogger.start(out.path, out.args, env, spawnFn);
         io.#stdout = io.#logger.stdout;
         io.#stderr = io.#logger.stderr;
       } else if (out?.scheme === "file") {
@@ -278,13 +310,27 @@ export class ProcessIO {
     };
   }
 
-  /** Starts copying between the container's pipes (runc's child stdio) and the sinks. */
-  attachPipes(child: Deno.ChildProcess, stdio: Stdio): void {
-    if (stdio.stdout === "piped" && this.#stdout) this.#copies.push(this.#pump(child.stdout, this.#stdout));
-    if (stdio.stderr === "piped" && this.#stderr) this.#copies.push(this.#pump(child.stderr, this.#stderr));
-    if (stdio.stdin === "piped") {
-      const writer = child.stdin.getWriter();
-      this.#copyStdin((b) => writer.write(b), () => writer.close().catch(() => {}));
+  /**
+   * Starts copying between the container's pipes (our ends of runc's child stdio) and the sinks. Takes ownership of
+   * the child's pipe fds: those `stdio` does not use are closed at once, the others when their copy ends.
+   */
+  attachPipes(child: Pick<Child, "stdin" | "stdout" | "stderr">, stdio: Stdio): void {
+    const use = (fd: number, mode: string, wanted: boolean): number => {
+      if (fd < 0) return -1;
+      if (mode === "piped" && wanted) return fd;
+      closeFd(fd);
+      return -1;
+    };
+    const out = use(child.stdout, stdio.stdout, !!this.#stdout);
+    const err = use(child.stderr, stdio.stderr, !!this.#stderr);
+    const stdin = use(child.stdin, stdio.stdin, this.#stdinFd >= 0);
+    if (out >= 0) this.#copies.push(this.#pump(out, this.#stdout!, true));
+    if (err >= 0) this.#copies.push(this.#pump(err, this.#stderr!, true));
+    if (stdin >= 0) {
+      this.#copyStdin(
+        (b) => writeAll(stdin, b, this.#stdinAbort.signal),
+        () => closeFd(stdin),
+      );
     }
   }
 
@@ -292,7 +338,7 @@ export class ProcessIO {
   attachConsole(masterFd: number): void {
     this.#consoleFd = masterFd;
     this.#closers.push(() => closeFd(masterFd));
-    if (this.#stdout) this.#copies.push(this.#pumpFd(masterFd, this.#stdout));
+    if (this.#stdout) this.#copies.push(this.#pump(masterFd, this.#stdout, false));
     if (this.#stdinFd >= 0) {
       // A terminal has no half-close: EOF is ^D in the line discipline.
       this.#copyStdin(
@@ -307,29 +353,29 @@ export class ProcessIO {
     return this.#consoleFd;
   }
 
-  /** Copies one output stream to its sink; when the stream ends the sink is closed, so its reader sees EOF. */
-  async #pump(stream: ReadableStream<Uint8Array>, sink: Sink): Promise<void> {
+  /**
+   * Copies the output fd `fd` to its sink until end of file; then the sink is closed, so its reader sees EOF, and
+   * `fd` too when `owned` (a pty master is closed with the IO instead). close() stops the copy.
+   */
+  async #pump(fd: number, sink: Sink, owned: boolean): Promise<void> {
+    const closed = this.#stdinAbort.signal;
     try {
-      for await (const chunk of stream) await sink.write(chunk);
-    } catch (err) {
-      log.debug("output copy ended", { error: err });
-    } finally {
-      sink.close();
-    }
-  }
-
-  async #pumpFd(fd: number, sink: Sink): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    try {
+      // Plain sync calls per chunk, no promise unless something would block or the time slice is used up.
       for (;;) {
-        const n = await readAsync(fd, buf);
-        if (n <= 0) return;
-        await sink.write(buf.slice(0, n));
+        const pace = paceIo();
+        if (pace) await pace;
+        const n = read(fd, shared);
+        if (n > 0) {
+          const rest = sink.write(shared.subarray(0, n));
+          if (rest) await rest;
+        } else if (n === 0 || closed.aborted) return;
+        else await waitFor(fd, "read", closed);
       }
     } catch (err) {
-      // EIO is how a pty master reports that the last slave fd closed.
-      if (!(err instanceof SysError)) log.debug("console copy ended", { error: err });
+      // EIO is how a pty master reports that the last slave fd closed; an abort is close().
+      if (!(err instanceof SysError) && !closed.aborted) log.debug("output copy ended", { error: err });
     } finally {
+      if (owned) closeFd(fd);
       sink.close();
     }
   }
@@ -347,7 +393,7 @@ export class ProcessIO {
       for (;;) {
         const n = read(fd, buf);
         if (n > 0) {
-          await deliver(buf.slice(0, n));
+          await deliver(buf.subarray(0, n));
           continue;
         }
         if (n === 0 || this.#stdinClosing || closed.aborted) break;
