@@ -361,14 +361,14 @@ export class ProcessIO {
     const closed = this.#stdinAbort.signal;
     try {
       // Plain sync calls per chunk, no promise unless something would block or the time slice is used up.
-      for (;;) {
+      while (!closed.aborted) {
         const pace = paceIo();
         if (pace) await pace;
         const n = read(fd, shared);
         if (n > 0) {
           const rest = sink.write(shared.subarray(0, n));
           if (rest) await rest;
-        } else if (n === 0 || closed.aborted) return;
+        } else if (n === 0) return;
         else await waitFor(fd, "read", closed);
       }
     } catch (err) {
