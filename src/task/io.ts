@@ -47,14 +47,51 @@ interface Sink {
   close(): void;
 }
 
-/** A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up. */
+/** How long a fifo sink waits for its reader to arrive (containerd opens its end in a goroutine, see FifoSink). */
+const READER_WAIT_MS = 10_000;
+/** What a fifo sink keeps while its reader has not arrived yet: one pipe's capacity, so the flush always fits. */
+const EARLY_OUTPUT_MAX = 64 * 1024;
+
+/**
+ * A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up.
+ *
+ * containerd opens its read end with containerd/fifo's O_NONBLOCK mode, which does the real (blocking) open(2) in a
+ * goroutine: on a loaded machine that can come after our open, which then fails with ENXIO. Dropping the output and
+ * never opening the fifo would leave that goroutine blocked forever waiting for a writer, and containerd waiting on it
+ * (a CRI ExecSync of `echo` hung until its timeout this way). So an ENXIO at construction means "not arrived yet": the
+ * sink retries for up to READER_WAIT_MS, keeps up to one pipe's worth of output meanwhile (the container is never held
+ * up), and once the reader is there writes it, and closes if the stream already ended, so the reader sees EOF.
+ */
 class FifoSink implements Sink {
   #fd = -1;
   #closed = false;
   #dropping = false;
   readonly #abort = new AbortController();
+  /** While the reader has not arrived: output kept for it (undefined once connected or given up). */
+  #early: Uint8Array[] | undefined;
+  #earlySize = 0;
   constructor(readonly path: string) {
-    this.#tryOpen();
+    if (!this.#tryOpen()) {
+      this.#early = [];
+      this.#awaitReader();
+    }
+  }
+
+  async #awaitReader(): Promise<void> {
+    const deadline = Date.now() + READER_WAIT_MS;
+    for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 50)) {
+      await new Promise<void>((r) => Deno.unrefTimer(setTimeout(r, delay)));
+      if (!this.#tryOpen()) continue;
+      const early = this.#early ?? [];
+      this.#early = undefined;
+      for (const chunk of early) {
+        if (this.#writeNow(chunk, 0) < chunk.length) log.debug("stdio fifo full at connect", { path: this.path });
+      }
+      if (this.#closed) this.#release();
+      return;
+    }
+    if (this.#early?.length) this.#drop("no reader");
+    this.#early = undefined;
   }
 
   #tryOpen(): boolean {
@@ -76,6 +113,14 @@ class FifoSink implements Sink {
 
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#closed) return;
+    if (this.#early) {
+      // The reader has not arrived yet: keep a pipe's worth for it, drop beyond that (never hold the container up).
+      if (this.#earlySize + chunk.length <= EARLY_OUTPUT_MAX) {
+        this.#early.push(chunk.slice());
+        this.#earlySize += chunk.length;
+      } else this.#drop("reader not arrived");
+      return;
+    }
     if (this.#fd < 0 && !this.#tryOpen()) {
       this.#drop("no reader");
       return;
@@ -87,7 +132,7 @@ class FifoSink implements Sink {
 
   /** Writes what the fifo takes now; returns how far it got (the chunk's length when done or dropped). */
   #writeNow(chunk: Uint8Array, off: number): number {
-    while (off < chunk.length && !this.#closed) {
+    while (off < chunk.length) {
       let n: number;
       try {
         n = writeFd(this.#fd, off === 0 ? chunk : chunk.subarray(off));
@@ -119,6 +164,11 @@ class FifoSink implements Sink {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
+    // Still waiting for the reader: #awaitReader delivers what was kept and closes once it is there.
+    if (!this.#early) this.#release();
+  }
+
+  #release(): void {
     if (this.#fd >= 0) closeFd(this.#fd);
     this.#fd = -1;
   }

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { O_CLOEXEC, O_NONBLOCK } from "../sys/abi.ts";
+import { closeFd, read, waitFor, writeAll } from "../sys/fdio.ts";
+import { mkfifo, openFifo } from "../sys/fifo.ts";
+import { check, libc } from "../sys/libc.ts";
+import { ProcessIO } from "./io.ts";
+
+/** A pipe as [read, write], standing in for a container's stdout (both ends non-blocking: the test writes too). */
+function containerPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  return [fds[0], fds[1]];
+}
+
+/** Reads `fd` until EOF (waiting through the poller), failing after `ms`. */
+async function readAll(fd: number, ms: number): Promise<string> {
+  const buf = new Uint8Array(4096);
+  const timeout = AbortSignal.timeout(ms);
+  let out = "";
+  for (;;) {
+    const n = read(fd, buf);
+    if (n === 0) return out;
+    if (n > 0) out += new TextDecoder().decode(buf.subarray(0, n));
+    else await waitFor(fd, "read", timeout);
+  }
+}
+
+Deno.test("a stdout fifo whose reader arrives after the process ended still gets the output, then EOF", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const path = `${dir}/stdout`;
+    mkfifo(path, 0o600);
+    // No reader yet: containerd opens its end in a goroutine, which on a loaded machine can come later than this.
+    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+    const [ours, theirs] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    await writeAll(theirs, new TextEncoder().encode("hello\n"));
+    libc().close(theirs); // the process exited
+    assert.equal(await io.drained(5000), true);
+    await new Promise((r) => setTimeout(r, 30));
+    // The reader arrives now. A writer must show up, deliver what was written, and close (EOF).
+    const reader = openFifo(path, "r");
+    try {
+      await waitFor(reader, "read", AbortSignal.timeout(5000));
+      assert.equal(await readAll(reader, 5000), "hello\n");
+    } finally {
+      closeFd(reader);
+      io.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stdout fifo whose reader is there copies everything and closes at the end of the stream", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const path = `${dir}/stdout`;
+    mkfifo(path, 0o600);
+    const reader = openFifo(path, "r");
+    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+    const [ours, theirs] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const big = "x".repeat(300_000) + "\n";
+    const got = readAll(reader, 10_000);
+    await writeAll(theirs, new TextEncoder().encode(big));
+    libc().close(theirs);
+    assert.equal((await got).length, big.length);
+    assert.equal(await io.drained(5000), true);
+    closeFd(reader);
+    io.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
