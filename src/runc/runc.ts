@@ -49,6 +49,8 @@ export interface Stdio {
   stdin: StdioMode;
   stdout: StdioMode;
   stderr: StdioMode;
+  /** Capacity of the stdout/stderr pipes (see src/sys/spawn.ts); the kernel's default when absent. */
+  pipeCapacity?: number;
 }
 
 /** How a `Runc` runs runc: the global flags of every call. */

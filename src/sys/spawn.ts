@@ -51,6 +51,11 @@ export interface SpawnOptions {
   stdin?: StdioMode;
   stdout?: StdioMode;
   stderr?: StdioMode;
+  /**
+   * Capacity of the stdout/stderr pipes in bytes (F_SETPIPE_SZ, best effort; Linux's default is 64 KiB): a reader that
+   * takes bigger chunks needs fewer wake-ups for a fast writer. Pages are allocated only as data is written.
+   */
+  pipeCapacity?: number;
 }
 
 /** How a child ended. */
@@ -78,6 +83,7 @@ export interface Child {
 }
 
 const F_DUPFD_CLOEXEC = 1030;
+const F_SETPIPE_SZ = 1031;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 /** sizeof(posix_spawn_file_actions_t) and sizeof(posix_spawnattr_t) on LP64 glibc, with room to spare. */
@@ -295,6 +301,8 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
         theirs.push(child);
         ours[target] = parent;
         setNonblocking(parent);
+        // Refused beyond /proc/sys/fs/pipe-max-size or a user's pipe quota: the default capacity then does.
+        if (target > 0 && options.pipeCapacity) C.fcntl(parent, F_SETPIPE_SZ, BigInt(options.pipeCapacity));
         source = child;
       } else throw new TypeError(`invalid stdio mode ${JSON.stringify(mode)}`);
       ok(C.posix_spawn_file_actions_adddup2(fa, source, target), "posix_spawn_file_actions_adddup2");

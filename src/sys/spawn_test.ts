@@ -132,3 +132,13 @@ Deno.test("spawn: a missing binary or working directory is a clear SysError, and
   assert.equal([...Deno.readDirSync("/proc/self/fd")].length, before, "no pipe fd leaked");
   assert.equal(pendingChildren(), 0);
 });
+
+Deno.test("spawn: pipeCapacity sizes the output pipes, not stdin's", async () => {
+  const F_GETPIPE_SZ = 1032;
+  const child = spawn("true", { stdin: "piped", stdout: "piped", stderr: "piped", pipeCapacity: 256 * 1024 });
+  assert.equal(libc().fcntl(child.stdout, F_GETPIPE_SZ, 0n), 256 * 1024);
+  assert.equal(libc().fcntl(child.stderr, F_GETPIPE_SZ, 0n), 256 * 1024);
+  assert.equal(libc().fcntl(child.stdin, F_GETPIPE_SZ, 0n), 64 * 1024);
+  await child.status;
+  for (const fd of [child.stdin, child.stdout, child.stderr]) closeFd(fd);
+});

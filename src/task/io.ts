@@ -26,8 +26,13 @@ import { spawn, type SpawnOptions } from "../sys/spawn.ts";
 /** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
 export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
 
-/** The read buffer of every output copy loop (see the module documentation); a pipe hands out ≤ 64 KiB per read. */
-const shared = new Uint8Array(new ArrayBuffer(64 * 1024));
+/**
+ * The read buffer of every output copy loop (see the module documentation), and the capacity of the container's
+ * output pipes: 256 KiB chunks instead of the kernel's default 64 KiB pipes doubled the copy rate of a `dd bs=1M`
+ * (≈ 0.8 → 1.6 GiB/s in-process, like `dd | cat`); larger gained nothing more. Pages are touched only as data comes.
+ */
+const CHUNK = 256 * 1024;
+const shared = new Uint8Array(new ArrayBuffer(CHUNK));
 
 /** The stdio fields of a Create or Exec request. */
 export interface StdioPaths {
@@ -45,6 +50,8 @@ interface Sink {
    */
   write(chunk: Uint8Array): Promise<void> | undefined;
   close(): void;
+  /** The most a copy loop reads for one write: a fifo takes 64 KiB at a time, more would only be kept and waited on. */
+  readonly chunk: number;
 }
 
 /** How long a fifo sink waits for its reader to arrive (containerd opens its end in a goroutine, see FifoSink). */
@@ -63,6 +70,7 @@ const EARLY_OUTPUT_MAX = 64 * 1024;
  * up), and once the reader is there writes it, and closes if the stream already ended, so the reader sees EOF.
  */
 class FifoSink implements Sink {
+  readonly chunk = 64 * 1024;
   #fd = -1;
   #closed = false;
   #dropping = false;
@@ -180,6 +188,7 @@ class FifoSink implements Sink {
  * blocking pool for every chunk. The parent directory is created when missing, as containerd's Go shim does.
  */
 class FileSink implements Sink {
+  readonly chunk = CHUNK;
   #users = 0;
   #fd: number;
   private constructor(readonly path: string, fd: number) {
@@ -357,6 +366,7 @@ export class ProcessIO {
       stdin: this.#stdinFd >= 0 ? "piped" : "null",
       stdout: this.#stdout ? "piped" : "null",
       stderr: this.#stderr ? "piped" : "null",
+      pipeCapacity: CHUNK,
     };
   }
 
@@ -409,14 +419,15 @@ export class ProcessIO {
    */
   async #pump(fd: number, sink: Sink, owned: boolean): Promise<void> {
     const closed = this.#stdinAbort.signal;
+    const buf = sink.chunk < shared.length ? shared.subarray(0, sink.chunk) : shared;
     try {
       // Plain sync calls per chunk, no promise unless something would block or the time slice is used up.
       while (!closed.aborted) {
         const pace = paceIo();
         if (pace) await pace;
-        const n = read(fd, shared);
+        const n = read(fd, buf);
         if (n > 0) {
-          const rest = sink.write(shared.subarray(0, n));
+          const rest = sink.write(buf.subarray(0, n));
           if (rest) await rest;
         } else if (n === 0) return;
         else await waitFor(fd, "read", closed);
