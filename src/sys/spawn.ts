@@ -348,6 +348,7 @@ function isDirectory(path: string): boolean {
 
 function track(pid: number, fds: number[]): Child {
   const { promise, resolve, reject } = Promise.withResolvers<ChildStatus>();
+  promise.catch(() => {}); // a status nobody awaits (a logging driver's) must not become an unhandled rejection
   let pidfd = -1;
   try {
     pidfd = check(libc().pidfd_open(pid, 0), "pidfd_open", `pid ${pid}`);
