@@ -19,6 +19,7 @@ export {
   type CallOptions,
   type CgroupsMode,
   type CheckpointOptions,
+  type Child,
   type CreateOptions,
   type CriuOptions,
   type ExecOptions,

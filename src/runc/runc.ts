@@ -1,13 +1,15 @@
 /**
- * A thin, typed client over the runc CLI, run with `Deno.Command` through an injected spawn function (the shim's
- * reaper registers every child it spawns, so it never steals their exit status).
+ * A thin, typed client over the runc CLI, run through an injectable spawn function, by default src/sys/spawn.ts
+ * (posix_spawn with pipes read through the shim's poller, and the exit status collected by pidfd or by the shim's
+ * subreaper, which hands these pids over instead of reaping them itself).
  *
  * Every call awaits runc's exit status (no zombie runc), never blocks the event loop, and turns a failure into a
  * {@linkcode RuncError} carrying runc's own last error from the `--log` json file (only the part this call appended),
  * falling back to runc's stderr.
  *
  * `create`, `exec` and `restore` hand runc the stdio the caller asked for; the container process inherits it, so the
- * returned child's `stdin/stdout/stderr` streams keep carrying the container's IO after runc itself has exited.
+ * returned child's `stdin/stdout/stderr` pipe fds keep carrying the container's IO after runc itself has exited, and
+ * belong to the caller from then on.
  *
  * Deno has no PdeathSignal: unlike the Go shim's runc children (SIGKILL on parent death), a runc call in flight when
  * the shim dies keeps running to completion. runc calls are short-lived, so this is accepted, not worked around.
@@ -22,17 +24,22 @@
  * });
  * const pid = await readPidFile("/run/b/init.pid");
  * await runc.start("c1");
- * const out = await child.stdout.text(); // the container's stdout, to EOF
+ * // child.stdout: our read end of the container's stdout (a non-blocking fd the caller now owns)
  * ```
  * @module
  */
 
 import { log, logEnabled } from "../log.ts";
+import { SysError } from "../sys/errno.ts";
+import { closeFd, read, waitFor, writeAll } from "../sys/fdio.ts";
+import { type Child, type ChildStatus, spawn as spawnChild, type SpawnOptions } from "../sys/spawn.ts";
 import { isUnknownCommand, RuncError } from "./errors.ts";
 import { lastErrorMessage, lastLogErrorSince, logSize } from "./log.ts";
 
-/** Spawns a child; the shim passes one that registers the pid with its reaper. */
-export type Spawn = (cmd: string, options: Deno.CommandOptions) => Deno.ChildProcess;
+/** Spawns a child (src/sys/spawn.ts by default; tests inject their own). */
+export type Spawn = (cmd: string, options: SpawnOptions) => Child;
+
+export type { Child };
 
 /** How runc (and hence the container process) gets each stdio stream. */
 export type StdioMode = "piped" | "null";
@@ -42,6 +49,8 @@ export interface Stdio {
   stdin: StdioMode;
   stdout: StdioMode;
   stderr: StdioMode;
+  /** Capacity of the stdout/stderr pipes (see src/sys/spawn.ts); the kernel's default when absent. */
+  pipeCapacity?: number;
 }
 
 /** How a `Runc` runs runc: the global flags of every call. */
@@ -56,7 +65,7 @@ export interface RuncConfig {
   systemdCgroup?: boolean;
   /** `--debug`. */
   debug?: boolean;
-  /** Default: `(c, o) => new Deno.Command(c, o).spawn()`. */
+  /** Default: src/sys/spawn.ts's `spawn`. */
   spawn?: Spawn;
   /**
    * Working directory of every runc call: the container's bundle, as the Go shim's runc (and any `binary_name`
@@ -189,7 +198,7 @@ export interface OciProcess {
 /** OCI `LinuxResources` (runtime-spec), passed to `runc update` as JSON untouched. */
 export type LinuxResources = Record<string, unknown>;
 
-const defaultSpawn: Spawn = (cmd, options) => new Deno.Command(cmd, options).spawn();
+const defaultSpawn: Spawn = spawnChild;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** How long a failed create/exec/restore may spend draining runc's stderr pipe for its message. */
@@ -226,45 +235,11 @@ function criuArgs(o: CriuOptions): string[] {
   return out;
 }
 
-/** Reads up to `limit` bytes of `stream` for at most `ms`, then cancels it. Never throws. */
-async function drainBriefly(stream: ReadableStream<Uint8Array>, ms: number, limit: number): Promise<string> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
-  try {
-    while (size < limit) {
-      const r = await Promise.race([reader.read(), timeout]);
-      if (r === null || r.done) break;
-      chunks.push(r.value);
-      size += r.value.length;
-    }
-  } catch {
-    // the stream errored: whatever was read is all there is
-  } finally {
-    clearTimeout(timer);
-    await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) all.set(c, (at += c.length) - c.length);
-  return decoder.decode(all);
-}
+/** One read buffer for every runc call's output: each read is copied out before anything else can run. */
+const scratch = new Uint8Array(new ArrayBuffer(64 * 1024));
 
-/**
- * Reads a piped stream to its end. Used instead of `ChildProcess.output()`, which leaves ~110 KiB of garbage per call
- * (measured with Deno 2.9.6 over 1,000 spawns: +111 KiB/spawn of RSS until a full collection, against +22 KiB read this
- * way) — in a node server that is what made RSS climb by tens of MiB over a few hundred container lifecycles.
- */
-async function readToEnd(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk);
-    size += chunk.length;
-  }
+/** Concatenates `chunks` (no copy for a single one). */
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   const all = new Uint8Array(size);
   let at = 0;
@@ -272,14 +247,61 @@ async function readToEnd(stream: ReadableStream<Uint8Array>): Promise<Uint8Array
   return all;
 }
 
-/** Closes/cancels every piped stream of a child whose runc call failed, so no pipe fd outlives the error. */
-async function releaseStdio(child: Deno.ChildProcess, stdio: Stdio): Promise<void> {
-  const jobs: Promise<unknown>[] = [];
-  if (stdio.stdin === "piped") jobs.push(child.stdin.abort());
-  if (stdio.stdout === "piped") jobs.push(child.stdout.cancel());
-  // a drained stderr is already cancelled (and its reader released); cancelling again is a no-op
-  if (stdio.stderr === "piped") jobs.push(child.stderr.cancel());
-  await Promise.allSettled(jobs);
+/** Reads the pipe `fd` to its end, then closes it. A read error ends the output there (it is only runc's text). */
+async function readToEnd(fd: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const n = read(fd, scratch);
+      if (n === 0) break;
+      if (n > 0) {
+        chunks.push(scratch.slice(0, n));
+        size += n;
+      } else await waitFor(fd, "read");
+    }
+  } catch (err) {
+    log.debug("runc output read failed", { error: err });
+  } finally {
+    closeFd(fd);
+  }
+  return concat(chunks, size);
+}
+
+/** Reads up to `limit` bytes of the pipe `fd` for at most `ms` (runc's error text on stderr). Never throws. */
+async function drainBriefly(fd: number, ms: number, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const timeout = AbortSignal.timeout(ms);
+  try {
+    while (size < limit) {
+      const n = read(fd, scratch);
+      if (n === 0) break;
+      if (n > 0) {
+        chunks.push(scratch.slice(0, n));
+        size += n;
+      } else await waitFor(fd, "read", timeout);
+    }
+  } catch {
+    // timed out or the pipe failed: whatever was read is all there is
+  }
+  return decoder.decode(concat(chunks, size));
+}
+
+/** Closes every pipe fd of a child whose runc call failed, so none outlives the error. */
+function releaseStdio(child: Child): void {
+  for (const fd of [child.stdin, child.stdout, child.stderr]) {
+    if (fd >= 0) closeFd(fd);
+  }
+}
+
+/** Kills runc (SIGTERM, as Deno.Command's `signal` option did) when `signal` aborts; returns the unsubscribe. */
+function killOnAbort(child: Child, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  const onAbort = () => child.kill();
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
 }
 
 /**
@@ -327,7 +349,7 @@ export class Runc {
   }
 
   /** `runc create`: returns once runc exited 0; the child's piped streams are the container init's stdio. */
-  async create(id: string, opts: CreateOptions): Promise<Deno.ChildProcess> {
+  async create(id: string, opts: CreateOptions): Promise<Child> {
     checkId(id);
     const args = ["create", "--bundle", absolute(opts.bundle), "--pid-file", absolute(opts.pidFile)];
     if (opts.consoleSocket) args.push("--console-socket", absolute(opts.consoleSocket));
@@ -388,7 +410,7 @@ export class Runc {
    * `runc exec --process <private json> [--detach] --pid-file …`: like create, returns once runc exited 0 with the
    * child whose piped streams are the new process's stdio. The process file is removed before returning.
    */
-  async exec(id: string, process: OciProcess, opts: ExecOptions): Promise<Deno.ChildProcess> {
+  async exec(id: string, process: OciProcess, opts: ExecOptions): Promise<Child> {
     checkId(id);
     const file = await Deno.makeTempFile({ dir: opts.processDir, prefix: "runc-process-", suffix: ".json" });
     try {
@@ -424,7 +446,7 @@ export class Runc {
   }
 
   /** `runc restore --detach`: like create, returns the child whose piped streams are the restored init's stdio. */
-  async restore(id: string, opts: RestoreOptions): Promise<Deno.ChildProcess> {
+  async restore(id: string, opts: RestoreOptions): Promise<Child> {
     checkId(id);
     const args = ["restore", "--bundle", absolute(opts.bundle), "--image-path", absolute(opts.imagePath)];
     if (opts.workPath) args.push("--work-path", absolute(opts.workPath));
@@ -477,7 +499,7 @@ export class Runc {
   }
 
   /** Spawns runc or throws a RuncError saying why it could not start. */
-  #start(command: string, args: string[], options: Deno.CommandOptions): Deno.ChildProcess {
+  #start(command: string, args: string[], options: SpawnOptions): Child {
     const full = [...this.#global, ...args];
     try {
       try {
@@ -485,11 +507,15 @@ export class Runc {
       } catch (err) {
         // A bundle already removed (cleanup after containerd gave up on it) must not stop `delete --force`/`kill`:
         // the same call from our own directory then. Every path handed to runc is absolute.
-        if (!this.cwd || !(err instanceof Deno.errors.NotFound) || bundleExists(this.cwd)) throw err;
+        if (!this.cwd || !(err instanceof SysError && err.syscall === "chdir") || bundleExists(this.cwd)) throw err;
         return this.#spawn(this.binary, { ...options, args: full });
       }
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
+      const why = err instanceof SysError && err.syscall === "posix_spawn"
+        ? err.message.slice(err.message.lastIndexOf(": ") + 2) // "No such file or directory (ENOENT)"
+        : err instanceof Error
+        ? err.message
+        : String(err);
       throw new RuncError({
         command,
         args: full,
@@ -512,7 +538,7 @@ export class Runc {
     }
   }
 
-  #failure(command: string, args: string[], status: Deno.CommandStatus, message: string): RuncError {
+  #failure(command: string, args: string[], status: ChildStatus, message: string): RuncError {
     return new RuncError({
       command,
       args: [...this.#global, ...args],
@@ -530,21 +556,22 @@ export class Runc {
       stdin: opts.input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
-      signal: opts.signal,
     });
+    const unsubscribe = killOnAbort(child, opts.signal);
     let feeding: Promise<void> = Promise.resolve();
     if (opts.input !== undefined) {
-      const data = encoder.encode(opts.input);
-      const w = child.stdin.getWriter();
       // runc may exit without reading stdin (e.g. unknown container): a broken pipe is not the error to report
-      feeding = w.write(data).then(() => w.close()).catch(() => w.abort().catch(() => {}));
+      feeding = writeAll(child.stdin, encoder.encode(opts.input)).catch(() => {}).finally(() => closeFd(child.stdin));
     }
-    const [stdout, stderr, status] = await Promise.all([
-      readToEnd(child.stdout),
-      readToEnd(child.stderr),
-      child.status,
-    ]);
-    await feeding;
+    const out = readToEnd(child.stdout);
+    const err = readToEnd(child.stderr);
+    let status: ChildStatus;
+    try {
+      status = await child.status;
+    } finally {
+      unsubscribe();
+    }
+    const [stdout, stderr] = await Promise.all([out, err, feeding]);
     this.#trace(command, args, t0, status.code);
     if (!status.success) {
       const message = await this.#logged(offset) || lastErrorMessage(decoder.decode(stderr));
@@ -554,25 +581,28 @@ export class Runc {
   }
 
   /** Runs create/exec/restore: runc's stdio belongs to the container process and is handed to the caller. */
-  async #runWithStdio(command: string, args: string[], stdio: Stdio, signal?: AbortSignal): Promise<Deno.ChildProcess> {
+  async #runWithStdio(command: string, args: string[], stdio: Stdio, signal?: AbortSignal): Promise<Child> {
     const offset = this.log ? await logSize(this.log) : 0;
     const t0 = performance.now();
-    const child = this.#start(command, args, { ...stdio, signal });
-    let status: Deno.CommandStatus;
+    const child = this.#start(command, args, { ...stdio });
+    const unsubscribe = killOnAbort(child, signal);
+    let status: ChildStatus;
     try {
       status = await child.status;
     } catch (err) {
-      await releaseStdio(child, stdio);
+      releaseStdio(child);
       throw err;
+    } finally {
+      unsubscribe();
     }
     this.#trace(command, args, t0, status.code);
     if (status.success) return child;
     let message = await this.#logged(offset);
     // runc also prints its error on stderr; when that is a pipe and the log said nothing, a short read stands in
-    if (!message && stdio.stderr === "piped") {
+    if (!message && child.stderr >= 0) {
       message = lastErrorMessage(await drainBriefly(child.stderr, STDERR_DRAIN_MS, STDERR_DRAIN_BYTES));
     }
-    await releaseStdio(child, stdio);
+    releaseStdio(child);
     throw this.#failure(command, args, status, message);
   }
 

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readPidFile, Runc, RuncError } from "./mod.ts";
+import { spawn as spawnChild } from "../sys/spawn.ts";
 
 const FAKE = `#!/bin/sh
 d="$FAKE_DIR"
@@ -43,7 +44,7 @@ async function withFake(fn: (f: Fake) => Promise<void>, cfg: { log?: boolean } =
       log: cfg.log ? `${dir}/log.json` : undefined,
       spawn: (cmd, o) => {
         spawned.push(o.args ?? []);
-        return new Deno.Command(cmd, { ...o, env: { FAKE_DIR: dir } }).spawn();
+        return spawnChild(cmd, { ...o, env: { FAKE_DIR: dir } });
       },
     });
     await fn({
@@ -67,7 +68,7 @@ Deno.test("global flags: --root, --log with --log-format json, --debug, --system
       log: `${f.dir}/l.json`,
       debug: true,
       systemdCgroup: true,
-      spawn: (c, o) => new Deno.Command(c, { ...o, env: { FAKE_DIR: f.dir } }).spawn(),
+      spawn: (c, o) => spawnChild(c, { ...o, env: { FAKE_DIR: f.dir } }),
     });
     await r.start("c1");
     assert.deepEqual(await f.args(), [

@@ -17,6 +17,7 @@ import {
   RuncError,
 } from "./mod.ts";
 import type { RuncStatus, Stdio } from "./mod.ts";
+import { closeFd, readAsync, writeAll } from "../sys/fdio.ts";
 
 const PIPED: Stdio = { stdin: "piped", stdout: "piped", stderr: "piped" };
 const NULL: Stdio = { stdin: "null", stdout: "null", stderr: "null" };
@@ -117,14 +118,19 @@ async function startSleeper(lab: Lab, id: string): Promise<number> {
   return await readPidFile(`${bundle}/init.pid`);
 }
 
-async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
-  return await new Response(stream).text();
+/** Reads our end of a container's output pipe to EOF, then closes it. */
+async function collect(fd: number): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  for (let n; (n = await readAsync(fd, buf)) > 0;) text += new TextDecoder().decode(buf.subarray(0, n));
+  closeFd(fd);
+  return text;
 }
 
-async function send(stdin: WritableStream<Uint8Array>, text: string): Promise<void> {
-  const w = stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
+/** Writes `text` to our end of a container's stdin pipe, then closes it (EOF). */
+async function send(fd: number, text: string): Promise<void> {
+  await writeAll(fd, new TextEncoder().encode(text));
+  closeFd(fd);
 }
 
 Deno.test("create/start with piped stdio: the container's IO flows through the returned streams after runc exited", async () => {

@@ -1,6 +1,6 @@
 /**
  * Linux through Deno FFI (libc), knowing nothing of containers: errno and SysError, process and signal calls,
- * /proc and /sys file access, the child subreaper, an epoll poller, non-blocking fd I/O, fifos, runc's console
+ * posix_spawn'ed children, /proc and /sys file access, the child subreaper, an epoll poller, non-blocking fd I/O, fifos, runc's console
  * socket, and eventfds.
  *
  * Every fd these functions create is O_CLOEXEC, so none leaks into runc or other children, unless a function says
@@ -38,6 +38,7 @@ export {
 } from "./process.ts";
 export { readBytes, readFile, readFileOrNull, writeFile } from "./procfs.ts";
 export { type Exit, exitStatus, type Reaper, reaper } from "./reaper.ts";
+export { type Child, type ChildStatus, spawn, type SpawnOptions, type StdioMode } from "./spawn.ts";
 export { type Direction, existingPoller, Poller, poller } from "./poller.ts";
 export {
   closeFd,

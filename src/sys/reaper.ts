@@ -1,6 +1,8 @@
 /**
  * The child subreaper: reaps every process that ends up as our child (container inits and other orphans reparented
- * to the shim) and fans their exits out to listeners, without stealing the exit status of `Deno.Command` children.
+ * to the shim) and fans their exits out to listeners, without stealing the exit status of `Deno.Command` children,
+ * and hands the exits of children spawned through src/sys/spawn.ts (runc, logging drivers) to their own waiting
+ * callers instead of the listeners.
  *
  * Design (b) of deno-platform.md Q2. Deno reaps its own children with `wait4(pid)` after a pidfd fires, and a child
  * reaped by somebody else makes `child.status` reject with ECHILD. So on SIGCHLD the reaper *peeks* with
@@ -29,8 +31,9 @@ import { CLD_EXITED, P_ALL, P_PID, SIGINFO, WEXITED, WNOHANG, WNOWAIT } from "./
 import { ECHILD, EINTR, SysError } from "./errno.ts";
 import { errno, libc } from "./libc.ts";
 import { setChildSubreaper, spawnWithInspectorSignalUnblocked } from "./process.ts";
+import { isSpawned, reapSpawned } from "./spawn.ts";
 
-/** A reaped child that was not spawned through Deno. */
+/** A reaped child that was spawned neither through Deno nor through src/sys/spawn.ts. */
 export interface Exit {
   pid: number;
   /** The exit code, or 128 + the signal number when a signal killed it (as shells and containerd report it). */
@@ -42,7 +45,7 @@ export interface Exit {
 export interface Reaper {
   /** `new Deno.Command(cmd, options).spawn()`, with the pid registered so its status is left to Deno. */
   spawn(cmd: string | URL, options?: Deno.CommandOptions): Deno.ChildProcess;
-  /** Calls `listener` for every reaped non-Deno child; returns the unsubscribe function. */
+  /** Calls `listener` for every other reaped child (container processes, orphans); returns the unsubscribe function. */
   onExit(listener: (e: Exit) => void): () => void;
   /**
    * For tests: reaps what is already exited, then removes the SIGCHLD listener, timers and listeners, and clears
@@ -130,6 +133,12 @@ class SubReaper implements Reaper {
       }
       const pid = this.#infoView.getInt32(SIGINFO.pid, true);
       if (pid === 0) break; // children exist, none has exited
+      if (isSpawned(pid)) {
+        // posix_spawn'ed by us (runc…): its status goes to the call waiting for it, not to the exit listeners.
+        if (reapSpawned(pid)) continue;
+        this.#scheduleRetry();
+        return;
+      }
       if (this.#denoChildren.has(pid)) {
         // Deno reaps this one itself (its status promise settles soon); everything behind it waits for a retry.
         this.#scheduleRetry();

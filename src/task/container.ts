@@ -74,7 +74,6 @@ export class Container {
       root: runcRoot(options, namespace),
       log: `${p.bundle}/log.json`,
       systemdCgroup: options.systemdCgroup,
-      spawn: (cmd, o) => reaper.spawn(cmd, o),
       cwd: p.bundle,
     });
     const c = new Container(p.id, namespace, p.bundle, options, runc, reaper);
@@ -150,11 +149,7 @@ export class Container {
   }
 
   #openIO(paths: StdioPaths): Promise<ProcessIO> {
-    return ProcessIO.open(
-      paths,
-      { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace },
-      (c, o) => this.reaper.spawn(c, o),
-    );
+    return ProcessIO.open(paths, { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace });
   }
 
   /** The init for "", else the exec with that id. */

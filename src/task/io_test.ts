@@ -1,17 +1,81 @@
-/**
- * ProcessIO's fifo sinks against readers that come late: containerd opens its end of a stdio fifo in the background,
- * so under load the process can write (or end without writing) before the reader is there.
- */
 import assert from "node:assert/strict";
-import { FifoSink, ProcessIO } from "./io.ts";
-import { mkfifo } from "../sys/fifo.ts";
+import { O_CLOEXEC, O_NONBLOCK } from "../sys/abi.ts";
+import { closeFd, read, waitFor, writeAll } from "../sys/fdio.ts";
+import { mkfifo, openFifo } from "../sys/fifo.ts";
+import { check, libc } from "../sys/libc.ts";
+import { ProcessIO } from "./io.ts";
 
-const noSpawn = () => {
-  throw new Error("no binary logger in these tests");
-};
+/** A pipe as [read, write], standing in for a container's stdout (both ends non-blocking: the test writes too). */
+function containerPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  return [fds[0], fds[1]];
+}
 
-/** A reader that opens `path` the way Go's fifo package ends up doing (a blocking open), then reads to EOF. */
-function lateReader(path: string): Promise<string> {
+/** Reads `fd` until EOF (waiting through the poller), failing after `ms`. */
+async function readAll(fd: number, ms: number): Promise<string> {
+  const buf = new Uint8Array(4096);
+  const timeout = AbortSignal.timeout(ms);
+  let out = "";
+  for (;;) {
+    const n = read(fd, buf);
+    if (n === 0) return out;
+    if (n > 0) out += new TextDecoder().decode(buf.subarray(0, n));
+    else await waitFor(fd, "read", timeout);
+  }
+}
+
+Deno.test("a stdout fifo whose reader arrives after the process ended still gets the output, then EOF", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const path = `${dir}/stdout`;
+    mkfifo(path, 0o600);
+    // No reader yet: containerd opens its end in a goroutine, which on a loaded machine can come later than this.
+    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+    const [ours, theirs] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    await writeAll(theirs, new TextEncoder().encode("hello\n"));
+    libc().close(theirs); // the process exited
+    assert.equal(await io.drained(5000), true);
+    await new Promise((r) => setTimeout(r, 30));
+    // The reader arrives now. A writer must show up, deliver what was written, and close (EOF).
+    const reader = openFifo(path, "r");
+    try {
+      await waitFor(reader, "read", AbortSignal.timeout(5000));
+      assert.equal(await readAll(reader, 5000), "hello\n");
+    } finally {
+      closeFd(reader);
+      io.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stdout fifo whose reader is there copies everything and closes at the end of the stream", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const path = `${dir}/stdout`;
+    mkfifo(path, 0o600);
+    const reader = openFifo(path, "r");
+    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+    const [ours, theirs] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const big = "x".repeat(300_000) + "\n";
+    const got = readAll(reader, 10_000);
+    await writeAll(theirs, new TextEncoder().encode(big));
+    libc().close(theirs);
+    assert.equal((await got).length, big.length);
+    assert.equal(await io.drained(5000), true);
+    closeFd(reader);
+    io.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A reader that opens `path` the way containerd's goroutine does (a blocking open), then reads to EOF. */
+function blockingReader(path: string): Promise<string> {
   const child = new Deno.Command("cat", { args: [path], stdout: "piped", signal: AbortSignal.timeout(10_000) })
     .spawn();
   return child.output().then((o) => {
@@ -20,51 +84,26 @@ function lateReader(path: string): Promise<string> {
   });
 }
 
-Deno.test("a process that ended before its fifo readers opened: output kept, silent stream still ends", async () => {
-  const dir = await Deno.makeTempDir();
+Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both get EOF (CRI ExecSync's hang)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
   try {
     const paths = { stdin: "", stdout: `${dir}/out`, stderr: `${dir}/err`, terminal: false };
     mkfifo(paths.stdout, 0o600);
     mkfifo(paths.stderr, 0o600);
-    const io = await ProcessIO.open(paths, {}, noSpawn);
-    const stdio = io.runcStdio();
-    const child = new Deno.Command("sh", { args: ["-c", "echo hello"], ...stdio }).spawn();
-    io.attachPipes(child, stdio);
-    assert.equal((await child.status).code, 0);
-    // Both readers arrive after the process is gone; stderr never had a byte written to it.
+    const io = await ProcessIO.open(paths, {});
+    const [out, outW] = containerPipe();
+    const [err, errW] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: out, stderr: err }, { stdin: "null", stdout: "piped", stderr: "piped" });
+    await writeAll(outW, new TextEncoder().encode("hello\n"));
+    libc().close(outW);
+    libc().close(errW); // `echo` exits without a byte on stderr
+    await io.drained(5000);
     await new Promise((r) => setTimeout(r, 300));
-    const [out, err] = await Promise.all([lateReader(paths.stdout), lateReader(paths.stderr)]);
-    assert.equal(out, "hello\n");
-    assert.equal(err, "");
-    assert.equal(await io.drained(5_000), true);
+    // Before the fix the silent stream's fifo was never opened: this reader sat in open(2) until killed.
+    const [o, e] = await Promise.all([blockingReader(paths.stdout), blockingReader(paths.stderr)]);
+    assert.equal(o, "hello\n");
+    assert.equal(e, "");
     io.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("a fifo reader that never comes: output dropped after the bound, end() returns", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    mkfifo(`${dir}/out`, 0o600);
-    const sink = new FifoSink(`${dir}/out`, 200);
-    const started = Date.now();
-    await sink.write(new TextEncoder().encode("nobody reads this\n"));
-    await sink.end();
-    assert.ok(Date.now() - started >= 150, "the sink gave the reader its time");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("close() stops a sink that waits for its reader at once", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    mkfifo(`${dir}/out`, 0o600);
-    const sink = new FifoSink(`${dir}/out`, 60_000);
-    const ended = sink.end();
-    setTimeout(() => sink.close(), 50);
-    await ended; // would take 60 s without close()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

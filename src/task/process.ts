@@ -6,7 +6,7 @@
  * @module
  */
 import type { ProcessIO, StdioPaths } from "./io.ts";
-import { readPidFile, type Stdio } from "../runc/mod.ts";
+import { type Child, readPidFile, type Stdio } from "../runc/mod.ts";
 import { ConsoleSocket } from "../sys/console.ts";
 import { type CheckpointParams, type ProcessState, type StateHost, type StateName, states } from "./states/mod.ts";
 import { errState, wrapError } from "./errors.ts";
@@ -116,7 +116,7 @@ export abstract class Process implements StateHost {
   protected async launch(
     io: ProcessIO,
     what: string,
-    run: (stdio: Stdio, consoleSocket: string | undefined) => Promise<Deno.ChildProcess>,
+    run: (stdio: Stdio, consoleSocket: string | undefined) => Promise<Child>,
   ): Promise<void> {
     let console: ConsoleSocket | undefined;
     try {

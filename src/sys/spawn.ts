@@ -1,0 +1,375 @@
+/**
+ * Child processes without `Deno.Command`: glibc's `posix_spawn` (a CLONE_VFORK child, safe from a multithreaded
+ * process), stdio on pipes this module makes (read and written through the {@linkcode poller} like every other fd of
+ * the shim), and the exit status collected by this module itself, with no Deno resource, stream or tokio task per child.
+ *
+ * What the child gets, and why:
+ * - fds 0/1/2 as asked (`"piped"`: a pipe whose other end is returned, O_NONBLOCK|O_CLOEXEC on our side and blocking
+ *   on the child's; `"null"`: /dev/null; `"inherit"`: ours), and nothing else: every fd ≥ 3 is closed in the child
+ *   (`posix_spawn_file_actions_addclosefrom_np`), on top of every fd of ours being O_CLOEXEC;
+ * - an empty signal mask and every signal at its default action: the server keeps SIGUSR1 blocked or ignored (its
+ *   inspector guard) and Deno ignores SIGPIPE, and runc would hand either on to the container's processes;
+ * - our environment (read from `environ` at each spawn), plus `env` when given;
+ * - `cwd` through `posix_spawn_file_actions_addchdir_np` (glibc ≥ 2.29).
+ *
+ * Exits: each child gets a pidfd (readable once it exits) waited on through the poller, which also keeps the process
+ * alive while a status is pending, as a `Deno.ChildProcess` does. The status promise exists from the moment `spawn`
+ * returns, so an exit can never happen "before the caller listens". The shim's subreaper, which reaps every other
+ * child, hands the pids of this module to {@linkcode reapSpawned} instead of reaping them itself, so whichever sees
+ * the exit first delivers it to the same promise.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./spawn.ts";
+ * import { readAsync } from "./fdio.ts";
+ * const child = spawn("runc", { args: ["--version"], stdout: "piped", stderr: "null" });
+ * const buf = new Uint8Array(4096);
+ * const n = await readAsync(child.stdout, buf);
+ * const { code } = await child.status;
+ * ```
+ * @module
+ */
+
+import { CLD_EXITED, O_CLOEXEC, O_RDWR, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
+import { EBADF, EINTR, ENOENT, ESRCH, SysError } from "./errno.ts";
+import { closeFd, setNonblocking } from "./fdio.ts";
+import { addressOf, check, cstr, errno, libc } from "./libc.ts";
+import { poller } from "./poller.ts";
+import { signalName } from "./process.ts";
+
+/** How the child gets one stdio stream. */
+export type StdioMode = "piped" | "null" | "inherit";
+
+/** What to run and how. */
+export interface SpawnOptions {
+  args?: string[];
+  /** Variables added to (or replacing in) the inherited environment. */
+  env?: Record<string, string>;
+  /** The child's working directory. */
+  cwd?: string;
+  /** Default "inherit" for all three, as `Deno.Command#spawn`. */
+  stdin?: StdioMode;
+  stdout?: StdioMode;
+  stderr?: StdioMode;
+  /**
+   * Capacity of the stdout/stderr pipes in bytes (F_SETPIPE_SZ, best effort; Linux's default is 64 KiB): a reader that
+   * takes bigger chunks needs fewer wake-ups for a fast writer. Pages are allocated only as data is written.
+   */
+  pipeCapacity?: number;
+}
+
+/** How a child ended. */
+export interface ChildStatus {
+  success: boolean;
+  /** The exit code, or 128 + the signal number when a signal ended it. */
+  code: number;
+  /** The signal that ended it, by name. */
+  signal: Deno.Signal | null;
+}
+
+/** A spawned child. The caller owns the returned pipe fds (close them with `closeFd`). */
+export interface Child {
+  readonly pid: number;
+  /** Our write end of the child's stdin, or -1 unless `stdin: "piped"`. */
+  readonly stdin: number;
+  /** Our read end of the child's stdout, or -1 unless `stdout: "piped"`. */
+  readonly stdout: number;
+  /** Our read end of the child's stderr, or -1 unless `stderr: "piped"`. */
+  readonly stderr: number;
+  /** Settles once the child exited and was reaped; never rejects except if somebody else reaped it (ECHILD). */
+  readonly status: Promise<ChildStatus>;
+  /** Sends `signal` (default SIGTERM) unless the child was already reaped. */
+  kill(signal?: number): void;
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+const F_SETPIPE_SZ = 1031;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+/** sizeof(posix_spawn_file_actions_t) and sizeof(posix_spawnattr_t) on LP64 glibc, with room to spare. */
+const FILE_ACTIONS_SIZE = 128;
+const ATTR_SIZE = 512;
+const SIGTERM = 15;
+
+interface Pending {
+  resolve(s: ChildStatus): void;
+  reject(e: unknown): void;
+  pidfd: number;
+}
+
+/** pid → the child's pending status. */
+const pending = new Map<number, Pending>();
+const info = new Uint8Array(SIGINFO.size);
+const infoView = new DataView(info.buffer);
+let attr: Uint8Array | undefined;
+let devNull = -1;
+let closeFromAvailable: boolean | undefined;
+
+/** For the posix_spawn* calls, which return the error number instead of setting errno. */
+function ok(ret: number, call: string): void {
+  if (ret !== 0) throw new SysError(call, ret);
+}
+
+/** The spawn attributes every child gets (made once): empty signal mask, every signal at its default. */
+function spawnAttr(): Uint8Array {
+  if (attr) return attr;
+  const C = libc();
+  const a = new Uint8Array(new ArrayBuffer(ATTR_SIZE));
+  const empty = new Uint8Array(new ArrayBuffer(128));
+  const full = new Uint8Array(new ArrayBuffer(128));
+  ok(C.posix_spawnattr_init(a), "posix_spawnattr_init");
+  C.sigemptyset(empty);
+  full.fill(0xff, 0, 8); // signals 1–64, glibc's internal ones included (sigfillset leaves those out)
+  ok(C.posix_spawnattr_setsigmask(a, empty), "posix_spawnattr_setsigmask");
+  ok(C.posix_spawnattr_setsigdefault(a, full), "posix_spawnattr_setsigdefault");
+  ok(C.posix_spawnattr_setflags(a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
+  return attr = a;
+}
+
+/** Our /dev/null, opened once (O_RDWR|O_CLOEXEC) and dup'ed onto the child's "null" streams. */
+function nullFd(): number {
+  if (devNull < 0) devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
+  return devNull;
+}
+
+/** A fd number ≥ 3, so that dup2-ing the child's ends onto 0/1/2 in order can never overwrite another one. */
+function aboveStdio(fd: number): number {
+  if (fd > 2) return fd;
+  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, 3n), "fcntl(F_DUPFD_CLOEXEC)");
+  libc().close(fd);
+  return moved;
+}
+
+/** A pipe as `[read, write]`, both O_CLOEXEC and blocking, both numbered ≥ 3. */
+function blockingPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC), "pipe2");
+  return [aboveStdio(fds[0]), aboveStdio(fds[1])];
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A NULL-terminated `char *[]` of `strings` in one off-heap buffer (V8 never moves an explicitly made ArrayBuffer),
+ * returned with its address. The caller keeps `buf` reachable for as long as C uses it.
+ */
+function cStringArray(strings: string[]): { buf: Uint8Array; address: bigint } {
+  const table = (strings.length + 1) * 8;
+  let size = table;
+  for (const s of strings) {
+    if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
+    size += s.length * 3 + 1;
+  }
+  const buf = new Uint8Array(new ArrayBuffer(size));
+  const base = addressOf(buf);
+  const view = new DataView(buf.buffer);
+  let at = table;
+  strings.forEach((s, i) => {
+    view.setBigUint64(i * 8, base + BigInt(at), true);
+    at += encoder.encodeInto(s, buf.subarray(at)).written + 1; // the byte after stays 0: the terminator
+  });
+  view.setBigUint64(strings.length * 8, 0n, true);
+  return { buf, address: base };
+}
+
+/** The current value of `environ` (its address moves when the environment is changed). */
+function environAddress(): bigint {
+  const C = libc();
+  const out = new BigUint64Array(1);
+  C.read_address(out, BigInt(Deno.UnsafePointer.value(C.environ)), 8n);
+  return out[0];
+}
+
+/** Our environment as "NAME=value" strings, read from `environ` (Deno.env needs unscoped --allow-env). */
+function environStrings(): string[] {
+  const C = libc();
+  const at = environAddress();
+  const out: string[] = [];
+  const slot = new BigUint64Array(1);
+  const decoder = new TextDecoder();
+  for (let i = 0; at !== 0n; i++) {
+    C.read_address(slot, at + BigInt(i * 8), 8n);
+    const p = slot[0];
+    if (p === 0n) break;
+    const len = C.strlen(p);
+    const bytes = new Uint8Array(Number(len));
+    if (len > 0n) C.read_address(bytes, p, len);
+    out.push(decoder.decode(bytes));
+  }
+  return out;
+}
+
+/** Our environment with `extra` applied, as a `char *[]`. */
+function mergedEnvironment(extra: Record<string, string>): { buf: Uint8Array; address: bigint } {
+  const keys = new Set(Object.keys(extra));
+  const kept = environStrings().filter((kv) => !keys.has(kv.slice(0, Math.max(kv.indexOf("="), 0))));
+  for (const [k, v] of Object.entries(extra)) kept.push(`${k}=${v}`);
+  return cStringArray(kept);
+}
+
+/** Decodes the siginfo waitid just filled. */
+function statusFromInfo(): ChildStatus {
+  const code = infoView.getInt32(SIGINFO.code, true);
+  const status = infoView.getInt32(SIGINFO.status, true);
+  if (code === CLD_EXITED) return { success: status === 0, code: status & 0xff, signal: null };
+  return { success: false, code: 128 + status, signal: signalName(status) as Deno.Signal };
+}
+
+/** Delivers the status of `pid` (and drops its pidfd). */
+function settle(pid: number, outcome: { status: ChildStatus } | { error: unknown }): void {
+  const p = pending.get(pid);
+  if (!p) return;
+  pending.delete(pid);
+  if (p.pidfd >= 0) closeFd(p.pidfd); // rejects the pidfd wait with EBADF when the subreaper got here first
+  if ("status" in outcome) p.resolve(outcome.status);
+  else p.reject(outcome.error);
+}
+
+/** Reaps `pid` if it exited; true when it did (or cannot be waited for any more). */
+function tryReap(pid: number): boolean {
+  info.fill(0);
+  for (;;) {
+    if (libc().waitid(P_PID, pid, info, WEXITED | WNOHANG) >= 0) break;
+    const err = errno();
+    if (err === EINTR) continue;
+    // ECHILD: reaped by somebody who should not have (a waitpid(-1) elsewhere); never leave the caller hanging.
+    settle(pid, { error: new SysError("waitid", err, `pid ${pid}`) });
+    return true;
+  }
+  if (infoView.getInt32(SIGINFO.pid, true) !== pid) return false;
+  settle(pid, { status: statusFromInfo() });
+  return true;
+}
+
+/** Whether `pid` is a child spawned here whose status is still pending (for the subreaper). */
+export function isSpawned(pid: number): boolean {
+  return pending.has(pid);
+}
+
+/**
+ * For the subreaper: reaps `pid` if it is one of this module's children and has exited, delivering its status to the
+ * waiting caller; true when it did. False (doing nothing) for any other pid.
+ */
+export function reapSpawned(pid: number): boolean {
+  return pending.has(pid) && tryReap(pid);
+}
+
+/** Number of children whose status is pending (tests, diagnostics). */
+export function pendingChildren(): number {
+  return pending.size;
+}
+
+/** Waits on the pidfd until the child is reaped (by us, or by the subreaper through reapSpawned). */
+async function watch(pid: number, pidfd: number): Promise<void> {
+  while (pending.get(pid)?.pidfd === pidfd) {
+    try {
+      await poller().wait(pidfd, "read");
+    } catch (err) {
+      if (err instanceof SysError && err.errno === EBADF) return; // settled meanwhile: the pidfd was closed
+      // The poller itself failed: nothing else will ever wake us, so fall back to the status as it is now.
+      if (!tryReap(pid)) settle(pid, { error: err });
+      return;
+    }
+    tryReap(pid);
+  }
+}
+
+/**
+ * Spawns `cmd` (looked up in PATH when it has no "/"). Throws SysError when it cannot run: ENOENT for a missing
+ * binary (`posix_spawn <cmd>`) or a missing `cwd` (`chdir <cwd>`), EACCES, ENOEXEC…
+ */
+export function spawn(cmd: string, options: SpawnOptions = {}): Child {
+  const C = libc();
+  const modes: StdioMode[] = [options.stdin ?? "inherit", options.stdout ?? "inherit", options.stderr ?? "inherit"];
+  const ours = [-1, -1, -1];
+  const theirs: number[] = [];
+  const fa = new Uint8Array(new ArrayBuffer(FILE_ACTIONS_SIZE));
+  let faReady = false;
+  try {
+    const argv = cStringArray([cmd, ...(options.args ?? [])]);
+    const envp = options.env ? mergedEnvironment(options.env) : undefined;
+    ok(C.posix_spawn_file_actions_init(fa), "posix_spawn_file_actions_init");
+    faReady = true;
+    for (let target = 0; target < 3; target++) {
+      const mode = modes[target];
+      if (mode === "inherit") continue;
+      let source: number;
+      if (mode === "null") source = nullFd();
+      else if (mode === "piped") {
+        const [r, w] = blockingPipe();
+        const [child, parent] = target === 0 ? [r, w] : [w, r];
+        theirs.push(child);
+        ours[target] = parent;
+        setNonblocking(parent);
+        // Refused beyond /proc/sys/fs/pipe-max-size or a user's pipe quota: the default capacity then does.
+        if (target > 0 && options.pipeCapacity) C.fcntl(parent, F_SETPIPE_SZ, BigInt(options.pipeCapacity));
+        source = child;
+      } else throw new TypeError(`invalid stdio mode ${JSON.stringify(mode)}`);
+      ok(C.posix_spawn_file_actions_adddup2(fa, source, target), "posix_spawn_file_actions_adddup2");
+    }
+    if (options.cwd) {
+      ok(C.posix_spawn_file_actions_addchdir_np(fa, cstr(options.cwd)), "posix_spawn_file_actions_addchdir_np");
+    }
+    if (closeFromAvailable !== false) {
+      try {
+        ok(C.posix_spawn_file_actions_addclosefrom_np(fa, 3), "posix_spawn_file_actions_addclosefrom_np");
+        closeFromAvailable = true;
+      } catch (err) {
+        // glibc < 2.34: every fd of ours is O_CLOEXEC anyway.
+        if (err instanceof SysError) throw err;
+        closeFromAvailable = false;
+      }
+    }
+    const pidOut = new Int32Array(1);
+    const run = cmd.includes("/") ? C.posix_spawn : C.posix_spawnp;
+    const err = run(pidOut, cstr(cmd), fa, spawnAttr(), argv.address, envp ? envp.address : environAddress());
+    if (err !== 0) {
+      if (err === ENOENT && options.cwd && !isDirectory(options.cwd)) throw new SysError("chdir", err, options.cwd);
+      throw new SysError("posix_spawn", err, cmd);
+    }
+    const pid = pidOut[0];
+    return track(pid, ours);
+  } catch (err) {
+    for (const fd of ours) if (fd >= 0) C.close(fd);
+    throw err;
+  } finally {
+    if (faReady) C.posix_spawn_file_actions_destroy(fa);
+    for (const fd of theirs) C.close(fd);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function track(pid: number, fds: number[]): Child {
+  const { promise, resolve, reject } = Promise.withResolvers<ChildStatus>();
+  promise.catch(() => {}); // a status nobody awaits (a logging driver's) must not become an unhandled rejection
+  let pidfd = -1;
+  try {
+    pidfd = check(libc().pidfd_open(pid, 0), "pidfd_open", `pid ${pid}`);
+  } catch {
+    // Only without pidfds (Linux < 5.3): the subreaper or the caller's kill/wait must then reap it.
+  }
+  pending.set(pid, { resolve, reject, pidfd });
+  if (pidfd >= 0) watch(pid, pidfd);
+  return {
+    pid,
+    stdin: fds[0],
+    stdout: fds[1],
+    stderr: fds[2],
+    status: promise,
+    kill(signal = SIGTERM) {
+      if (!pending.has(pid)) return;
+      // The pid is ours and unreaped (a zombie at worst), so it cannot have been reused.
+      if (libc().kill(pid, signal) < 0) {
+        const err = errno();
+        if (err !== ESRCH) throw new SysError("kill", err, `pid ${pid}`);
+      }
+    },
+  };
+}
