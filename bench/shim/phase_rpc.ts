@@ -16,7 +16,7 @@ import { busyboxRootfs, makeBundle, TaskClient } from "../../tests/harness/shim.
 import { terminate } from "../../tests/lab/proc.ts";
 import { encodeJsonAny, JSON_TYPE_URLS } from "../../src/proto/any.ts";
 import { runTag } from "./ctr.ts";
-import { findServer, isServerArgv, startAddress } from "./phase_start.ts";
+import { findServer, isServerArgv, shimEnv, startAddress } from "./phase_start.ts";
 import { mustTime, type Side } from "./procs.ts";
 import { type AbSamples, RPC_METHODS, type RpcMethod } from "./results.ts";
 import { abOrder } from "./stats.ts";
@@ -69,13 +69,7 @@ async function serve(lab: Lab, side: Side, dir: string): Promise<Served> {
   const group = `rpc-${side}-${runTag()}`;
   const anchor = `${group}-anchor`;
   const bundle = await createBundle(dir, anchor, group, true);
-  const env = {
-    TTRPC_ADDRESS: lab.ttrpcAddress,
-    GRPC_ADDRESS: lab.address,
-    NAMESPACE: NS,
-    MAX_SHIM_VERSION: "2",
-    GOMAXPROCS: "2",
-  };
+  const env = shimEnv(lab, NS);
   const args = ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", anchor];
   const started = await mustTime(binary, [...args, "start"], { cwd: bundle, env, captureStdout: true });
   const client = await TaskClient.connect(startAddress(started.stdout), NS);

@@ -95,6 +95,17 @@ async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number
   }
 }
 
+/** The environment containerd gives a shim's `start` in `namespace` (both shims get the same). */
+export function shimEnv(lab: Lab, namespace: string): Record<string, string> {
+  return {
+    TTRPC_ADDRESS: lab.ttrpcAddress,
+    GRPC_ADDRESS: lab.address,
+    NAMESPACE: namespace,
+    MAX_SHIM_VERSION: "2",
+    GOMAXPROCS: "2",
+  };
+}
+
 /** PID of the server that `start` spawned for container `id` (its argv names the id and the lab's address). */
 export async function findServer(lab: Lab, id: string): Promise<number | null> {
   for await (const e of Deno.readDir("/proc")) {
@@ -120,13 +131,7 @@ export async function measureStart(
 ): Promise<StartSamples> {
   const binaries: Record<Side, string> = { go: lab.goShimBinary, deno: lab.shimBinary };
   const bundles: Partial<Record<Side, Bundle>> = {};
-  const env = {
-    TTRPC_ADDRESS: lab.ttrpcAddress,
-    GRPC_ADDRESS: lab.address,
-    NAMESPACE: NS,
-    MAX_SHIM_VERSION: "2",
-    GOMAXPROCS: "2",
-  };
+  const env = shimEnv(lab, NS);
   const out: StartSamples = {
     newServer: { go: [], deno: [] },
     firstRpc: { go: [], deno: [] },
