@@ -112,7 +112,13 @@ async function readSlow(fd: number, buf: Uint8Array, signal?: AbortSignal): Prom
 /** Writes all of `buf`, waiting for writability as needed. Rejects with SysError (EPIPE...) or on abort. */
 export function writeAll(fd: number, buf: Uint8Array, signal?: AbortSignal): Promise<void> {
   if (!overBudget() && !signal?.aborted) {
-    const n = write(fd, buf);
+    let n: number;
+    try {
+      n = write(fd, buf);
+    } catch (err) {
+      // Always a rejection, never a throw: callers chain .catch() (a throw there became an unhandled rejection).
+      return Promise.reject(err);
+    }
     if (n === buf.byteLength) return Promise.resolve();
     if (n > 0) return writeSlow(fd, buf.subarray(n), buf.byteLength - n, signal);
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { F_GETFD, F_GETFL, FD_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY } from "./abi.ts";
 import { EBADF, EPIPE, isErrno } from "./errno.ts";
-import { closeFd, copy, pipe, read, readAsync, setNonblocking, write, writeAll } from "./fdio.ts";
+import { closeFd, copy, pipe, read, readAsync, setNonblocking, waitFor, write, writeAll } from "./fdio.ts";
 import { mkfifo, openFifo } from "./fifo.ts";
 import { check, cstr, libc } from "./libc.ts";
 import { poller } from "./poller.ts";
@@ -136,5 +136,19 @@ Deno.test("a stream that never blocks still lets timers run (the async helpers y
   } finally {
     closeFd(zero);
     closeFd(nul);
+  }
+});
+
+Deno.test("writeAll reports a failing write as a rejection, never a synchronous throw (also on its fast path)", async () => {
+  const notOpen = 1 << 20; // no process here has that many fds: write(2) fails with EBADF
+  const [r, w] = pipe();
+  try {
+    await waitFor(w, "write"); // a fresh time slice: writeAll tries the synchronous write first
+    let result: Promise<void> | undefined;
+    assert.doesNotThrow(() => result = writeAll(notOpen, new Uint8Array([4])));
+    await assert.rejects(result!, (e) => isErrno(e, EBADF));
+  } finally {
+    closeFd(r);
+    closeFd(w);
   }
 });

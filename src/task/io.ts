@@ -403,7 +403,10 @@ export class ProcessIO {
       // A terminal has no half-close: EOF is ^D in the line discipline.
       this.#copyStdin(
         (b) => writeAll(masterFd, b, this.#stdinAbort.signal),
-        () => writeAll(masterFd, new Uint8Array([4])).catch(() => {}),
+        () => {
+          // After close() the master is closed (its fd number may already belong to something else): no ^D then.
+          if (!this.#stdinAbort.signal.aborted) writeAll(masterFd, new Uint8Array([4])).catch(() => {});
+        },
       );
     }
   }

@@ -108,3 +108,31 @@ Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a terminal's stdin copy ending at close() writes no ^D into the closed (or reused) console fd", async () => {
+  // The server once died here: close() closed the pty master, then the stdin copy's end wrote ^D to that fd number
+  // (EBADF thrown where a rejection was caught: an unhandled rejection; or, were the number reused, a stray byte).
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    mkfifo(`${dir}/stdin`, 0o600);
+    mkfifo(`${dir}/master`, 0o600);
+    mkfifo(`${dir}/reuse`, 0o600);
+    const io = await ProcessIO.open({ stdin: `${dir}/stdin`, stdout: "", stderr: "", terminal: true }, {});
+    const master = openFifo(`${dir}/master`, "rw"); // stands in for the pty master: readable and writable
+    io.attachConsole(master);
+    const reuse0 = openFifo(`${dir}/reuse`, "rw");
+    // A fresh I/O time slice (as the server has while copying output), so writeAll takes its synchronous path.
+    await waitFor(reuse0, "write");
+    closeFd(reuse0);
+    io.close();
+    const reuse = openFifo(`${dir}/reuse`, "rw"); // likely an old fd number of the IO's
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(read(reuse, new Uint8Array(16)), -1, "something was written into the reused fd");
+    } finally {
+      closeFd(reuse);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -168,7 +168,13 @@ Deno.test("TTY: input echoes, stty size follows a resize, the exit code propagat
       await e.kill();
     }
     await t.keys("exit 5");
-    assert.ok(await waitFor(async () => (await Deno.readTextFile(rcFile).catch(() => "")).includes("rc=5"), 30_000));
+    if (!await waitFor(async () => (await Deno.readTextFile(rcFile).catch(() => "")).includes("rc=5"), 30_000)) {
+      const tasks = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
+      const rc = await Deno.readTextFile(rcFile).catch((e) => `(${e})`);
+      assert.fail(
+        `ctr run -t did not return after exit 5; rc file: ${rc}; screen:\n${await t.screen()}\ntasks:\n${tasks}`,
+      );
+    }
   } finally {
     await t.kill();
     await Deno.remove(rcFile).catch(() => {});
