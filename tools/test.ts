@@ -9,7 +9,7 @@
  *   given as arguments. One `deno test --allow-all --no-check` process per file, so a file that hangs or crashes is
  *   reported by name and every other file's counts still add up. A file that ends without deno's summary line counts
  *   the tests it reported as passed, plus one failure.
- * - containerd matrix: each file under `tests/e2e/` runs once per series in `SHIM_TEST_CONTAINERD` (default `1.6,2`)
+ * - containerd matrix: each file under `tests/e2e/` runs once per series in `SHIM_TEST_CONTAINERD` (default `1.6,2,1.7`)
  *   with `SHIM_LAB_CONTAINERD=<series>` set (the lab starts that series' containerd); the others run once, without it.
  * - Per-file time limit: `SHIM_TEST_TIMEOUT_MIN` (default 5) minutes, `SHIM_TEST_E2E_TIMEOUT_MIN` (default 8) for
  *   `tests/e2e/`; when one hits, the limit is printed and the file counts as failed.
@@ -192,9 +192,9 @@ export function jobLabel(j: Job): string {
   return j.series === undefined ? j.file : `[containerd ${j.series}] ${j.file}`;
 }
 
-/** The containerd series to run the e2e files on (`SHIM_TEST_CONTAINERD`, default `1.6,2`). */
+/** The containerd series to run the e2e files on (`SHIM_TEST_CONTAINERD`, default `1.6,2,1.7`). */
 export function seriesList(env: string | undefined): string[] {
-  const list = (env ?? "1.6,2").split(",").map((s) => s.trim()).filter(Boolean);
+  const list = (env ?? "1.6,2,1.7").split(",").map((s) => s.trim()).filter(Boolean);
   return list.length > 0 ? list : ["1.6"];
 }
 
