@@ -149,7 +149,7 @@ Deno.test("runner: summaries, partial counts, file selection and the containerd 
   assert.ok(all.files.includes("src/ttrpc/frame_test.ts") && all.files.includes("tests/runner_test.ts"));
   assert.ok(!all.files.some((f) => f.startsWith("tests/fixtures/")));
 
-  assert.deepEqual(seriesList(undefined), ["1.6", "2"]);
+  assert.deepEqual(seriesList(undefined), ["1.6", "2", "1.7"]);
   assert.deepEqual(seriesList(" 2 "), ["2"]);
   const jobs = jobsFor(["src/a_test.ts", "tests/e2e/b_test.ts"], ["1.6", "2"]);
   assert.deepEqual(jobs.map(jobLabel), [
