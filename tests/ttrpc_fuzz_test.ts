@@ -21,11 +21,13 @@ import { decodeRequest, decodeResponse, encodeRequestFrame, type ResponseMessage
 import { Server } from "../src/ttrpc/server.ts";
 import { Code, notFound } from "../src/ttrpc/status.ts";
 import { FrameReader, prng, tempSocketDir, writeAll } from "../src/ttrpc/_test_util.ts";
-import { UnixListener } from "../src/sys/unix_stream.ts";
+import { type ReadMode, UnixListener } from "../src/sys/unix_stream.ts";
 import { poller } from "../src/sys/poller.ts";
 
 const SEED = Number(Deno.env.get("TTRPC_FUZZ_SEED") ?? 20240611);
 const TOTAL_FRAMES = Number(Deno.env.get("TTRPC_FUZZ_FRAMES") ?? 120_000);
+/** How the server's connections read (`src/sys/unix_stream.ts`'s ReadMode); default: the transport's default. */
+const READS = Deno.env.get("TTRPC_FUZZ_READS") as ReadMode | undefined;
 const FRAMED_CONNECTIONS = 6;
 /** Connections of the other modes grow with the volume, so that a long run exercises them as much. */
 const BREAKING_CONNECTIONS = Math.max(300, Math.round(TOTAL_FRAMES / 400));
@@ -426,7 +428,7 @@ Deno.test("ttrpc fuzz: random and mutated frames never break the server", async 
   const dir = await tempSocketDir();
   const path = dir.path("fuzz.sock");
   const server = newServer();
-  const serving = server.serve(UnixListener.listen(path));
+  const serving = server.serve(UnixListener.listen(path, { reads: READS }));
   try {
     const rand = prng(SEED);
     let breakingFrames = 0, halfClosingFrames = 0;

@@ -7,6 +7,9 @@
  * (the kernel reports it to the running wait); an eventfd wakes the wait when the last waiter leaves, for
  * {@linkcode Poller.turn}, and on close.
  *
+ * Under load Deno 2.9.6 was seen to leave a returned `epoll_wait` undelivered for seconds; a timer keeps waking the
+ * event loop while the call is pending ({@linkcode watchCompletion}).
+ *
  * A wait resolves on readiness, hang-up or error; it can also resolve spuriously (an fd number reused after a close
  * without {@linkcode Poller.forget}), so callers always retry their read/write and wait again on EAGAIN.
  *
@@ -37,6 +40,7 @@ import {
 import { EBADF, EEXIST, ENOENT, SysError } from "./errno.ts";
 import { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
 import { check, errno, libc } from "./libc.ts";
+import { watchCompletion } from "./nudge.ts";
 
 /** Which readiness to wait for. */
 export type Direction = "read" | "write";
@@ -258,7 +262,8 @@ export class Poller {
 
   #pump(): void {
     if (this.#inFlight || this.#closed || (this.#waiters === 0 && this.#turns.length === 0)) return;
-    const call = libc().epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, -1);
+    // Watched: Deno can leave the completion of this call undelivered until something else wakes the event loop.
+    const call = watchCompletion(libc().epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, -1));
     this.#inFlight = call;
     call.then((n) => this.#onEvents(n), (e) => this.#onFailure(e));
   }
