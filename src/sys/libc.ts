@@ -84,6 +84,10 @@ const symbols = {
   // it fires, so only for commands that end with Deno.exit.
   sleep_nb: { name: "poll", parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // The nudge timer (src/sys/nudge.ts): a POSIX timer raising a signal, which Deno receives on its own reactor.
+  // timer_t is a pointer-sized handle, passed as u64 (same register on the SysV x86-64 and AAPCS64 ABIs).
+  timer_create: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  timer_settime: { parameters: ["u64", "i32", "buffer", "pointer"], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   signal: { parameters: ["i32", "pointer"], result: "pointer" },

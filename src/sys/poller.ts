@@ -79,6 +79,7 @@ export class Poller {
   #inFlight: Promise<number> | null = null;
   #closed = false;
   #failures = 0;
+  #failingSince = 0;
 
   constructor() {
     this.#epfd = check(libc().epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -271,12 +272,17 @@ export class Poller {
   #onEvents(n: number): void {
     this.#inFlight = null;
     if (this.#closed) return this.#release();
-    // n < 0 is almost always EINTR (a signal hit the worker thread; errno is not visible here): retry, but give up
-    // if it never succeeds again, which means the epoll fd itself is broken.
-    if (n < 0 && ++this.#failures > 1000) {
-      return this.#onFailure(new Error("epoll_wait keeps failing; poller stopped"));
-    }
-    if (n >= 0) this.#failures = 0;
+    // n < 0 is almost always EINTR (a signal hit the worker thread, e.g. the nudge's SIGALRM; errno is not visible
+    // here): retry, but give up if it fails a thousand times in a row within a second, which means the epoll fd
+    // itself is broken (an idle server interrupted once in a while must never get there).
+    if (n < 0) {
+      const now = performance.now();
+      if (this.#failures === 0 || now - this.#failingSince > 1000) {
+        this.#failures = 0;
+        this.#failingSince = now;
+      }
+      if (++this.#failures > 1000) return this.#onFailure(new Error("epoll_wait keeps failing; poller stopped"));
+    } else this.#failures = 0;
     const fired: number[] = [];
     for (let i = 0; i < n; i++) {
       const at = i * EPOLL_EVENT.size;
