@@ -40,6 +40,9 @@ Deno.test("targets: each is met or missed by its own rule; a path ours cannot se
   assert.equal(rows.idle.status, "missed"); // 50 / 10
   assert.equal(rows["pss-node-50"].status, "met"); // 20 MiB / 50 = 0.4
   assert.equal(rows["pss-node-50"].shown, "0.40 MiB");
+  assert.equal(rows["pss-node-50"].goal, "≤ 0.60 MiB");
+  assert.equal(rows["node-slope"].status, "missed"); // (26 − 20) MiB / 50 = 123 KiB > 100
+  assert.equal(rows["node-slope"].shown, "123 KiB");
   assert.equal(rows.soak.status, "met"); // 1 MiB < 2
 });
 
@@ -55,7 +58,7 @@ Deno.test("targets: a soak shorter than 100,000 execs does not count; no soak is
 Deno.test("report: both shims side by side, ratios, statuses, the chart and the failures", () => {
   const md = renderReport(sampleResults(), sampleSoak(), "benchmarks.svg");
   assert.match(md, /!\[[^\]]*\]\(benchmarks\.svg\)/);
-  assert.match(md, /## Targets: 6 met, 8 missed, 6 not measured/);
+  assert.match(md, /## Targets: 6 met, 9 missed, 6 not measured/);
   assert.match(
     md,
     new RegExp(
@@ -101,7 +104,7 @@ Deno.test("chart: one labelled row per target, escaped text, the memory goal lin
   ) {
     assert.ok(svg.includes(`>${name}<`), name);
   }
-  assert.match(svg, /goal: node mode PSS ≤ 0\.5 MiB at 50/);
+  assert.match(svg, /goal: node mode PSS ≤ 0\.6 MiB at 50/);
   assert.match(svg, /2\.03× {2}goal ≤ 2\.26 \(floor \+ 0\.05\) {2}✔ met/);
   // A goal without its floor has no tick and does not break the axis.
   const noFloor = { ...sampleResults(), floor: undefined };

@@ -169,7 +169,7 @@ function memoryPanel(
     parts.push(text(x(n), y0 + 19, `${n}`, 'font-size="11.5" fill="#333" text-anchor="middle"'));
   }
   parts.push(text((x0 + x1) / 2, y0 + 35, "running containers", 'font-size="12" fill="#333" text-anchor="middle"'));
-  // The absolute goal: node mode, 50 containers, PSS ≤ 0.5 MiB.
+  // The absolute goal: node mode, 50 containers, PSS per container at most the target row's limit.
   if (pssRow) {
     parts.push(
       line(x0, y(pssRow.limit), x1, y(pssRow.limit), 'stroke="#d0342c" stroke-dasharray="6 4" stroke-width="1.5"'),

@@ -68,6 +68,7 @@ export function sampleResults(): ShimBenchResults {
       { mode: "go", containers: 50, totals: totals(50, 150, 120, 100), denoSharers: 3 },
       { mode: "pod", containers: 50, totals: totals(50, 1000, 850, 800), denoSharers: 53 },
       { mode: "node", containers: 50, totals: totals(1, 20, 15), denoSharers: 3 },
+      { mode: "node", containers: 100, totals: totals(1, 26, 20), denoSharers: 3 },
     ],
     idle: [
       { mode: "go", containers: 20, processes: 20, seconds: 60, cpuMs: 10, switchesPerS: 2, startedAfterS: 5 },
