@@ -13,6 +13,7 @@ import { encodeMessage, EVENTS_SERVICE, eventsService, nowTimestamp } from "../p
 import { Client } from "../ttrpc/client.ts";
 import { UnixConn } from "../sys/unix_stream.ts";
 import type { EventSink, TaskEvent } from "../task/events.ts";
+import { after } from "../timer.ts";
 
 /** Per-Forward deadline, as containerd's publisher uses. */
 export const FORWARD_TIMEOUT_MS = 5000;
@@ -90,14 +91,15 @@ export class Publisher implements EventSink {
     });
   }
 
+  /** The pause between retries; unref'd and not a Deno timer (src/timer.ts). close() ends it early. */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = after(ms, () => {
         this.#wake = undefined;
         resolve();
-      }, ms);
+      });
       this.#wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });

@@ -19,6 +19,7 @@ import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
 import { guardInspectorSignal } from "../sys/process.ts";
 import type { UnixListener } from "../sys/unix_stream.ts";
+import { after, type Timer } from "../timer.ts";
 import { RESERVATION_MS, TaskService } from "../task/service.ts";
 import { invalidArgument, unavailable } from "../ttrpc/status.ts";
 import { decodeReserveRequest, LIFECYCLE_SERVICE, RESERVE_METHOD } from "./reserve.ts";
@@ -45,7 +46,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const heap = new HeapKeeper();
   const server = new Server();
   const idleExitMs = envMs("CONTAINERD_SHIM_DENO_IDLE_EXIT_MS", IDLE_EXIT_MS);
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let idleTimer: Timer | undefined;
   let exiting = false;
 
   /**
@@ -56,7 +57,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const stopAccepting = (reason: string): boolean => {
     if (exiting) return false;
     exiting = true;
-    clearTimeout(idleTimer);
+    idleTimer?.cancel();
     log.info("shim server exiting", { reason, socket: socket });
     try {
       Deno.removeSync(socket);
@@ -87,9 +88,10 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     // The socket is gone when this returns (the Shutdown answer waits for it); the rest of the exit follows it.
     onShutdown: () => void exit("shutdown requested"),
     onContainerCount: (n) => {
-      clearTimeout(idleTimer);
+      idleTimer?.cancel();
       idleTimer = undefined;
-      if (n === 0 && !exiting) idleTimer = setTimeout(() => void exit("unused"), idleExitMs);
+      // Unref'd, which is fine: the listener keeps the server alive until exit() closes it (src/timer.ts).
+      if (n === 0 && !exiting) idleTimer = after(idleExitMs, () => void exit("unused"));
     },
     onProcessDeleted: () => heap.released(),
     onCall: () => heap.busy(),
