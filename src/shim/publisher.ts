@@ -43,13 +43,16 @@ export class Publisher implements EventSink {
     if (!this.#running) this.#run();
   }
 
-  /** Resolves once every queued event was delivered or dropped (or after `timeoutMs`). */
+  /**
+   * Resolves once every queued event was delivered or dropped (or after `timeoutMs`). The timeout is unref'd
+   * (src/timer.ts): a caller with nothing else pending keeps the process alive itself (serve_run.ts's exit does).
+   */
   flush(timeoutMs = 5000): Promise<void> {
     if (!this.#running && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const timer = after(timeoutMs, resolve);
       this.#idle.push(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       });
     });
