@@ -3,7 +3,8 @@
  * first Task RPC it answers (counted from the same exec), and the server's memory with one running container, after it
  * went quiet (the heap keeper collects 2 s after the last call). No containerd: the harness plays its part (a fake
  * events endpoint, a busybox bundle), so the figures are the servers' alone. Needs root, runc and busybox-static, and
- * runs containers: under the e2e lock.
+ * runs containers: under the e2e lock. `--start-only`: no container, only `start` and the first RPC (then Shutdown);
+ * `--no-memory`: the container's Create and Start without the wait for a memory reading.
  *
  * @example
  * ```sh
@@ -37,7 +38,13 @@ interface Sample {
 
 const SETTLE_MS = 3500;
 
-async function once(dist: string, dir: string, events: FakeEvents, tag: string): Promise<Sample> {
+async function once(
+  dist: string,
+  dir: string,
+  events: FakeEvents,
+  tag: string,
+  mode: { startOnly: boolean; noMemory: boolean },
+): Promise<Sample> {
   const ns = "abserver";
   const id = `ab-${tag}`;
   const bundle = await makeBundle(dir, id, ["sleep", "100000"]);
@@ -73,12 +80,17 @@ async function once(dist: string, dir: string, events: FakeEvents, tag: string):
   try {
     const pid = (await client.call("Connect", { id })).shimPid;
     const firstRpcMs = performance.now() - t0;
+    if (mode.startOnly) {
+      await client.call("Shutdown", { id }).catch(() => {});
+      const nan = { createStartMs: NaN, privateDirtyKiB: NaN, pssKiB: NaN };
+      return { startMs, afterStartMs: firstRpcMs - startMs, firstRpcMs, ...nan };
+    }
     const t1 = performance.now();
     await client.call("Create", { id, bundle });
     await client.call("Start", { id });
     const createStartMs = performance.now() - t1;
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const mem = await memory(pid);
+    if (!mode.noMemory) await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const mem = mode.noMemory ? { privateDirty: NaN, pss: NaN } : await memory(pid);
     await client.call("Kill", { id, signal: 9 });
     await client.call("Wait", { id });
     await client.call("Delete", { id });
@@ -94,8 +106,9 @@ async function once(dist: string, dir: string, events: FakeEvents, tag: string):
 }
 
 if (import.meta.main) {
-  const [a, b, nArg] = Deno.args;
-  if (!a || !b) throw new Error("usage: ab_server.ts <dist A> <dist B> [pairs]");
+  const mode = { startOnly: Deno.args.includes("--start-only"), noMemory: Deno.args.includes("--no-memory") };
+  const [a, b, nArg] = Deno.args.filter((x) => !x.startsWith("--"));
+  if (!a || !b) throw new Error("usage: ab_server.ts [--start-only | --no-memory] <dist A> <dist B> [pairs]");
   const n = Number(nArg ?? 10);
   const dir = await Deno.makeTempDir({ prefix: "ab-server-" });
   const events = FakeEvents.start(dir);
@@ -104,7 +117,7 @@ if (import.meta.main) {
     await busyboxRootfs(dir);
     for (let i = -1; i < n; i++) {
       for (const side of abOrder(i + 1, a, b)) {
-        const s = await once(side, dir, events, `${i + 1}-${side === a ? "a" : "b"}`);
+        const s = await once(side, dir, events, `${i + 1}-${side === a ? "a" : "b"}`, mode);
         if (i >= 0) samples[side].push(s); // the first pair warms caches
         console.error(`${i} ${side === a ? "A" : "B"} ${JSON.stringify(s)}`);
       }
@@ -124,4 +137,6 @@ if (import.meta.main) {
   for (const k of ["startMs", "afterStartMs", "firstRpcMs", "createStartMs", "privateDirtyKiB", "pssKiB"] as const) {
     console.log(row(k));
   }
+  // The harness's log readers end with their fifo's last writer; one that never saw a writer would hold the process.
+  Deno.exit(0);
 }
