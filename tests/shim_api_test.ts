@@ -7,6 +7,7 @@ import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { Any } from "../src/proto/mod.ts";
 import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
 import { memoryOf } from "./lab/proc.ts";
+import { loadedScripts, NODE_TIMERS_SCRIPTS } from "./harness/v8_scripts.ts";
 
 const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 const RESOURCES_URL = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
@@ -195,5 +196,58 @@ Deno.test("Stats stays readable after the init exits, until Delete", async () =>
     await assert.rejects(h.client.call("Stats", { id: "statsexit" }), /container not created/);
   } finally {
     await h.cleanup();
+  }
+});
+
+Deno.test("a server's whole life, boot to exit through one container, never loads Deno's Node timers module", async () => {
+  // The first setTimeout/setInterval of a process loads Deno's Node timers module (20–36 ms of the server's first
+  // RPC, measured): the server's timers are src/timer.ts's. V8's own log lists every script the server compiled.
+  const dir = await Deno.makeTempDir({ prefix: "shim-timers-" });
+  const ns = `tmr${Date.now() % 100000}`;
+  const id = "timers";
+  const events = FakeEvents.start(dir);
+  let client: TaskClient | undefined;
+  try {
+    await busyboxRootfs(dir);
+    const bundle = await makeBundle(dir, id, ["sh", "-c", "echo out; echo err >&2"]);
+    const opts = {
+      bundle,
+      id,
+      namespace: ns,
+      address: `${dir}/containerd.sock`,
+      ttrpcAddress: events.path,
+      // One log per process, named isolate-<address>-<pid>-v8.log in its first cwd (the bundle).
+      env: { DENO_V8_FLAGS: "--log-function-events,--logfile=v8.log" },
+    };
+    const started = await runShim("start", opts);
+    assert.equal(started.code, 0, started.stderr);
+    client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+    const pid = (await client.call("Connect", { id })).shimPid;
+    await client.call("Create", { id, bundle, stdout: `file://${dir}/out.txt`, stderr: `file://${dir}/out.txt` });
+    await client.call("Start", { id });
+    assert.equal((await client.call("Wait", { id })).exitStatus, 0);
+    await client.call("State", { id });
+    await client.call("Delete", { id });
+    await client.call("Shutdown", { id });
+    client.close();
+    client = undefined;
+    for (let i = 0; i < 3000 && (await Deno.stat(`/proc/${pid}`).catch(() => null)); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await Deno.stat(`/proc/${pid}`).catch(() => null), null, "the server did not exit after Shutdown");
+    let log: string | undefined;
+    for await (const e of Deno.readDir(bundle)) if (e.name.endsWith(`-${pid}-v8.log`)) log = `${bundle}/${e.name}`;
+    assert.ok(log, "the server wrote no V8 log");
+    const scripts = await loadedScripts(log);
+    assert.ok(scripts.some((s) => s.endsWith("/js/main.js")), `the log lists no bundle script:\n${scripts.join("\n")}`);
+    assert.ok(events.events.some((e) => e.topic === "/tasks/exit"), "no TaskExit was published");
+    assert.deepEqual(scripts.filter((s) => NODE_TIMERS_SCRIPTS.includes(s)), []);
+  } finally {
+    if (client) {
+      await client.call("Shutdown", { id }).catch(() => {});
+      client.close();
+    }
+    events.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

@@ -21,8 +21,8 @@
 import $protobuf from "protobufjs/minimal";
 import { containerd, google, io, runtimeoptions, ttrpc } from "./gen/shim.js";
 
-// The generated module already did this before building its codecs; repeating it is harmless and keeps the guarantee
-// visible here, where readers look for it.
+// runtime.ts (which the generated module builds its codecs with, each on first access) already did this; repeating it
+// is harmless and keeps the guarantee visible here, where readers look for it.
 $protobuf.util.Long = undefined as never;
 $protobuf.util.Buffer = null as never;
 $protobuf.configure();

@@ -27,6 +27,7 @@
 
 import { log } from "../log.ts";
 import { libc } from "../sys/libc.ts";
+import { after, type Timer } from "../timer.ts";
 
 /**
  * V8's full collection, present with `--expose-gc`. With `flavor: "last-resort"` V8 collects as for a low-memory
@@ -68,7 +69,7 @@ export class HeapKeeper {
   #pending = false;
   /** When the last release or call happened (ms, `performance.now()`). */
   #lastActive = 0;
-  #idle: ReturnType<typeof setTimeout> | undefined;
+  #idle: Timer | undefined;
   /** Collections run so far (for diagnostics and tests). */
   collections = 0;
 
@@ -111,15 +112,14 @@ export class HeapKeeper {
   }
 
   #arm(ms: number): void {
-    const t = setTimeout(() => {
+    // Unref'd (an idle server must still be able to exit while this is pending), and not a Deno timer: the first of
+    // those would load Deno's Node timers module into every server (src/timer.ts).
+    this.#idle = after(ms, () => {
       this.#idle = undefined;
       const quiet = performance.now() - this.#lastActive;
       if (quiet < this.#idleMs) return this.#arm(this.#idleMs - quiet);
       if (this.#pending || this.#rss() - this.#baseline >= this.#idleGrowth) this.collect(true);
-    }, ms);
-    // An idle server must still be able to exit while this is pending.
-    Deno.unrefTimer(t);
-    this.#idle = t;
+    });
   }
 
   /**
@@ -128,7 +128,7 @@ export class HeapKeeper {
    * private dirty) for ~8 ms of CPU instead of ~2.5 ms, measured on the loaded server modules.
    */
   collect(reduce = false): void {
-    clearTimeout(this.#idle);
+    this.#idle?.cancel();
     this.#idle = undefined;
     this.#since = 0;
     this.#pending = false;
@@ -142,7 +142,7 @@ export class HeapKeeper {
 
   /** Cancels a pending idle collection. */
   close(): void {
-    clearTimeout(this.#idle);
+    this.#idle?.cancel();
     this.#idle = undefined;
   }
 }

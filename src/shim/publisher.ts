@@ -13,6 +13,7 @@ import { encodeMessage, EVENTS_SERVICE, eventsService, nowTimestamp } from "../p
 import { Client } from "../ttrpc/client.ts";
 import { UnixConn } from "../sys/unix_stream.ts";
 import type { EventSink, TaskEvent } from "../task/events.ts";
+import { after } from "../timer.ts";
 
 /** Per-Forward deadline, as containerd's publisher uses. */
 export const FORWARD_TIMEOUT_MS = 5000;
@@ -42,13 +43,16 @@ export class Publisher implements EventSink {
     if (!this.#running) this.#run();
   }
 
-  /** Resolves once every queued event was delivered or dropped (or after `timeoutMs`). */
+  /**
+   * Resolves once every queued event was delivered or dropped (or after `timeoutMs`). The timeout is unref'd
+   * (src/timer.ts): a caller with nothing else pending keeps the process alive itself (serve_run.ts's exit does).
+   */
   flush(timeoutMs = 5000): Promise<void> {
     if (!this.#running && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const timer = after(timeoutMs, resolve);
       this.#idle.push(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       });
     });
@@ -90,14 +94,15 @@ export class Publisher implements EventSink {
     });
   }
 
+  /** The pause between retries; unref'd and not a Deno timer (src/timer.ts). close() ends it early. */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = after(ms, () => {
         this.#wake = undefined;
         resolve();
-      }, ms);
+      });
       this.#wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });

@@ -19,6 +19,8 @@ import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
 import { guardInspectorSignal } from "../sys/process.ts";
 import type { UnixListener } from "../sys/unix_stream.ts";
+import { after, type Timer } from "../timer.ts";
+import { libc } from "../sys/libc.ts";
 import { RESERVATION_MS, TaskService } from "../task/service.ts";
 import { invalidArgument, unavailable } from "../ttrpc/status.ts";
 import { decodeReserveRequest, LIFECYCLE_SERVICE, RESERVE_METHOD } from "./reserve.ts";
@@ -29,6 +31,10 @@ import { VERSION } from "../version.ts";
 
 /** Once nothing is left without a Shutdown, exit after this long unless a new container or reservation arrives. */
 export const IDLE_EXIT_MS = 5000;
+
+/** How long an exiting server waits for its queued events, and then for its connections' last answers. */
+const EXIT_FLUSH_MS = 3000;
+const EXIT_DRAIN_MS = 1000;
 
 /** A positive integer of milliseconds from the environment (tests shorten the timers), else `fallback`. */
 function envMs(name: string, fallback: number): number {
@@ -45,7 +51,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const heap = new HeapKeeper();
   const server = new Server();
   const idleExitMs = envMs("CONTAINERD_SHIM_DENO_IDLE_EXIT_MS", IDLE_EXIT_MS);
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let idleTimer: Timer | undefined;
   let exiting = false;
 
   /**
@@ -56,7 +62,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const stopAccepting = (reason: string): boolean => {
     if (exiting) return false;
     exiting = true;
-    clearTimeout(idleTimer);
+    idleTimer?.cancel();
     log.info("shim server exiting", { reason, socket: socket });
     try {
       Deno.removeSync(socket);
@@ -73,8 +79,11 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
 
   const exit = async (reason: string, code = 0): Promise<never> => {
     if (!stopAccepting(reason)) return new Promise<never>(() => {});
-    await publisher.flush(3000);
-    await server.shutdown({ graceful: true, timeoutMs: 1000 }).catch(() => {});
+    // The two waits are bounded by unref'd timers (src/timer.ts, no Deno timer in the server's life): a sleep on a
+    // blocking-pool thread keeps the process alive through them whatever else is pending, and Deno.exit ends it.
+    void libc().sleep_nb(null, 0n, EXIT_FLUSH_MS + EXIT_DRAIN_MS + 1000);
+    await publisher.flush(EXIT_FLUSH_MS);
+    await server.shutdown({ graceful: true, timeoutMs: EXIT_DRAIN_MS }).catch(() => {});
     Deno.exit(code);
   };
 
@@ -87,9 +96,10 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     // The socket is gone when this returns (the Shutdown answer waits for it); the rest of the exit follows it.
     onShutdown: () => void exit("shutdown requested"),
     onContainerCount: (n) => {
-      clearTimeout(idleTimer);
+      idleTimer?.cancel();
       idleTimer = undefined;
-      if (n === 0 && !exiting) idleTimer = setTimeout(() => void exit("unused"), idleExitMs);
+      // Unref'd, which is fine: the listener keeps the server alive until exit() closes it (src/timer.ts).
+      if (n === 0 && !exiting) idleTimer = after(idleExitMs, () => void exit("unused"));
     },
     onProcessDeleted: () => heap.released(),
     onCall: () => heap.busy(),

@@ -41,6 +41,7 @@ import { setNonblocking } from "./fdio.ts";
 import { addressOf, check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 import { listenUnix } from "./unix_socket.ts";
+import { after } from "../timer.ts";
 
 const decoder = new TextDecoder();
 
@@ -96,9 +97,10 @@ export class ConsoleSocket {
   async receive(timeoutMs = 30000): Promise<ReceivedConsole> {
     if (this.#closed) throw new Error(`console socket ${this.path} is closed`);
     const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new Deno.errors.TimedOut(`console socket ${this.path}: no pty from runc in ${timeoutMs} ms`)),
+    // Unref'd (the accept's poller wait keeps the process alive), and not a Deno timer: src/timer.ts.
+    const timer = after(
       timeoutMs,
+      () => timeout.abort(new Deno.errors.TimedOut(`console socket ${this.path}: no pty from runc in ${timeoutMs} ms`)),
     );
     const signal = AbortSignal.any([this.#closing.signal, timeout.signal]);
     try {
@@ -110,7 +112,7 @@ export class ConsoleSocket {
         libc().close(conn);
       }
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
   }
 

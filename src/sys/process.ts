@@ -28,6 +28,7 @@ import {
 } from "./abi.ts";
 import { addressOf, check, cstr, libc } from "./libc.ts";
 import { readFile, writeFile } from "./procfs.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** This process's pid (equal to `Deno.pid`). */
 export function getpid(): number {
@@ -237,10 +238,10 @@ export function withInspectorSignalBlocked<T>(spawn: () => T): T {
 
 /** True while the guard keeps SIGUSR1 blocked in the JS thread (Deno's handler not replaced yet). */
 let guarding = false;
-let guardTimer: ReturnType<typeof setTimeout> | undefined;
+let guardTimer: Timer | undefined;
 
 function endGuard(): void {
-  clearTimeout(guardTimer);
+  guardTimer?.cancel();
   guardTimer = undefined;
   if (!guarding) return;
   guarding = false;
@@ -271,11 +272,10 @@ export function guardInspectorSignal(pollMs = 20, giveUpMs = 60_000): () => void
       guardTimer = undefined; // stays blocked in the JS thread; spawns still check (see spawnWithInspectorSignalUnblocked)
       return;
     }
-    guardTimer = setTimeout(poll, elapsed < 3000 ? pollMs : 1000);
-    Deno.unrefTimer(guardTimer);
+    guardTimer = after(elapsed < 3000 ? pollMs : 1000, poll);
   };
-  guardTimer = setTimeout(poll, pollMs);
-  Deno.unrefTimer(guardTimer);
+  // Unref'd, and not Deno timers, which would load Deno's Node timers module at the server's boot (src/timer.ts).
+  guardTimer = after(pollMs, poll);
   return endGuard;
 }
 

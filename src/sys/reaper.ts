@@ -32,6 +32,7 @@ import { ECHILD, EINTR, SysError } from "./errno.ts";
 import { errno, libc } from "./libc.ts";
 import { setChildSubreaper, spawnWithInspectorSignalUnblocked } from "./process.ts";
 import { isSpawned, reapSpawned } from "./spawn.ts";
+import { after, every, type Timer } from "../timer.ts";
 
 /** A reaped child that was spawned neither through Deno nor through src/sys/spawn.ts. */
 export interface Exit {
@@ -74,17 +75,16 @@ class SubReaper implements Reaper {
   readonly #info = new Uint8Array(SIGINFO.size);
   readonly #infoView = new DataView(this.#info.buffer);
   readonly #onSignal = () => this.#reap();
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryTimer: Timer | undefined;
   #retryDelay = RETRY_MS;
-  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #pollTimer: Timer | undefined;
   #stopped = false;
 
   constructor() {
     setChildSubreaper();
     Deno.addSignalListener("SIGCHLD", this.#onSignal);
-    const poll = setInterval(() => this.#reap(), SAFETY_POLL_MS);
-    Deno.unrefTimer(poll);
-    this.#pollTimer = poll;
+    // Unref'd, and not a Deno timer: the first of those loads Deno's Node timers module (src/timer.ts).
+    this.#pollTimer = every(SAFETY_POLL_MS, () => this.#reap());
   }
 
   spawn(cmd: string | URL, options?: Deno.CommandOptions): Deno.ChildProcess {
@@ -113,8 +113,8 @@ class SubReaper implements Reaper {
     this.#stopped = true;
     setChildSubreaper(false);
     Deno.removeSignalListener("SIGCHLD", this.#onSignal);
-    clearTimeout(this.#retryTimer);
-    clearInterval(this.#pollTimer);
+    this.#retryTimer?.cancel();
+    this.#pollTimer?.cancel();
     this.#retryTimer = this.#pollTimer = undefined;
     this.#listeners.clear();
     if (singleton === this) singleton = undefined;
@@ -171,10 +171,10 @@ class SubReaper implements Reaper {
 
   #scheduleRetry(): void {
     if (this.#retryTimer !== undefined) return;
-    this.#retryTimer = setTimeout(() => {
+    this.#retryTimer = after(this.#retryDelay, () => {
       this.#retryTimer = undefined;
       this.#reap();
-    }, this.#retryDelay);
+    });
     this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
   }
 

@@ -22,6 +22,7 @@ import { closeFd, openAppend, paceIo, read, waitFor, write as writeFd, writeAll 
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import { spawn, type SpawnOptions } from "../sys/spawn.ts";
+import { after, sleep, type Timer } from "../timer.ts";
 
 /** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
 export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
@@ -88,7 +89,7 @@ class FifoSink implements Sink {
   async #awaitReader(): Promise<void> {
     const deadline = Date.now() + READER_WAIT_MS;
     for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 50)) {
-      await new Promise<void>((r) => Deno.unrefTimer(setTimeout(r, delay)));
+      await sleep(delay); // unref'd, as before; not a Deno timer (src/timer.ts)
       if (!this.#tryOpen()) continue;
       const early = this.#early ?? [];
       this.#early = undefined;
@@ -485,13 +486,14 @@ export class ProcessIO {
 
   /** Resolves when every output stream reached end-of-stream, or after `timeoutMs`. */
   async drained(timeoutMs: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Timer | undefined;
     const done = Promise.all(this.#copies).then(() => true);
-    const late = new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs));
+    // Unref'd: the copies' reads keep the server alive while this matters (src/timer.ts).
+    const late = new Promise<boolean>((r) => timer = after(timeoutMs, () => r(false)));
     try {
       return await Promise.race([done, late]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 

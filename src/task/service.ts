@@ -23,6 +23,7 @@ import { decodeJsonAny, encodeAny } from "../proto/any.ts";
 import type { CallContext, Handler } from "../ttrpc/server.ts";
 import type { Exit, Reaper } from "../sys/reaper.ts";
 import { resizePty } from "../sys/console.ts";
+import { after, sleep, type Timer } from "../timer.ts";
 import { CgroupNotFoundError } from "../sys/cgroups/mod.ts";
 import type { OciProcess } from "../runc/mod.ts";
 import { Container } from "./container.ts";
@@ -94,7 +95,7 @@ export class TaskService {
   /** Keys of Creates in progress. */
   readonly #creating = new Set<string>();
   /** Places `start` reserved for containers whose Create is on its way, by namespace and id, with their expiry. */
-  readonly #reservations = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #reservations = new Map<string, Timer>();
   readonly #byPid = new Map<number, Owned>();
   /** Per client connection: container id → the namespace of the Create (or first call) sent on it for that id. */
   readonly #bound = new WeakMap<object, Map<string, string>>();
@@ -109,7 +110,7 @@ export class TaskService {
   /** Stops listening for exits and drops reservations (tests and shutdown). */
   close(): void {
     this.#unsubscribe();
-    for (const t of this.#reservations.values()) clearTimeout(t);
+    for (const t of this.#reservations.values()) t.cancel();
     this.#reservations.clear();
   }
 
@@ -122,13 +123,14 @@ export class TaskService {
    */
   reserve(namespace: string, id: string): void {
     const key = reservationKey(namespace, id);
-    clearTimeout(this.#reservations.get(key));
-    const timer = setTimeout(() => {
+    this.#reservations.get(key)?.cancel();
+    // Not a Deno timer (src/timer.ts): the server's first reservation would load Deno's Node timers module.
+    const timer = after(this.opts.reservationMs ?? RESERVATION_MS, () => {
       if (this.#reservations.get(key) !== timer) return;
       this.#reservations.delete(key);
       log.info("reservation expired without a Create", { namespace, id });
       this.#occupancyChanged();
-    }, this.opts.reservationMs ?? RESERVATION_MS);
+    });
     this.#reservations.set(key, timer);
     this.#occupancyChanged();
   }
@@ -138,7 +140,7 @@ export class TaskService {
     let found = false;
     for (const [key, timer] of this.#reservations) {
       if (namespace === undefined ? key.endsWith(`\0${id}`) : key === reservationKey(namespace, id)) {
-        clearTimeout(timer);
+        timer.cancel();
         this.#reservations.delete(key);
         found = true;
       }
@@ -244,7 +246,7 @@ export class TaskService {
       if (execs.length > 0) {
         await Promise.race([
           Promise.all(execs.map((e) => e.waitReported())),
-          new Promise((r) => setTimeout(r, EXEC_EXIT_WAIT_MS)),
+          sleep(EXEC_EXIT_WAIT_MS),
         ]);
       }
     }

@@ -25,6 +25,7 @@ import { type Frame, FrameDecoder, type FrameHeader, FrameType, MAX_DATA_LENGTH 
 import { decodeResponse, encodeRequestFrame, type KeyValue } from "./message.ts";
 import { canceled, ClosedError, Code, deadlineExceeded, errorFromStatus, internal, TtrpcError } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -45,7 +46,7 @@ export interface ClientOptions {
 interface PendingCall {
   resolve(payload: Uint8Array): void;
   reject(err: unknown): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: Timer | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -127,7 +128,9 @@ export class Client {
     return new Promise<Uint8Array>((resolve, reject) => {
       const call: PendingCall = { resolve, reject, timer: undefined, signal, onAbort: undefined };
       if (timeoutMs !== undefined && timeoutMs <= 2 ** 31 - 1) {
-        call.timer = setTimeout(() => this.#fail(streamId, deadlineExceeded()), timeoutMs);
+        // Unref'd (the call's connection keeps the process alive), and not a Deno timer, whose first use loads Deno's
+        // Node timers module: the shim server's first event publish would pay for it (src/timer.ts).
+        call.timer = after(timeoutMs, () => this.#fail(streamId, deadlineExceeded()));
       }
       if (signal) {
         call.onAbort = () => this.#fail(streamId, canceled());
@@ -183,7 +186,7 @@ export class Client {
     const call = this.#pending.get(streamId);
     if (!call) return undefined;
     this.#pending.delete(streamId);
-    clearTimeout(call.timer);
+    call.timer?.cancel();
     if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
     return call;
   }

@@ -29,6 +29,7 @@ import { MAX_DATA_LENGTH } from "./frame.ts";
 import type { Handler } from "./handler.ts";
 import { ServerConnection } from "./server_conn.ts";
 import { type TtrpcError, unimplemented } from "./status.ts";
+import { after, type Timer } from "../timer.ts";
 
 export type { CallContext, Handler } from "./handler.ts";
 
@@ -140,12 +141,13 @@ export class Server {
     const { graceful = true, timeoutMs = 10_000 } = opts;
     this.#stopAccepting();
     if (graceful && this.#conns.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+      // Unref'd, and not a Deno timer (src/timer.ts): the open connections keep the process alive meanwhile.
+      let timer: Timer | undefined;
+      const timedOut = new Promise<void>((resolve) => timer = after(timeoutMs, resolve));
       try {
         await Promise.race([Promise.all([...this.#conns].map((c) => c.closeWhenIdle())), timedOut]);
       } finally {
-        clearTimeout(timer);
+        timer?.cancel();
       }
     }
     for (const c of [...this.#conns]) c.close();

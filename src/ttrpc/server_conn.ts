@@ -42,6 +42,7 @@ import {
   TtrpcError,
 } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** What a connection needs from its server. */
 export interface ConnectionHooks {
@@ -57,7 +58,7 @@ export interface ConnectionHooks {
 export const MAX_UNSENT_BYTES = 1 << 20;
 /** Reading pauses while more requests than this are being handled (the Go shim stops at ~20,000). */
 export const MAX_UNANSWERED = 20_000;
-/** setTimeout fires at once for delays above this, so longer deadlines get no timer (they outlive any real call). */
+/** Longer deadlines get no timer (they outlive any real call). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const EMPTY = new Uint8Array(0);
 
@@ -66,7 +67,7 @@ interface PendingCall {
   streamId: number;
   /** Own controller when the call has a deadline; otherwise the connection's signal is used. */
   ctl: AbortController | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: Timer | undefined;
 }
 
 /** One accepted connection: reads frames, runs handlers, writes answers. */
@@ -157,7 +158,7 @@ export class ServerConnection {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort(canceled());
     for (const call of this.#pending.values()) {
-      clearTimeout(call.timer);
+      call.timer?.cancel();
       call.ctl?.abort(canceled());
     }
     this.#pending.clear();
@@ -231,7 +232,8 @@ export class ServerConnection {
       const ctl = new AbortController();
       call.ctl = ctl;
       signal = ctl.signal;
-      if (ms <= MAX_TIMER_MS) call.timer = setTimeout(() => this.#expire(call), Math.max(0, Math.ceil(ms)));
+      // Unref'd (the connection keeps the process alive), and not a Deno timer: src/timer.ts.
+      if (ms <= MAX_TIMER_MS) call.timer = after(Math.max(0, Math.ceil(ms)), () => this.#expire(call));
     }
     const metadata = new Map<string, string[]>();
     for (const kv of req.metadata) {
@@ -263,7 +265,7 @@ export class ServerConnection {
   #settle(call: PendingCall, status: Status | undefined, payload: unknown): void {
     this.#running--;
     if (this.#resume) this.#maybeResume();
-    clearTimeout(call.timer);
+    call.timer?.cancel();
     if (this.#pending.get(call.streamId) === call) {
       this.#pending.delete(call.streamId);
       if (status) this.#send(call.streamId, status, EMPTY);

@@ -36,6 +36,7 @@ import { isDirectory, readOptional } from "./fs.ts";
 import { kvValue } from "./parse.ts";
 import { type FileWatch, IN_IGNORED, IN_MODIFY, watchFile } from "./inotify.ts";
 import type { Cgroup } from "./types.ts";
+import { every, type Timer } from "../../timer.ts";
 
 /** How often v2 polls memory.events when inotify is unavailable. */
 export const OOM_POLL_INTERVAL_MS = 1000;
@@ -122,10 +123,10 @@ function watchV2(cgroup: Cgroup, dir: string, deliver: () => void): () => void {
     }
   };
   const watches: FileWatch[] = [];
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let timer: Timer | undefined;
   const stop = () => {
     for (const w of watches.splice(0)) w.close();
-    if (timer !== undefined) clearInterval(timer);
+    timer?.cancel();
     timer = undefined;
   };
   const onEvent = (mask: number) => {
@@ -144,13 +145,11 @@ function watchV2(cgroup: Cgroup, dir: string, deliver: () => void): () => void {
     if (isErrno(e, ENOENT, ENOTDIR)) throw e;
     // inotify itself is unavailable (EMFILE, ENOSPC: the per-user limits): poll the counter instead.
     log.warn("inotify unavailable, polling memory.events for OOM kills", { cgroup: cgroup.path, error: e });
-    const poll = setInterval(() => {
+    // The poll must not keep alive a process that has nothing else to do: unref'd (src/timer.ts).
+    timer = every(OOM_POLL_INTERVAL_MS, () => {
       if (!isDirectory(dir)) return stop();
       recheck();
-    }, OOM_POLL_INTERVAL_MS);
-    // The poll must not keep alive a process that has nothing else to do.
-    Deno.unrefTimer(poll);
-    timer = poll;
+    });
   }
   reportEarlier(last, deliver);
   return stop;
