@@ -21,6 +21,7 @@ import { guardInspectorSignal } from "../sys/process.ts";
 import type { UnixListener } from "../sys/unix_stream.ts";
 import { after, type Timer } from "../timer.ts";
 import { libc } from "../sys/libc.ts";
+import { watchCompletion } from "../sys/nudge.ts";
 import { RESERVATION_MS, TaskService } from "../task/service.ts";
 import { invalidArgument, unavailable } from "../ttrpc/status.ts";
 import { decodeReserveRequest, LIFECYCLE_SERVICE, RESERVE_METHOD } from "./reserve.ts";
@@ -80,8 +81,9 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const exit = async (reason: string, code = 0): Promise<never> => {
     if (!stopAccepting(reason)) return new Promise<never>(() => {});
     // The two waits are bounded by unref'd timers (src/timer.ts, no Deno timer in the server's life): a sleep on a
-    // blocking-pool thread keeps the process alive through them whatever else is pending, and Deno.exit ends it.
-    void libc().sleep_nb(null, 0n, EXIT_FLUSH_MS + EXIT_DRAIN_MS + 1000);
+    // blocking-pool thread keeps the process alive through them whatever else is pending, and Deno.exit ends it. It is
+    // watched like every pending FFI call (src/sys/nudge.ts), so the loop keeps being woken for those timers.
+    void watchCompletion(libc().sleep_nb(null, 0n, EXIT_FLUSH_MS + EXIT_DRAIN_MS + 1000));
     await publisher.flush(EXIT_FLUSH_MS);
     await server.shutdown({ graceful: true, timeoutMs: EXIT_DRAIN_MS }).catch(() => {});
     Deno.exit(code);
