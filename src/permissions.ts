@@ -113,9 +113,10 @@ export function shimPermissionFlags(): string[] {
  * issue 14) was their memory, not the containers': the executable's pages holding Maglev and TurboFan faulted in as
  * more functions tiered up (+4.3 MiB), their compile zones freed into the malloc arenas of V8's two worker threads and
  * kept there (+2.2 MiB, 90–94% of those arenas free in `malloc_info`, fragmented, so no trim threshold returns it),
- * and optimized code (+0.8 MiB), still creeping at lifecycle 300. Without them the growth stops after ~50 lifecycles
- * (bench/analysis.md, issue 14). The cost is CPU in long hot loops: over 30,000 sequential Connect calls the server
- * used 16% more CPU (1073 → 1243 ms per 10,000), over its first 5,000 29% less (1560 → 1100), as it compiles nothing.
+ * and optimized code (+0.8 MiB), still creeping at lifecycle 300. Without them those three grow < 1 MiB in all, and the
+ * peak is +6–7 MiB, JS garbage up to the heap keeper's next collection (bench/analysis.md, issue 14). The cost is CPU
+ * in long hot loops: over 30,000 sequential Connect calls the server used 16% more CPU (1073 → 1243 ms per 10,000),
+ * over its first 5,000 29% less (1560 → 1100), as it compiles nothing; over the churn, 5% more.
  */
 export const SHIM_V8_FLAGS = [
   "--v8-flags=--max-semi-space-size=1,--expose-gc,--no-memory-reducer,--no-turbofan,--no-maglev",
