@@ -107,8 +107,20 @@ export function shimPermissionFlags(): string[] {
  * a server started (~30 ms of CPU on the main thread and two workers, in the middle of an idle node; 37–39 ms in the
  * 20–40 s window of an idle server against 7–9 ms without it, measured twice each); the heap keeper's collection when
  * quiet does that job at a time the server chooses.
+ *
+ * `--no-turbofan --no-maglev`: the shim's JS runs in V8's interpreter and Sparkplug baseline code, never in the two
+ * optimizing compilers. What a node server kept growing by over a churn of container lifecycles (+14.6 MiB RSS in 300,
+ * issue 14) was their memory, not the containers': the executable's pages holding Maglev and TurboFan faulted in as
+ * more functions tiered up (+4.3 MiB), their compile zones freed into the malloc arenas of V8's two worker threads and
+ * kept there (+2.2 MiB, 90–94% of those arenas free in `malloc_info`, fragmented, so no trim threshold returns it),
+ * and optimized code (+0.8 MiB), still creeping at lifecycle 300. Without them those three grow < 1 MiB in all, and the
+ * peak is +6–7 MiB, JS garbage up to the heap keeper's next collection (bench/analysis.md, issue 14). The cost is CPU
+ * in long hot loops: over 30,000 sequential Connect calls the server used 16% more CPU (1073 → 1243 ms per 10,000),
+ * over its first 5,000 29% less (1560 → 1100), as it compiles nothing; over the churn, 5% more.
  */
-export const SHIM_V8_FLAGS = ["--v8-flags=--max-semi-space-size=1,--expose-gc,--no-memory-reducer"];
+export const SHIM_V8_FLAGS = [
+  "--v8-flags=--max-semi-space-size=1,--expose-gc,--no-memory-reducer,--no-turbofan,--no-maglev",
+];
 
 /**
  * The complete `deno run` flags of the shim when it runs from a bundle (the launcher written by `deno task build`,

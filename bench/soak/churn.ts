@@ -62,7 +62,9 @@ export async function churn(lab: Lab, runs: number, onProgress?: (i: number, kib
     });
     if (keeper.code !== 0) throw new Error(`keeper: ${keeper.stderr}`);
     const pid = await nodeServer(lab);
-    await new Promise((r) => setTimeout(r, 1000));
+    // The start is the settled server: its heap keeper collects the boot's garbage once it has been quiet for 2 s
+    // (src/shim/heap.ts). Read before that, the start held ~10 MiB of garbage and hid most of the growth.
+    await new Promise((r) => setTimeout(r, 3500));
     const startKiB = await rssKiB(pid);
     const samples: number[] = [];
     const tag = Date.now().toString(36).slice(-5); // ids unique per run: runc's state is host-wide

@@ -137,3 +137,21 @@ Deno.test("the shim's V8 flags expose gc(), which the heap keeper needs, with it
   }).output();
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "function");
 });
+
+Deno.test("the shim's V8 flags keep hot code off the optimizing compilers (their memory was a node server's growth)", async () => {
+  const { SHIM_V8_FLAGS } = await import("../permissions.ts");
+  // A hot function, then V8's own word on its tier (natives syntax, parsed by V8 itself through `new Function`).
+  const script = `
+    function f(x) { return (x * 2 + 1) | 0; }
+    let s = 0;
+    const end = Date.now() + 300;
+    while (Date.now() < end) for (let i = 0; i < 1000; i++) s += f(i);
+    const tiers = new Function("f", "return [%IsMaglevEnabled(), %IsTurbofanEnabled(), %ActiveTierIsMaglev(f), %ActiveTierIsTurbofan(f)]");
+    console.log(JSON.stringify({ hot: s > 0, tiers: tiers(f) }));`;
+  const flags = SHIM_V8_FLAGS.map((f) => f.startsWith("--v8-flags=") ? `${f},--allow-natives-syntax` : f);
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", ...flags, script], stdout: "piped" }).output();
+  assert.ok(out.success, "the probe ran");
+  const { hot, tiers } = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.ok(hot);
+  assert.deepEqual(tiers, [false, false, false, false], "[maglev on, turbofan on, f on maglev, f on turbofan]");
+});
