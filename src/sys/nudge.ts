@@ -21,9 +21,12 @@
  * blocking-pool thread's `epoll_wait` is rarely interrupted (an EINTR there is a spurious wake-up the poller
  * retries). Signal listeners keep nothing alive; POSIX timers are not inherited by children. The interval starts at
  * {@linkcode NUDGE_MIN_MS} when a call is watched after a quiet spell and doubles up to {@linkcode NUDGE_MAX_MS} while
- * calls stay pending; the timer stops at the first tick with nothing pending. A wake-up costs ~250 µs of CPU on this
- * VM, so an idle server (its accept and reads always pending) pays ~0.25 ms of CPU per second, against 0.6–0.9 ms/s
- * for an idle Go shim (bench/results/shim.json), and a busy one a few percent of a CPU.
+ * calls stay pending; the timer stops at the first tick with nothing pending. A wake-up costs ~1.7 ms of CPU and ~3.5
+ * context switches on this VM (30 s of an idle process at 1 s: 50 ms of CPU, 104 switches; a benchmark run with it at
+ * 1 s put 20 idle per-pod servers at 2.7× the Go shims' idle CPU), so the idle end of the back-off is 30 s: after a
+ * burst of calls the timer wakes ~13 times over the next minute (8 ms doubling), then twice a minute. The losses were
+ * seen in busy processes, where it runs at 8–32 ms; a completion lost at the very edge of an idle spell waits for the
+ * next tick, at most 30 s.
  *
  * @example
  * ```ts
@@ -43,7 +46,7 @@ export const NUDGE_MIN_MS = 8;
 /** A timer slowed down past this is set back to the shortest interval by a new call. */
 export const NUDGE_RESTART_ABOVE_MS = 4 * NUDGE_MIN_MS;
 /** Longest interval while calls stay pending (an idle process wakes this often). */
-export const NUDGE_MAX_MS = 1000;
+export const NUDGE_MAX_MS = 30_000;
 
 const CLOCK_MONOTONIC = 1;
 const SIGEV_SIGNAL = 0;
