@@ -15,6 +15,7 @@
  */
 import { busyboxRootfs, FakeEvents, makeBundle, TaskClient } from "../tests/harness/shim.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
+import { startCommand } from "./soak/rpc.ts";
 
 const median = (xs: number[]) => quantile([...xs].sort((x, y) => x - y), 0.5);
 
@@ -49,30 +50,7 @@ async function once(
   const id = `ab-${tag}`;
   const bundle = await makeBundle(dir, id, ["sleep", "100000"]);
   const t0 = performance.now();
-  const child = new Deno.Command(`${dist}/containerd-shim-deno-v2`, {
-    args: [
-      "-namespace",
-      ns,
-      "-address",
-      `${dir}/containerd.sock`,
-      "-publish-binary",
-      "/usr/bin/containerd",
-      "-id",
-      id,
-      "start",
-    ],
-    cwd: bundle,
-    env: {
-      CONTAINERD_SHIM_DENO_STATE_DIR: `${dir}/state`,
-      TTRPC_ADDRESS: events.path,
-      GRPC_ADDRESS: `${dir}/containerd.sock`,
-      NAMESPACE: ns,
-      MAX_SHIM_VERSION: "2",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = startCommand(`${dist}/containerd-shim-deno-v2`, bundle, id, ns, dir, events.path).spawn();
   const out = await child.output();
   const startMs = performance.now() - t0;
   if (!out.success) throw new Error(`start failed: ${new TextDecoder().decode(out.stderr)}`);

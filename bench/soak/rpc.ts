@@ -34,9 +34,16 @@ interface Shim {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `<binary> … start` as containerd runs it; returns the server's address. */
-async function startShim(binary: string, bundle: string, id: string, ns: string, dir: string, events: string) {
-  const out = await new Deno.Command(binary, {
+/** The command line and environment of `<binary> … start` as containerd runs it, in `bundle`, for a fake containerd. */
+export function startCommand(
+  binary: string,
+  bundle: string,
+  id: string,
+  ns: string,
+  dir: string,
+  events: string,
+): Deno.Command {
+  return new Deno.Command(binary, {
     args: [
       "-namespace",
       ns,
@@ -59,7 +66,12 @@ async function startShim(binary: string, bundle: string, id: string, ns: string,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+}
+
+/** `<binary> … start` as containerd runs it; returns the server's address. */
+async function startShim(binary: string, bundle: string, id: string, ns: string, dir: string, events: string) {
+  const out = await startCommand(binary, bundle, id, ns, dir, events).output();
   if (!out.success) throw new Error(`${binary} start: ${new TextDecoder().decode(out.stderr)}`);
   return new TextDecoder().decode(out.stdout).trim();
 }
