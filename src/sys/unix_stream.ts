@@ -29,6 +29,7 @@
 import { EBADF, isErrno } from "./errno.ts";
 import { closeFd, paceIo, read, waitFor, write } from "./fdio.ts";
 import { existingPoller } from "./poller.ts";
+import { after } from "../timer.ts";
 import { ReactorReader, reactorReadsAvailable, reactorReadsReady } from "./reactor_reader.ts";
 import {
   acceptUnix,
@@ -92,15 +93,12 @@ export function setReactorAfterIdleMs(ms: number): void {
   afterIdleMs = ms;
 }
 
-// The idle timer is an Atomics.waitAsync timeout rather than a setTimeout: the first setTimeout of a process loads
-// Deno's timers module (~20 ms, measured), which the server's first call would pay, and this one keeps nothing alive.
-const idleCell = new Int32Array(new SharedArrayBuffer(4));
-
+// The idle timer is one of src/timer.ts's (not a setTimeout, whose first use loads Deno's timers module, ~20 ms the
+// server's first call would pay); it keeps nothing alive.
 function armIdleTimer(): void {
   if (idleTimerArmed || autoWaiting.size === 0) return;
   idleTimerArmed = true;
-  const wait = Atomics.waitAsync(idleCell, 0, 0, Math.max(0, lastAutoActivity + afterIdleMs - performance.now()));
-  (wait.async ? wait.value : Promise.resolve(wait.value)).then(onIdle);
+  after(lastAutoActivity + afterIdleMs - performance.now(), onIdle);
 }
 
 function onIdle(): void {
