@@ -40,6 +40,12 @@ function cpuMs(pid: number | "self"): number {
   return (Number(fields[11]) + Number(fields[12])) * 1000 / CLK_TCK;
 }
 
+/** Prints a titled markdown table (with the load average in the title line). */
+function printTable(title: string, header: string[], rows: string[][]): void {
+  console.log(`# ${title}; load ${loadavg()}`);
+  for (const cells of [header, header.map(() => "---"), ...rows]) console.log(`| ${cells.join(" | ")} |`);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -95,19 +101,19 @@ async function inProcess(dir: string, rounds: number, calls: number): Promise<vo
   }
   for (const c of Object.values(clients)) c.close();
   await server.shutdown();
-  console.log(`# in one process: ${rounds} rounds × ${calls} calls per kind; load ${loadavg()}`);
-  console.log(
-    "| transport (both ends) | µs per 64 B echo (median; min) | µs per empty reply + metadata | CPU ms / 10k echoes |",
+  printTable(
+    `in one process: ${rounds} rounds × ${calls} calls per kind`,
+    ["transport (both ends)", "µs per 64 B echo (median; min)", "µs per empty reply + metadata", "CPU ms / 10k echoes"],
+    TRANSPORTS.map((t) => {
+      const r = res.get(t)!;
+      return [
+        t,
+        `${median(r.echo).toFixed(1)} (${Math.min(...r.echo).toFixed(1)})`,
+        `${median(r.md).toFixed(1)} (${Math.min(...r.md).toFixed(1)})`,
+        median(r.cpu).toFixed(0),
+      ];
+    }),
   );
-  console.log("| --- | --- | --- | --- |");
-  for (const t of TRANSPORTS) {
-    const r = res.get(t)!;
-    console.log(
-      `| ${t} | ${median(r.echo).toFixed(1)} (${Math.min(...r.echo).toFixed(1)}) | ${median(r.md).toFixed(1)} (${
-        Math.min(...r.md).toFixed(1)
-      }) | ${median(r.cpu).toFixed(0)} |`,
-    );
-  }
 }
 
 function loadavg(): string {
@@ -175,18 +181,19 @@ async function main(): Promise<void> {
       await srv.status;
     }
 
-    console.log(`# across processes: ${rounds} rounds × ${calls} sequential 64 B echoes; load ${loadavg()}`);
-    console.log(
-      "| server transport | µs per round trip (median; min–max) | server CPU ms / 10k | client CPU ms / 10k |",
+    printTable(
+      `across processes: ${rounds} rounds × ${calls} sequential 64 B echoes`,
+      ["server transport", "µs per round trip (median; min–max)", "server CPU ms / 10k", "client CPU ms / 10k"],
+      TRANSPORTS.map((t) => {
+        const r = results.get(t)!;
+        return [
+          t,
+          `${median(r.us).toFixed(1)} (${Math.min(...r.us).toFixed(1)}–${Math.max(...r.us).toFixed(1)})`,
+          median(r.server).toFixed(0),
+          median(r.client).toFixed(0),
+        ];
+      }),
     );
-    console.log("| --- | --- | --- | --- |");
-    for (const t of TRANSPORTS) {
-      const r = results.get(t)!;
-      console.log(
-        `| ${t} | ${median(r.us).toFixed(1)} (${Math.min(...r.us).toFixed(1)}–${Math.max(...r.us).toFixed(1)}) | ` +
-          `${median(r.server).toFixed(0)} | ${median(r.client).toFixed(0)} |`,
-      );
-    }
     for (const [t, ms] of Object.entries(idle)) {
       console.log(`idle server (${t}), one open connection: ${ms.toFixed(0)} ms CPU in ${idleS} s`);
     }

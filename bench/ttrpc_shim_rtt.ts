@@ -16,6 +16,7 @@
  */
 import { Client } from "../src/ttrpc/client.ts";
 import { task } from "../src/proto/mod.ts";
+import { firstLineReady } from "./shim/procs.ts";
 
 const TASK = "containerd.task.v2.Task";
 const CLK_TCK = 100;
@@ -59,12 +60,9 @@ async function once(binary: string, calls: number): Promise<Sample> {
     stderr: "null",
   }).spawn();
   try {
-    const reader = child.stdout.getReader();
-    const { value } = await reader.read();
+    const ready = await firstLineReady(child);
     const readyMs = performance.now() - t0;
-    if (!new TextDecoder().decode(value).includes("ready")) throw new Error(`${binary}: no ready line`);
-    reader.releaseLock();
-    child.stdout.cancel().catch(() => {});
+    if (!ready) throw new Error(`${binary}: no ready line`);
     const req = task.ConnectRequest.encode({ id: "rtt" }).finish();
     const t1 = performance.now();
     const client = await Client.connectUnix(sock);

@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { distDir, type Lab } from "../../tests/lab/mod.ts";
 import { memoryOf } from "../../tests/lab/proc.ts";
-import { privateDirtyOf, timed } from "./procs.ts";
+import { firstLineReady, privateDirtyOf, timed } from "./procs.ts";
 import type { FloorSamples, ProcessMemory } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -83,10 +83,7 @@ async function listenerMemory(
     stderr: "null",
   }).spawn();
   try {
-    const reader = child.stdout.getReader();
-    const { value } = await reader.read();
-    reader.releaseLock();
-    if (!new TextDecoder().decode(value ?? new Uint8Array()).startsWith("ready")) {
+    if (!await firstLineReady(child)) {
       throw new Error(`the idle listener did not start: ${JSON.stringify(await child.status)}`);
     }
     await new Promise((r) => setTimeout(r, settleSeconds * 1000));
@@ -99,7 +96,6 @@ async function listenerMemory(
       child.kill("SIGKILL");
     } catch { /* gone */ }
     await child.status;
-    await child.stdout.cancel().catch(() => {});
     await Deno.remove(sock).catch(() => {});
   }
 }

@@ -36,6 +36,18 @@ export const SIDE_INFO: Record<Side, SideInfo> = {
 /** The system's Go shim binary (a lab running a downloaded containerd has its own: `Lab.goShimBinary`). */
 export const GO_SHIM_BINARY = "/usr/bin/containerd-shim-runc-v2";
 
+/**
+ * Whether the first chunk `child` writes to its piped stdout says "ready" (what the shim's server and the benches'
+ * helper processes print once they serve). Releases the reader and stops reading stdout afterwards.
+ */
+export async function firstLineReady(child: Deno.ChildProcess): Promise<boolean> {
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return new TextDecoder().decode(value ?? new Uint8Array()).includes("ready");
+}
+
 /** True for our shim: a process that runs something from the build output (`dist/`), whatever its layout. */
 function isOurs(argv: string[]): boolean {
   return argv.some((a) => a.startsWith(`${distDir}/`));
