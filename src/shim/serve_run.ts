@@ -64,7 +64,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     if (exiting) return false;
     exiting = true;
     idleTimer?.cancel();
-    log.info("shim server exiting", { reason, socket: socket });
+    log.info("shim server exiting", { reason, socket });
     try {
       Deno.removeSync(socket);
     } catch (err) {

@@ -272,7 +272,7 @@ export class Poller {
   #onEvents(n: number): void {
     this.#inFlight = null;
     if (this.#closed) return this.#release();
-    // n < 0 is almost always EINTR (a signal hit the worker thread, e.g. the nudge's SIGALRM; errno is not visible
+    // n < 0 is almost always EINTR (a signal hit the worker thread, e.g. the nudge's SIGURG; errno is not visible
     // here): retry, but give up if it fails a thousand times in a row within a second, which means the epoll fd
     // itself is broken (an idle server interrupted once in a while must never get there).
     if (n < 0) {

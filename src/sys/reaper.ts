@@ -19,8 +19,9 @@
  * import { reaper } from "./reaper.ts";
  * const r = reaper();
  * const off = r.onExit((e) => console.log(`pid ${e.pid} exited with ${e.status}`));
- * const runc = r.spawn("runc", { args: ["start", "c1"], stdout: "piped" });
- * const { code } = await runc.status; // never ECHILD
+ * // A Deno.Command child in a process that reaps (the shim spawns runc through src/sys/spawn.ts instead):
+ * const child = r.spawn("sh", { args: ["-c", "exit 3"] });
+ * const { code } = await child.status; // never ECHILD
  * off();
  * ```
  * @module
