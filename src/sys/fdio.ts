@@ -189,10 +189,10 @@ export function openAppend(path: string): number {
   return check(libc().open(cstr(path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644), "open", path);
 }
 
-/** A pipe as `[readFd, writeFd]`, both O_CLOEXEC|O_NONBLOCK. */
-export function pipe(): [number, number] {
+/** A pipe as `[readFd, writeFd]`, with pipe2(2) `flags` on both ends (default O_CLOEXEC|O_NONBLOCK). */
+export function pipe(flags: number = O_CLOEXEC | O_NONBLOCK): [number, number] {
   const fds = new Int32Array(2);
-  check(libc().pipe2(fds, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  check(libc().pipe2(fds, flags), "pipe2");
   return [fds[0], fds[1]];
 }
 

@@ -32,7 +32,7 @@
 
 import { CLD_EXITED, O_CLOEXEC, O_RDWR, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
 import { EBADF, EINTR, ENOENT, ESRCH, SysError } from "./errno.ts";
-import { closeFd, setNonblocking } from "./fdio.ts";
+import { closeFd, pipe, setNonblocking } from "./fdio.ts";
 import { addressOf, check, cstr, errno, libc } from "./libc.ts";
 import { poller } from "./poller.ts";
 import { signalName } from "./process.ts";
@@ -142,9 +142,8 @@ function aboveStdio(fd: number): number {
 
 /** A pipe as `[read, write]`, both O_CLOEXEC and blocking, both numbered ≥ 3. */
 function blockingPipe(): [number, number] {
-  const fds = new Int32Array(2);
-  check(libc().pipe2(fds, O_CLOEXEC), "pipe2");
-  return [aboveStdio(fds[0]), aboveStdio(fds[1])];
+  const [r, w] = pipe(O_CLOEXEC);
+  return [aboveStdio(r), aboveStdio(w)];
 }
 
 const encoder = new TextEncoder();
