@@ -160,6 +160,17 @@ Deno.test("v1: a cgroup with no controller directory cannot be loaded", () => {
 });
 
 // A real cgroup in every v1 controller with statistics, a process in it, and the handle loadCgroup() builds for it.
+/** Resolves once `pid` runs `sleep` and is asleep (state S), polling /proc (at most ~5 s). */
+async function untilAsleep(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const comm = (await Deno.readTextFile(`/proc/${pid}/comm`)).trim();
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    if (comm === "sleep" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "S") return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`process ${pid} never went to sleep`);
+}
+
 Deno.test({
   name: "v1 on this host: loadCgroup(pid) reports the process's real cgroups, then NotFound once they are removed",
   ignore: isUnifiedHost() || Deno.uid() !== 0,
@@ -180,6 +191,9 @@ Deno.test({
       const { value } = await reader.read();
       reader.releaseLock();
       assert.equal(new TextDecoder().decode(value).trim(), "ready");
+      // The shell execs `sleep` after "ready": wait until it sleeps, so that no CPU time accrues between the reads of
+      // the total and the per-CPU counters below (they are separate files).
+      await untilAsleep(child.pid);
 
       const cg = loadCgroup(child.pid);
       assert.equal(cg.version, 1);
