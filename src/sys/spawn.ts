@@ -1,6 +1,6 @@
 /**
  * Child processes without `Deno.Command`: glibc's `posix_spawn` (a CLONE_VFORK child, safe from a multithreaded
- * process), stdio on pipes this module makes (read and written through the {@linkcode poller} like every other fd of
+ * process; posix_spawn.ts), stdio on pipes this module makes (read and written through the {@linkcode poller} like every other fd of
  * the shim), and the exit status collected by this module itself, with no Deno resource, stream or tokio task per child.
  *
  * What the child gets, and why:
@@ -31,9 +31,10 @@
  */
 
 import { CLD_EXITED, O_CLOEXEC, O_RDWR, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
-import { EBADF, EINTR, ENOENT, ESRCH, SysError } from "./errno.ts";
+import { EBADF, EINTR, ESRCH, SysError } from "./errno.ts";
 import { closeFd, pipe, setNonblocking } from "./fdio.ts";
-import { addressOf, check, cstr, errno, libc } from "./libc.ts";
+import { check, cstr, errno, libc } from "./libc.ts";
+import { posixSpawn } from "./posix_spawn.ts";
 import { poller } from "./poller.ts";
 import { signalName } from "./process.ts";
 
@@ -82,13 +83,7 @@ export interface Child {
   kill(signal?: number): void;
 }
 
-const F_DUPFD_CLOEXEC = 1030;
 const F_SETPIPE_SZ = 1031;
-const POSIX_SPAWN_SETSIGDEF = 0x04;
-const POSIX_SPAWN_SETSIGMASK = 0x08;
-/** sizeof(posix_spawn_file_actions_t) and sizeof(posix_spawnattr_t) on LP64 glibc, with room to spare. */
-const FILE_ACTIONS_SIZE = 128;
-const ATTR_SIZE = 512;
 const SIGTERM = 15;
 
 interface Pending {
@@ -101,109 +96,12 @@ interface Pending {
 const pending = new Map<number, Pending>();
 const info = new Uint8Array(SIGINFO.size);
 const infoView = new DataView(info.buffer);
-let attr: Uint8Array | undefined;
 let devNull = -1;
-let closeFromAvailable: boolean | undefined;
-
-/** For the posix_spawn* calls, which return the error number instead of setting errno. */
-function ok(ret: number, call: string): void {
-  if (ret !== 0) throw new SysError(call, ret);
-}
-
-/** The spawn attributes every child gets (made once): empty signal mask, every signal at its default. */
-function spawnAttr(): Uint8Array {
-  if (attr) return attr;
-  const C = libc();
-  const a = new Uint8Array(new ArrayBuffer(ATTR_SIZE));
-  const empty = new Uint8Array(new ArrayBuffer(128));
-  const full = new Uint8Array(new ArrayBuffer(128));
-  ok(C.posix_spawnattr_init(a), "posix_spawnattr_init");
-  C.sigemptyset(empty);
-  full.fill(0xff, 0, 8); // signals 1–64, glibc's internal ones included (sigfillset leaves those out)
-  ok(C.posix_spawnattr_setsigmask(a, empty), "posix_spawnattr_setsigmask");
-  ok(C.posix_spawnattr_setsigdefault(a, full), "posix_spawnattr_setsigdefault");
-  ok(C.posix_spawnattr_setflags(a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
-  return attr = a;
-}
 
 /** Our /dev/null, opened once (O_RDWR|O_CLOEXEC) and dup'ed onto the child's "null" streams. */
 function nullFd(): number {
   if (devNull < 0) devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
   return devNull;
-}
-
-/** A fd number ≥ 3, so that dup2-ing the child's ends onto 0/1/2 in order can never overwrite another one. */
-function aboveStdio(fd: number): number {
-  if (fd > 2) return fd;
-  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, 3n), "fcntl(F_DUPFD_CLOEXEC)");
-  libc().close(fd);
-  return moved;
-}
-
-/** A pipe as `[read, write]`, both O_CLOEXEC and blocking, both numbered ≥ 3. */
-function blockingPipe(): [number, number] {
-  const [r, w] = pipe(O_CLOEXEC);
-  return [aboveStdio(r), aboveStdio(w)];
-}
-
-const encoder = new TextEncoder();
-
-/**
- * A NULL-terminated `char *[]` of `strings` in one off-heap buffer (V8 never moves an explicitly made ArrayBuffer),
- * returned with its address. The caller keeps `buf` reachable for as long as C uses it.
- */
-function cStringArray(strings: string[]): { buf: Uint8Array; address: bigint } {
-  const table = (strings.length + 1) * 8;
-  let size = table;
-  for (const s of strings) {
-    if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
-    size += s.length * 3 + 1;
-  }
-  const buf = new Uint8Array(new ArrayBuffer(size));
-  const base = addressOf(buf);
-  const view = new DataView(buf.buffer);
-  let at = table;
-  strings.forEach((s, i) => {
-    view.setBigUint64(i * 8, base + BigInt(at), true);
-    at += encoder.encodeInto(s, buf.subarray(at)).written + 1; // the byte after stays 0: the terminator
-  });
-  view.setBigUint64(strings.length * 8, 0n, true);
-  return { buf, address: base };
-}
-
-/** The current value of `environ` (its address moves when the environment is changed). */
-function environAddress(): bigint {
-  const C = libc();
-  const out = new BigUint64Array(1);
-  C.read_address(out, BigInt(Deno.UnsafePointer.value(C.environ)), 8n);
-  return out[0];
-}
-
-/** Our environment as "NAME=value" strings, read from `environ` (Deno.env needs unscoped --allow-env). */
-function environStrings(): string[] {
-  const C = libc();
-  const at = environAddress();
-  const out: string[] = [];
-  const slot = new BigUint64Array(1);
-  const decoder = new TextDecoder();
-  for (let i = 0; at !== 0n; i++) {
-    C.read_address(slot, at + BigInt(i * 8), 8n);
-    const p = slot[0];
-    if (p === 0n) break;
-    const len = C.strlen(p);
-    const bytes = new Uint8Array(Number(len));
-    if (len > 0n) C.read_address(bytes, p, len);
-    out.push(decoder.decode(bytes));
-  }
-  return out;
-}
-
-/** Our environment with `extra` applied, as a `char *[]`. */
-function mergedEnvironment(extra: Record<string, string>): { buf: Uint8Array; address: bigint } {
-  const keys = new Set(Object.keys(extra));
-  const kept = environStrings().filter((kv) => !keys.has(kv.slice(0, Math.max(kv.indexOf("="), 0))));
-  for (const [k, v] of Object.entries(extra)) kept.push(`${k}=${v}`);
-  return cStringArray(kept);
 }
 
 /** Decodes the siginfo waitid just filled. */
@@ -282,66 +180,30 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
   const modes: StdioMode[] = [options.stdin ?? "inherit", options.stdout ?? "inherit", options.stderr ?? "inherit"];
   const ours = [-1, -1, -1];
   const theirs: number[] = [];
-  const fa = new Uint8Array(new ArrayBuffer(FILE_ACTIONS_SIZE));
-  let faReady = false;
+  const fds = [-1, -1, -1];
   try {
-    const argv = cStringArray([cmd, ...(options.args ?? [])]);
-    const envp = options.env ? mergedEnvironment(options.env) : undefined;
-    ok(C.posix_spawn_file_actions_init(fa), "posix_spawn_file_actions_init");
-    faReady = true;
     for (let target = 0; target < 3; target++) {
       const mode = modes[target];
       if (mode === "inherit") continue;
-      let source: number;
-      if (mode === "null") source = nullFd();
+      if (mode === "null") fds[target] = nullFd();
       else if (mode === "piped") {
-        const [r, w] = blockingPipe();
+        const [r, w] = pipe(O_CLOEXEC); // blocking; our end is made non-blocking below
         const [child, parent] = target === 0 ? [r, w] : [w, r];
         theirs.push(child);
         ours[target] = parent;
         setNonblocking(parent);
         // Refused beyond /proc/sys/fs/pipe-max-size or a user's pipe quota: the default capacity then does.
         if (target > 0 && options.pipeCapacity) C.fcntl(parent, F_SETPIPE_SZ, BigInt(options.pipeCapacity));
-        source = child;
+        fds[target] = child;
       } else throw new TypeError(`invalid stdio mode ${JSON.stringify(mode)}`);
-      ok(C.posix_spawn_file_actions_adddup2(fa, source, target), "posix_spawn_file_actions_adddup2");
     }
-    if (options.cwd) {
-      ok(C.posix_spawn_file_actions_addchdir_np(fa, cstr(options.cwd)), "posix_spawn_file_actions_addchdir_np");
-    }
-    if (closeFromAvailable !== false) {
-      try {
-        ok(C.posix_spawn_file_actions_addclosefrom_np(fa, 3), "posix_spawn_file_actions_addclosefrom_np");
-        closeFromAvailable = true;
-      } catch (err) {
-        // glibc < 2.34: every fd of ours is O_CLOEXEC anyway.
-        if (err instanceof SysError) throw err;
-        closeFromAvailable = false;
-      }
-    }
-    const pidOut = new Int32Array(1);
-    const run = cmd.includes("/") ? C.posix_spawn : C.posix_spawnp;
-    const err = run(pidOut, cstr(cmd), fa, spawnAttr(), argv.address, envp ? envp.address : environAddress());
-    if (err !== 0) {
-      if (err === ENOENT && options.cwd && !isDirectory(options.cwd)) throw new SysError("chdir", err, options.cwd);
-      throw new SysError("posix_spawn", err, cmd);
-    }
-    const pid = pidOut[0];
+    const pid = posixSpawn(cmd, { args: options.args, env: options.env, cwd: options.cwd, fds });
     return track(pid, ours);
   } catch (err) {
     for (const fd of ours) if (fd >= 0) C.close(fd);
     throw err;
   } finally {
-    if (faReady) C.posix_spawn_file_actions_destroy(fa);
     for (const fd of theirs) C.close(fd);
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
   }
 }
 
