@@ -118,29 +118,46 @@ const errnoValue = new Int32Array(1);
  * and `delete`, which use a handful, 10–20 ms. Throws if no candidate path can be opened.
  */
 export function libc(): Libc {
-  if (lib) return lib;
+  return lib ?? openLibc([]);
+}
+
+/**
+ * Opens libc from the first candidate path that works, binding `early` in the same `Deno.dlopen` as the symbol that
+ * proves the path (one dlopen, not two, for a short-lived command that knows what it will call).
+ */
+function openLibc(early: readonly LibcSymbol[]): Libc {
   const failures: string[] = [];
-  let path: string | undefined;
   for (const candidate of libcCandidates()) {
+    let first: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
     try {
       // Opening with the one symbol everything needs proves the path works (and is allowed).
-      const first = Deno.dlopen(candidate, { __errno_location: symbols.__errno_location });
-      libraries.push(first);
-      const p = first.symbols.__errno_location();
+      first = Deno.dlopen(candidate, {
+        __errno_location: symbols.__errno_location,
+        ...Object.fromEntries(early.map((n) => [n, symbols[n]])),
+      } as Deno.ForeignLibraryInterface);
+      const p = (first.symbols.__errno_location as () => Deno.PointerValue)();
       if (p === null) throw new Error("__errno_location returned NULL");
       // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
       errnoPointer = p;
-      path = candidate;
-      break;
     } catch (e) {
       // A missing path is expected (the list covers several distros); a permission error is not, but the next
       // candidate may still be allowed, so collect and report everything if none works.
       failures.push(`${candidate}: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
     }
+    libraries.push(first);
+    const out = lazySymbols(candidate) as unknown as Record<string, unknown>;
+    for (const n of early) {
+      Object.defineProperty(out, n, {
+        value: first.symbols[n],
+        enumerable: true,
+        writable: false,
+        configurable: false,
+      });
+    }
+    return lib = out as unknown as Libc;
   }
-  if (!path) throw new Error(`cannot open libc:\n  ${failures.join("\n  ")}`);
-  lib = lazySymbols(path);
-  return lib;
+  throw new Error(`cannot open libc:\n  ${failures.join("\n  ")}`);
 }
 
 /** Names of the libc symbols. */
@@ -155,8 +172,13 @@ let libPath: string | undefined;
  * Symbols already bound are skipped. Throws like {@linkcode libc}.
  */
 export function bindLibc(names: readonly LibcSymbol[]): void {
-  const out = libc() as unknown as Record<string, unknown>;
-  const todo = [...new Set(names)].filter((n) => Object.getOwnPropertyDescriptor(out, n)?.get);
+  const unique = [...new Set(names)].filter((n) => n !== "__errno_location");
+  if (!lib) {
+    openLibc(unique);
+    return;
+  }
+  const out = lib as unknown as Record<string, unknown>;
+  const todo = unique.filter((n) => Object.getOwnPropertyDescriptor(out, n)?.get);
   if (todo.length === 0) return;
   const one = Deno.dlopen(
     libPath!,
