@@ -20,21 +20,33 @@ async function print(bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * The libc symbols a subcommand is about to call, bound in one go (src/sys/libc.ts, bindLibc): naming the process,
- * then for `start` the reservation exchange with a running server, for the server its boot up to "ready".
+ * The libc symbols a subcommand is about to call, bound in one go (src/sys/libc.ts, bindLibc): for `start` the
+ * reservation exchange with a running server, for the server its boot (the log fifo, the peer policy's stat, taking
+ * over the socket `start` bound).
  */
 const EARLY_SYMBOLS: Record<string, LibcSymbol[]> = {
-  start: ["prctl", "address_of", "socket", "connect", "write", "poll", "read", "close"],
-  "": ["prctl", "address_of", "open", "statx", "socket", "bind", "listen", "dup2", "close"],
+  start: ["socket", "connect", "write", "poll", "read", "close"],
+  "": ["open", "dup2", "close", "statx", "getsockopt", "fcntl"],
 };
 
-/** Shows as `containerd-shim` in ps, top and pgrep (comm holds 15 bytes); a failure only costs the name. */
-async function nameProcess(action: string): Promise<void> {
+/** What ps, top and pgrep show for the shim (comm holds 15 bytes). */
+const PROCESS_NAME = "containerd-shim";
+
+/**
+ * Binds the early symbols, and names the process `containerd-shim` unless the kernel already did: it names a process
+ * after its executable, which is `containerd-shim-deno-v2` when compiled and `lib/containerd-shim-deno-runtime` in the
+ * bundle flavour (src/shim/launcher.ts), so only a run from source (`deno run main.ts`) pays for a `prctl`. A failure
+ * costs only the name (and the early binding: symbols then bind on first use).
+ */
+async function prepareProcess(action: string): Promise<void> {
+  const exe = Deno.execPath();
+  const rename = !exe.slice(exe.lastIndexOf("/") + 1).startsWith(PROCESS_NAME);
+  const early = EARLY_SYMBOLS[action] ?? [];
+  if (!rename && early.length === 0) return;
   try {
-    const { setProcessName } = await import("./src/sys/process.ts");
-    const early = EARLY_SYMBOLS[action];
-    if (early) (await import("./src/sys/libc.ts")).bindLibc(early);
-    setProcessName("containerd-shim");
+    const { bindLibc } = await import("./src/sys/libc.ts");
+    bindLibc(rename ? [...early, "prctl", "address_of"] : early);
+    if (rename) (await import("./src/sys/process.ts")).setProcessName(PROCESS_NAME);
   } catch { /* without FFI the process keeps the runtime's name */ }
 }
 
@@ -49,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // `delete` runs after every task and is over in milliseconds; naming it would load FFI, which it mostly needs not.
-  if (a.action !== "delete") await nameProcess(a.action);
+  if (a.action !== "delete") await prepareProcess(a.action);
   if (a.version) {
     console.log(
       `containerd-shim-deno-v2:\n  Version:  ${VERSION}\n  Runtime:  ${RUNTIME_NAME}\n  Deno:     ${Deno.version.deno}`,

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { encodeRequestFrame } from "../src/ttrpc/message.ts";
 import { bootstrap, encodeMessage, TASK_SERVICE } from "../src/proto/mod.ts";
 import { distDir } from "./lab/mod.ts";
+import { RUNTIME_FILE } from "../src/shim/launcher.ts";
 import { FakeEvents, runShim, TaskClient } from "./harness/shim.ts";
 
 const NOBODY = 65534;
@@ -27,7 +28,7 @@ async function runScript(dir: string, script: string, flags: string[], asUid?: n
   const file = `${dir}/probe-${crypto.randomUUID()}.js`;
   await Deno.writeTextFile(file, script);
   await Deno.chmod(file, 0o644);
-  const deno = `${distDir}/lib/deno`;
+  const deno = `${distDir}/lib/${RUNTIME_FILE}`;
   const args = ["run", ...flags, file];
   const [cmd, cmdArgs] = asUid === undefined
     ? [deno, args]

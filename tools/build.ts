@@ -3,7 +3,7 @@
  *
  * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting` turns `main.ts` and its npm
  *   dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno runtime is placed at
- *   `dist/lib/deno` (a hard link to the running deno when possible); `dist/containerd-shim-deno-v2` is a two-line
+ *   `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible); `dist/containerd-shim-deno-v2` is a two-line
  *   `/bin/sh` launcher that `exec`s that runtime with {@linkcode launcherFlags}.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
  *   `deno compile` writes a single executable `dist/containerd-shim-deno-v2`.

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { dLimitVsGo, floorMedians, lifecycleFloor, subcommandFloor } from "./floor.ts";
 import { evaluateTargets } from "./targets.ts";
 import { floorCommand } from "./phase_floor.ts";
+import { RUNTIME_FILE } from "../../src/shim/launcher.ts";
 import { sampleResults } from "./test_fixture.ts";
 
 Deno.test("floor: medians of D and G; none without both sample sets", () => {
@@ -27,7 +28,7 @@ Deno.test("floor: D runs dist's deno with the build's flags, adding what deno ru
     "/x/empty.js",
     "/d",
   );
-  assert.equal(bundle.cmd, "/d/lib/deno");
+  assert.equal(bundle.cmd, `/d/lib/${RUNTIME_FILE}`);
   assert.deepEqual(bundle.args, [
     "run",
     "--allow-read",

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { distDir, type Lab } from "../../tests/lab/mod.ts";
 import { memoryOf } from "../../tests/lab/proc.ts";
 import { firstLineReady, privateDirtyOf, timed } from "./procs.ts";
+import { RUNTIME_FILE } from "../../src/shim/launcher.ts";
 import type { FloorSamples, ProcessMemory } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -42,7 +43,7 @@ export function floorCommand(
   for (const f of RUN_DEFAULTS) if (!flags.includes(f)) flags.push(f);
   if (info.flavour === "bundle") {
     return {
-      cmd: join(dist, "lib/deno"),
+      cmd: join(dist, "lib", RUNTIME_FILE),
       args: ["run", ...flags, script],
       env: { DENO_DIR: join(dist, "lib/cache"), DENO_NO_UPDATE_CHECK: "1" },
     };

@@ -152,8 +152,8 @@ export async function cpuTotals(pids: readonly number[]): Promise<Map<number, Cp
 }
 
 /**
- * How many live processes run the same executable file as our shim (`dist/lib/deno`, a hard link to the system's
- * deno): they all share its file pages, so this number moves our PSS (not our USS). The benchmark's own runner counts.
+ * How many live processes run the same executable file as our shim (`dist/lib/containerd-shim-deno-runtime`, a hard
+ * link to the system's deno): they all share its file pages, so this number moves our PSS (not our USS). The benchmark's own runner counts.
  */
 export async function processesSharingExe(path: string): Promise<number> {
   const target = await Deno.stat(path);

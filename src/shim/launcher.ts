@@ -9,8 +9,12 @@ import { shimRunFlags } from "../permissions.ts";
 
 /** The executable name containerd resolves runtime `io.containerd.deno.v2` to. */
 export const SHIM_BINARY = "containerd-shim-deno-v2";
-/** Inside the library directory: the runtime, the bundle's chunks, and the V8 code cache. */
-export const RUNTIME_FILE = "deno";
+/**
+ * Inside the library directory: the runtime, the bundle's chunks, and the V8 code cache. The runtime's file name
+ * starts with `containerd-shim` so that the kernel names every shim process that (comm keeps the first 15 bytes),
+ * with no `prctl` through FFI at each process' start.
+ */
+export const RUNTIME_FILE = "containerd-shim-deno-runtime";
 /**
  * The bundle is split into chunks (`deno bundle --code-splitting`): `start`, `delete` and `-v` load a few KB of
  * their own and never parse the server's code (protobuf codecs, ttrpc, the Task service), which lives in chunks that

@@ -16,6 +16,7 @@ import {
 } from "../../tools/build.ts";
 import { parseSummary, splitArgs, summaryLine } from "../../tools/test.ts";
 import { shimRunFlags } from "../../src/permissions.ts";
+import { RUNTIME_FILE } from "../../src/shim/launcher.ts";
 import { runCommand } from "./proc.ts";
 
 const STUB = `
@@ -47,7 +48,7 @@ Deno.test("build: the bundle launcher runs the entry with the shim's permissions
     const script = await Deno.readTextFile(launcher);
     assert.equal(script, launcherScript(dist));
     assert.equal(script.trimEnd().split("\n").length, 2);
-    assert.equal((await Deno.stat(join(dist, "lib/deno"))).mode! & 0o777, 0o755);
+    assert.equal((await Deno.stat(join(dist, "lib", RUNTIME_FILE))).mode! & 0o777, 0o755);
 
     // containerd's way: cwd is a bundle directory, a minimal environment, Go-style flags.
     const r = await runCommand("env", ["-i", "NAMESPACE=k8s.io", launcher, "-namespace", "k8s.io", "start"], {
