@@ -315,6 +315,46 @@ Deno.test("an unused server exits: its start was killed before containerd connec
   });
 });
 
+Deno.test("start hands its server the bound socket (fd 3, close-on-exec); a dead server's socket is replaced by the next start", async () => {
+  await withHarness("handover", async ({ dir, ns, opts }) => {
+    const group = { "io.containerd.runc.v2.group": "h" };
+    const a = opts("ha", await makeBundle(dir, "ha", ["sleep", "1000"], group));
+    const b = opts("hb", await makeBundle(dir, "hb", ["sleep", "1000"], group));
+    const startA = await runShim("start", a);
+    assert.equal(startA.code, 0, startA.stderr);
+    const address = new TextDecoder().decode(startA.stdout);
+    const socket = addressPath(address);
+    assert.equal((await Deno.lstat(socket)).mode! & 0o777, 0o600);
+    const client = await TaskClient.connect(address, ns);
+    const pid = (await client.call("Connect", { id: "ha" })).shimPid;
+    client.close();
+    // The listener is the server's fd 3, the only copy, and no child of the server (runc, containers) inherits it.
+    const listener = await Deno.readLink(`/proc/${pid}/fd/3`);
+    assert.match(listener, /^socket:/);
+    const flags = Number.parseInt((await Deno.readTextFile(`/proc/${pid}/fdinfo/3`)).match(/^flags:\s+(\d+)/m)![1], 8);
+    assert.ok(flags & 0o2000000, `the server's listener is inheritable (flags ${flags.toString(8)})`);
+    // A crashed server takes the listener with it (nobody else holds a copy): a dial is refused, not left hanging.
+    Deno.kill(pid, "SIGKILL");
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 5000), "the server survived SIGKILL");
+    const refused = () => TaskClient.connect(address, ns).then((c) => (c.close(), false), () => true);
+    assert.ok(await eventually(refused, 5000), "something still listens on the dead server's socket");
+    assert.ok(await exists(socket), "the dead server's socket file stays until someone replaces it");
+    // The next start of the group finds nothing listening there and brings up a new server at the same path.
+    const startB = await runShim("start", b);
+    assert.equal(startB.code, 0, startB.stderr);
+    assert.equal(new TextDecoder().decode(startB.stdout), address);
+    const client2 = await TaskClient.connect(address, ns);
+    try {
+      const pid2 = (await client2.call("Connect", { id: "hb" })).shimPid;
+      assert.ok(pid2 > 0 && pid2 !== pid);
+      await client2.call("Shutdown", { id: "hb" });
+    } finally {
+      client2.close();
+    }
+    for (const o of [a, b]) await runShim("delete", o);
+  });
+});
+
 Deno.test("delete removes a killed server's socket, never a live server's", async () => {
   await withHarness("stale", async ({ dir, ns, opts }) => {
     const o = opts("st1", await makeBundle(dir, "st1", ["sleep", "1000"]));

@@ -15,6 +15,9 @@ import { sha256Hex } from "./sha256.ts";
 /** containerd 1.6–2.2 hard-code this directory; 2.3's BootstrapParams may name another. */
 export const DEFAULT_SOCKET_DIR = "/run/containerd/s";
 
+/** The server socket's listen backlog, as containerd's Go shim: bursts of connects must not see EAGAIN. */
+export const LISTEN_BACKLOG = 4096;
+
 /** Go's `filepath.Clean` for slash-separated Unix paths. */
 export function cleanPath(p: string): string {
   if (p === "") return ".";

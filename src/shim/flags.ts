@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseGoFlags } from "../cli/flags.ts";
+import { FlagError, parseGoFlags } from "../cli/flags.ts";
 import { DEFAULT_CONFIG_PATH } from "./config.ts";
 
 /** The program's name in messages. */
@@ -47,6 +47,7 @@ environment when the flags are absent, TTRPC_ADDRESS always):
   -id ID                 container id
   -bundle DIR            the container's bundle (delete; otherwise the working directory)
   -socket PATH           the server's socket (set by start)
+  -socket-fd N           the server's listening socket, already bound to -socket by start (set by start)
   -debug                 log at debug level
 
 Configuration: one optional JSON file, the first of: the config_path of CRI's runtime options,
@@ -71,6 +72,7 @@ export const SHIM_FLAGS = {
   id: "string",
   bundle: "string",
   socket: "string",
+  "socket-fd": "string",
   debug: "boolean",
   v: "boolean",
   version: "boolean",
@@ -87,6 +89,8 @@ export interface ShimArgs {
   id: string;
   bundle: string;
   socket: string;
+  /** The listening socket `start` bound for the server and handed to it as this fd (-1: the server binds `socket`). */
+  socketFd: number;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -94,6 +98,14 @@ export interface ShimArgs {
   help: boolean;
   action: string;
   rest: string[];
+}
+
+/** A `-socket-fd` value: a non-negative integer. */
+function fdNumber(text: string): number {
+  if (!/^\d+$/.test(text)) {
+    throw new FlagError(`invalid value ${JSON.stringify(text)} for flag -socket-fd: not a fd number`);
+  }
+  return Number(text);
 }
 
 /** Parses argv; environment fallbacks as containerd 1.7+ sets them (NAMESPACE, GRPC_ADDRESS). */
@@ -106,6 +118,7 @@ export function parseShimArgs(argv: readonly string[], env: (k: string) => strin
     id: flags.id ?? "",
     bundle: flags.bundle ?? "",
     socket: flags.socket ?? "",
+    socketFd: flags["socket-fd"] === undefined ? -1 : fdNumber(flags["socket-fd"]),
     debug: flags.debug ?? false,
     version: (flags.v ?? false) || (flags.version ?? false),
     info: flags.info ?? false,

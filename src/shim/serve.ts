@@ -1,13 +1,15 @@
 /**
- * The long-lived shim server: binds the socket, becomes the child subreaper, serves the Task API over ttrpc and
- * publishes events, until Shutdown arrives with nothing left, or it has been unused for a while, or SIGTERM/SIGINT.
+ * The long-lived shim server: takes its listening socket, becomes the child subreaper, serves the Task API over ttrpc
+ * and publishes events, until Shutdown arrives with nothing left, or it has been unused for a while, or SIGTERM/SIGINT.
  *
- * Boot order: this module binds the socket and tells the `start` process that spawned it "ready" (one line on stdout,
- * or "exists" / an error), and only then loads what serving needs (serve_run.ts: the ttrpc server, the Task service,
- * the protobuf codecs, the reaper, timers). containerd connects as soon as `start` exits; its connection waits in the
- * listen backlog until the server accepts, so loading after "ready" overlaps with `start`'s exit and containerd's
- * dial instead of adding to every `start` that boots a server. From "ready" on the server writes only to stderr,
- * which is the bundle's `log` fifo containerd reads.
+ * `start` binds the group's socket itself and hands it over as fd `-socket-fd` (as containerd's Go shim does), then
+ * exits without waiting: containerd's connection waits in the listen backlog until this server accepts, so the
+ * server's boot overlaps with `start`'s exit and containerd's dial, and a server that fails to boot takes the
+ * listener with it (containerd's dial is refused, and the next `start` replaces the dead socket).
+ *
+ * Started by hand (benchmarks, debugging) without `-socket-fd`, the server binds `-socket` itself and reports on
+ * stdout, one line, "ready" (or "exists" when a live server owns the path, or an error), before it loads what serving
+ * needs. From then on it writes only to stderr, which is the bundle's `log` fifo containerd reads.
  *
  * @module
  */
@@ -19,6 +21,7 @@ import { ownerUid, type PeerCredentials, unixListening } from "../sys/unix_socke
 import { UnixListener } from "../sys/unix_stream.ts";
 import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 import type { ShimArgs } from "./flags.ts";
+import { LISTEN_BACKLOG } from "./address.ts";
 
 /** Tells `start` how it went, then lets go of the pipe (fd 1 becomes /dev/null) so no later write can reach it. */
 function report(line: string): void {
@@ -35,9 +38,6 @@ function report(line: string): void {
     log.warn("cannot detach stdout", { error: err });
   }
 }
-
-/** Listen backlog, as containerd's Go shim: bursts of connects must not see EAGAIN. */
-const LISTEN_BACKLOG = 4096;
 
 /**
  * Who may talk to the server (the Go shim's `UnixSocketRequireSameUser`, widened to containerd's owner): root, and
@@ -90,19 +90,28 @@ export async function serve(a: ShimArgs): Promise<never> {
   Deno.chdir("/");
 
   let listener: UnixListener | undefined;
-  try {
-    listener = await listen(a.socket, a.address);
-  } catch (err) {
-    report(`error: listen ${a.socket}: ${(err as Error).message}`);
-    Deno.exit(1);
+  if (a.socketFd >= 0) {
+    try {
+      listener = UnixListener.adopt(a.socketFd, { admit: peerPolicy(a.address) });
+    } catch (err) {
+      log.error("cannot take the listening socket from start", { fd: a.socketFd, error: err });
+      Deno.exit(1);
+    }
+  } else {
+    try {
+      listener = await listen(a.socket, a.address);
+    } catch (err) {
+      report(`error: listen ${a.socket}: ${(err as Error).message}`);
+      Deno.exit(1);
+    }
+    if (!listener) {
+      report("exists");
+      Deno.exit(0);
+    }
+    Deno.chmodSync(a.socket, 0o600);
+    report("ready");
   }
-  if (!listener) {
-    report("exists");
-    Deno.exit(0);
-  }
-  Deno.chmodSync(a.socket, 0o600);
-  report("ready");
-  // Everything else: loaded now, after "ready" (a computed specifier, so the bundle does not preload it either).
+  // Everything else: loaded now (a computed specifier, so the bundle does not preload it either).
   let run: typeof import("./serve_run.ts").run;
   try {
     ({ run } = await import("./serve_run.ts"));

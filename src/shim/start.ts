@@ -15,13 +15,18 @@
 import { log } from "../log.ts";
 import { shimRunFlags } from "../permissions.ts";
 import { formatGoFlags } from "../cli/flags.ts";
-import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
+import { DEFAULT_SOCKET_DIR, LISTEN_BACKLOG, socketAddress, socketPath } from "./address.ts";
 import type { ShimArgs } from "./flags.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
 import { reservePlace } from "./reserve.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
+import { bindLibc, check, cstr, libc, type LibcSymbol } from "../sys/libc.ts";
+import { listenUnix, unixListening } from "../sys/unix_socket.ts";
+import { posixSpawn } from "../sys/posix_spawn.ts";
+import { O_CLOEXEC, O_RDWR } from "../sys/abi.ts";
+import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -60,24 +65,6 @@ export function readStdinSync(stdin: { readSync(p: Uint8Array): number | null; i
   return out;
 }
 
-/** The first line of `r` (or everything up to EOF), then lets go of the stream. */
-async function readLine(r: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = r.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return text;
-      text += decoder.decode(value, { stream: true });
-      const nl = text.indexOf("\n");
-      if (nl >= 0) return text.slice(0, nl);
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-}
-
 /** The command that runs this same program as the server, with the same permissions. */
 export function serverCommand(args: string[]): { cmd: string; args: string[] } {
   if (Deno.build.standalone) return { cmd: Deno.execPath(), args };
@@ -89,11 +76,59 @@ export function serverCommand(args: string[]): { cmd: string; args: string[] } {
   return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args] };
 }
 
-/** How long `start` waits for the server it spawned to report. */
-const READY_TIMEOUT_MS = 20_000;
+/** The libc symbols of binding a group's socket and spawning its server, bound in one go (src/sys/libc.ts). */
+const SPAWN_SYMBOLS: LibcSymbol[] = [
+  "bind",
+  "listen",
+  "open",
+  "read",
+  "write",
+  "address_of",
+  "fcntl",
+  "environ",
+  "read_address",
+  "strlen",
+  "posix_spawn",
+  "posix_spawn_file_actions_init",
+  "posix_spawn_file_actions_destroy",
+  "posix_spawn_file_actions_adddup2",
+  "posix_spawnattr_init",
+  "posix_spawnattr_setflags",
+  "posix_spawnattr_setsigmask",
+  "posix_spawnattr_setsigdefault",
+];
 
-/** Spawns the detached server and waits for its one-line report on its stdout. */
-async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise<{ pid: number; reused: boolean }> {
+/** The fd the server finds its listening socket on (`-socket-fd`). */
+const SERVER_SOCKET_FD = 3;
+const SIGUSR1 = 10;
+
+/**
+ * Binds the group's socket for a new server, as the Go shim's `start` does: the listening fd (close-on-exec,
+ * non-blocking), or undefined when a live server already owns the path (a concurrent `start` of the same group won).
+ * A dead server's socket file is replaced.
+ */
+function bindGroupSocket(path: string): number | undefined {
+  try {
+    return listenUnix(path, LISTEN_BACKLOG);
+  } catch (err) {
+    if (!isErrno(err, EADDRINUSE)) throw err;
+  }
+  if (unixListening(path)) return undefined;
+  try {
+    Deno.removeSync(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return listenUnix(path, LISTEN_BACKLOG);
+}
+
+/**
+ * Spawns the server on the bound socket `listenFd` and returns its pid without waiting for it: the server gets the
+ * socket as fd 3, /dev/null on 0–2 (it never inherits the stdout containerd reads, and logs to the bundle's fifo), a
+ * session of its own, and SIGUSR1 blocked from its first instruction (Deno would open its inspector on it; see
+ * src/sys/process.ts, guardInspectorSignal).
+ */
+function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: number): number {
   const serverArgs = formatGoFlags({
     namespace: a.namespace,
     id: a.id,
@@ -101,35 +136,20 @@ async function spawnServer(a: ShimArgs, socket: string, bundle: string): Promise
     "publish-binary": a.publishBinary,
     debug: a.debug,
     socket,
+    "socket-fd": String(SERVER_SOCKET_FD),
   });
   const { cmd, args } = serverCommand(serverArgs);
-  // SIGUSR1 blocked from the server's first instruction: Deno would open its inspector on it (src/sys/process.ts).
-  const { withInspectorSignalBlocked } = await import("../sys/process.ts");
-  const child = withInspectorSignalBlocked(() =>
-    new Deno.Command(cmd, {
+  const devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
+  try {
+    return posixSpawn(cmd, {
       args,
       cwd: bundle,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      detached: true,
-    }).spawn()
-  );
-  // The timeout sleeps on a blocking-pool thread (libc poll), not a Deno timer: the first `setTimeout` of a process
-  // loads Deno's Node timers module, 5–15 ms of every `start` that boots a server. `start` ends with Deno.exit, so
-  // the pending sleep does not hold the process.
-  const { libc } = await import("../sys/libc.ts");
-  const timeout = libc().sleep_nb(null, 0n, READY_TIMEOUT_MS).then((): never => {
-    throw new Error(`shim server did not report readiness within ${READY_TIMEOUT_MS / 1000}s`);
-  });
-  try {
-    const report = await Promise.race([readLine(child.stdout), timeout]);
-    const line = report.trim();
-    if (line === "ready") return { pid: child.pid, reused: false };
-    if (line === "exists") return { pid: 0, reused: true };
-    throw new Error(line === "" ? `shim server exited: ${JSON.stringify(await child.status)}` : line);
+      fds: [devNull, devNull, devNull, listenFd],
+      setsid: true,
+      blockedSignals: [SIGUSR1],
+    });
   } finally {
-    child.unref();
+    libc().close(devNull);
   }
 }
 
@@ -189,24 +209,33 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     }
     if (reserved.kind === "refused") log.info("group server refused the container", { reason: reserved.reason });
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
-    // The new server holds a reservation for `-id` from the start.
-    const spawned = await spawnServer(a, path, bundle);
-    if (spawned.reused) {
+    bindLibc(SPAWN_SYMBOLS);
+    const listenFd = bindGroupSocket(path);
+    if (listenFd === undefined) {
       // Another start's server bound the path first (or an exiting one still held it): ask that one.
       reserved = reservePlace(path, a.namespace, a.id);
       continue;
     }
-    result = { address, reused: false, serverPid: spawned.pid || undefined };
-    if (spawned.pid) {
-      try {
-        await adjustOomScore(spawned.pid);
-      } catch (err) {
-        log.warn("failed to adjust the shim's oom score", { error: err });
-      }
-      if (input.shimCgroup) {
-        const { moveToCgroup } = await import("../sys/cgroup_move.ts");
-        moveToCgroup(spawned.pid, input.shimCgroup);
-      }
+    let pid: number;
+    try {
+      Deno.chmodSync(path, 0o600);
+      // The new server holds a reservation for `-id` from the start.
+      pid = spawnServer(a, path, bundle, listenFd);
+    } catch (err) {
+      Deno.removeSync(path); // nobody will ever serve it
+      throw err;
+    } finally {
+      libc().close(listenFd); // the server holds its own copy
+    }
+    result = { address, reused: false, serverPid: pid };
+    try {
+      await adjustOomScore(pid);
+    } catch (err) {
+      log.warn("failed to adjust the shim's oom score", { error: err });
+    }
+    if (input.shimCgroup) {
+      const { moveToCgroup } = await import("../sys/cgroup_move.ts");
+      moveToCgroup(pid, input.shimCgroup);
     }
   }
   if (!result) {

@@ -62,6 +62,7 @@ export const SOCK_CLOEXEC = O_CLOEXEC;
 export const SOL_SOCKET = 1;
 export const SO_ERROR = 4;
 export const SO_PEERCRED = 17;
+export const SO_ACCEPTCONN = 30;
 /** struct ucred, what SO_PEERCRED fills: pid, uid, gid as 32-bit ints. */
 export const UCRED = { size: 12, pid: 0, uid: 4, gid: 8 } as const;
 export const SHUT_WR = 1;

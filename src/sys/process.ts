@@ -221,21 +221,6 @@ function ignoreUsr1(): boolean {
   return BigInt(old) > 1n; // neither SIG_DFL (0) nor SIG_IGN (1)
 }
 
-/**
- * Runs `spawn` (a `Deno.Command` spawn of the shim's server) with SIGUSR1 blocked in the calling thread, so the child
- * starts with it blocked: Deno copies the spawning thread's signal mask into the child, and every thread the child's
- * runtime creates inherits it. Until {@linkcode guardInspectorSignal} replaces Deno's handler, a SIGUSR1 sent to
- * the server then stays pending instead of opening the inspector (or, before Deno arms it, killing the server).
- */
-export function withInspectorSignalBlocked<T>(spawn: () => T): T {
-  setUsr1Blocked(true);
-  try {
-    return spawn();
-  } finally {
-    setUsr1Blocked(false);
-  }
-}
-
 /** True while the guard keeps SIGUSR1 blocked in the JS thread (Deno's handler not replaced yet). */
 let guarding = false;
 let guardTimer: Timer | undefined;
@@ -252,7 +237,7 @@ function endGuard(): void {
  * Deno 2.9.2+ opens the V8 inspector on 127.0.0.1:9229 when the process receives SIGUSR1 (Node's convention),
  * installing that handler about 500 ms after start-up. In a root-owned shim that would let any local user attach and
  * run code as root. The server calls this first thing: SIGUSR1 is set to SIG_IGN at once, and the JS thread keeps it
- * blocked (as `start` spawned it: {@linkcode withInspectorSignalBlocked}) until Deno has installed its handler, which a
+ * blocked (`start` spawns it with SIGUSR1 blocked: src/shim/start.ts) until Deno has installed its handler, which a
  * poll then replaces with SIG_IGN again — Deno installs it once. So a SIGUSR1 never reaches Deno's handler: it is
  * pending (blocked in every thread) until the handler is gone, and SIG_IGN drops it. A server started some other way
  * (SIGUSR1 not blocked) is exposed between Deno's installation and the next poll, at most `pollMs`.

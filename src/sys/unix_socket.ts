@@ -17,9 +17,12 @@
 import {
   AF_UNIX,
   AT_FDCWD,
+  F_SETFD,
+  FD_CLOEXEC,
   POLLFD,
   POLLIN,
   SHUT_WR,
+  SO_ACCEPTCONN,
   SO_ERROR,
   SO_PEERCRED,
   SOCK_CLOEXEC,
@@ -33,7 +36,7 @@ import {
 } from "./abi.ts";
 import { EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, SysError } from "./errno.ts";
 import { check, cstr, errno, libc } from "./libc.ts";
-import { waitFor } from "./fdio.ts";
+import { setNonblocking, waitFor } from "./fdio.ts";
 
 /** `struct sockaddr_un` for `path` and the address length to pass with it. */
 export function sockaddrUn(path: string, syscall: string): { addr: Uint8Array; len: number } {
@@ -62,6 +65,24 @@ export function listenUnix(path: string, backlog = 4): number {
     libc().close(fd);
     throw e;
   }
+}
+
+/**
+ * Takes over a listening socket inherited as `fd` (what `start` hands the server it spawns): checks that it is one
+ * (SO_ACCEPTCONN; ENOTSOCK for anything else), and makes it close-on-exec (dup2 onto an inherited fd number cleared
+ * that, and no child of ours may hold the listener) and non-blocking. Throws SysError, or Error when not listening.
+ */
+export function adoptListening(fd: number): void {
+  const v = new Int32Array(1);
+  optLen[0] = 4;
+  check(
+    libc().getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, new Uint8Array(v.buffer), new Uint8Array(optLen.buffer)),
+    "getsockopt(SO_ACCEPTCONN)",
+    `fd ${fd}`,
+  );
+  if (v[0] === 0) throw new Error(`fd ${fd} is a socket that does not listen`);
+  check(libc().fcntl(fd, F_SETFD, BigInt(FD_CLOEXEC)), "fcntl(F_SETFD)", `fd ${fd}`);
+  setNonblocking(fd);
 }
 
 /**

@@ -33,6 +33,7 @@ import { after } from "../timer.ts";
 import { ReactorReader, reactorReadsAvailable, reactorReadsReady } from "./reactor_reader.ts";
 import {
   acceptUnix,
+  adoptListening,
   connectUnix,
   listenUnix,
   type PeerCredentials,
@@ -261,6 +262,12 @@ export class UnixListener {
   /** socket + bind + listen on `path`. Throws SysError (EADDRINUSE when the path exists...). */
   static listen(path: string, opts: UnixListenerOptions = {}): UnixListener {
     return new UnixListener(listenUnix(path, opts.backlog ?? 4096), opts);
+  }
+
+  /** Takes over a listening socket inherited as `fd` (unix_socket.ts, adoptListening). Throws when it is not one. */
+  static adopt(fd: number, opts: Omit<UnixListenerOptions, "backlog"> = {}): UnixListener {
+    adoptListening(fd);
+    return new UnixListener(fd, opts);
   }
 
   /** The listening fd, or -1 once closed. */
