@@ -27,6 +27,9 @@ import $protobuf from "protobufjs/minimal";
 $protobuf.util.Long = undefined as never;
 $protobuf.util.Buffer = null as never;
 $protobuf.configure();
+// The stand-in src/shim/node_globals.ts gives protobufjs so that it never evaluates the `long` package: done with.
+const g = globalThis as { dcodeIO?: { Long?: { name?: string } } };
+if (g.dcodeIO?.Long?.name === "LongStandIn") delete g.dcodeIO;
 
 const { Reader, Writer, util } = $protobuf;
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);

@@ -19,3 +19,18 @@ if (processGetter) setNodeProcessSource(() => processGetter.call(globalThis));
 for (const name of ["process", "Buffer", "global", "setImmediate", "clearImmediate"]) {
   Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
 }
+
+/**
+ * protobufjs takes long.js's `Long` from a `dcodeIO.Long` global when there is one, and only otherwise evaluates the
+ * bundled `long` package, whose WebAssembly module (the isolate's first wasm compile) cost the server's boot 23–25 ms
+ * here. The shim never uses `Long` (src/proto/runtime.ts turns it off before any codec exists, and removes this
+ * stand-in), so protobufjs gets a stand-in and `long` is never evaluated.
+ */
+export function LongStandIn(): never {
+  throw new Error("the shim's protobuf codecs use plain numbers, not Long");
+}
+Object.defineProperty(globalThis, "dcodeIO", {
+  value: { Long: LongStandIn },
+  configurable: true,
+  writable: true,
+});

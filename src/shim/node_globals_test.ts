@@ -1,5 +1,29 @@
 import assert from "node:assert/strict";
 
+Deno.test("node_globals keeps protobufjs from evaluating the long package (a WebAssembly compile per process)", async () => {
+  // A fresh process, as the shim's entry point starts. long.js compiles its WebAssembly module while it loads, so a
+  // WebAssembly.Module constructor that counts its calls tells whether the package was evaluated.
+  const script = `
+    import ${JSON.stringify(new URL("./node_globals.ts", import.meta.url).href)};
+    let compiled = 0;
+    const Module = WebAssembly.Module;
+    WebAssembly.Module = function (...a) { compiled++; return new Module(...a); };
+    const { encodeMessage, task } = await import(${JSON.stringify(new URL("../proto/mod.ts", import.meta.url).href)});
+    const bytes = encodeMessage(task.WaitResponse, { exitStatus: 3, exitedAt: { seconds: 2 ** 40 } });
+    console.log(JSON.stringify({ compiled, bytes: bytes.length, dcodeIO: typeof globalThis.dcodeIO }));
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(r.compiled, 0, "long's WebAssembly module was compiled: the package was evaluated");
+  assert.ok(r.bytes > 8, "64-bit fields still encode");
+  assert.equal(r.dcodeIO, "undefined", "the stand-in is removed once protobufjs loaded");
+});
+
 Deno.test("node_globals hides Node's globals, and the server can still boot Node compatibility for reactor reads", async () => {
   // A fresh process, as the shim's entry point starts: node_globals first, then a socket read on the reactor.
   const script = `
