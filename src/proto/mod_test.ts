@@ -80,3 +80,20 @@ Deno.test("ttrpc envelope and bootstrap messages are generated", () => {
   assert.equal(params.socketDir, "");
   assert.ok(bootstrap.BootstrapParams.decode(new Uint8Array()).socketDir == null);
 });
+
+Deno.test("loading the codecs module builds no Task message codec: each is built on its method's first call", async () => {
+  // A fresh process: this test file's own imports may already have used some codecs.
+  const mod = JSON.stringify(new URL("./mod.ts", import.meta.url).href);
+  const script = `
+    import { task, taskMethods } from ${mod};
+    const built = () => Object.keys(task).filter((k) => !Object.getOwnPropertyDescriptor(task, k).get);
+    const before = built();
+    taskMethods.State.request.decode(new Uint8Array());
+    console.log(JSON.stringify({ before, after: built() }));
+  `;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--ext=ts", script], stdout: "piped" }).output();
+  assert.equal(out.code, 0);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(r.before, [], "message codecs built while the module loaded");
+  assert.deepEqual(r.after, ["StateRequest"]);
+});

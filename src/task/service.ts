@@ -161,15 +161,15 @@ export class TaskService {
   handlers(): Record<string, Handler> {
     const out: Record<string, Handler> = {};
     for (const name of Object.keys(taskMethods) as TaskMethodName[]) {
-      const { request, response } = taskMethods[name];
+      const codecs = taskMethods[name]; // built on the method's first call, not here (src/proto/mod.ts)
       const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => Promise<unknown>>)[
         name.charAt(0).toLowerCase() + name.slice(1)
       ].bind(this);
       out[name] = async (payload, ctx) => {
         try {
-          const req = request.decode(payload);
+          const req = codecs.request.decode(payload);
           const res = await impl(req, ctx);
-          return encodeMessage(response as Codec<unknown>, res ?? {});
+          return encodeMessage(codecs.response as Codec<unknown>, res ?? {});
         } finally {
           this.opts.onCall?.();
         }
