@@ -152,3 +152,21 @@ Deno.test("writeAll reports a failing write as a rejection, never a synchronous 
     closeFd(w);
   }
 });
+
+Deno.test("paceIo: the first slice starts with the first I/O, not when the module loaded", async () => {
+  // A fresh process: this file's other tests already did I/O. A server's first read comes well after its modules
+  // loaded; yielding there would create the poller and wait for a turn through its thread.
+  const script = `
+    import { paceIo } from ${JSON.stringify(new URL("./fdio.ts", import.meta.url).href)};
+    const block = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    block(20);
+    const first = paceIo() === undefined;
+    block(20);
+    const later = paceIo() !== undefined;
+    console.log(JSON.stringify({ first, later }));
+    Deno.exit(0);
+  `;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--ext=ts", script], stdout: "piped" }).output();
+  assert.equal(out.code, 0);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { first: true, later: true });
+});
