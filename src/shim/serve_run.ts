@@ -33,9 +33,9 @@ import { VERSION } from "../version.ts";
 /** Once nothing is left without a Shutdown, exit after this long unless a new container or reservation arrives. */
 export const IDLE_EXIT_MS = 5000;
 
-/** How long an exiting server waits for its queued events, and then for its connections' last answers. */
-const EXIT_FLUSH_MS = 3000;
+/** How long an exiting server waits for its connections' last answers, and then for its queued events. */
 const EXIT_DRAIN_MS = 1000;
+const EXIT_FLUSH_MS = 3000;
 
 /** A positive integer of milliseconds from the environment (tests shorten the timers), else `fallback`. */
 function envMs(name: string, fallback: number): number {
@@ -84,8 +84,11 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     // blocking-pool thread keeps the process alive through them whatever else is pending, and Deno.exit ends it. It is
     // watched like every pending FFI call (src/sys/nudge.ts), so the loop keeps being woken for those timers.
     void watchCompletion(libc().sleep_nb(null, 0n, EXIT_FLUSH_MS + EXIT_DRAIN_MS + 1000));
-    await publisher.flush(EXIT_FLUSH_MS);
+    // Connections first: containerd runs the `delete` binary once its connection closes (after the Shutdown answer),
+    // so closing them before the last events are delivered takes containerd's wait for the event round trip off every
+    // container's teardown. Events go over their own connection to containerd, which stays until they are out.
     await server.shutdown({ graceful: true, timeoutMs: EXIT_DRAIN_MS }).catch(() => {});
+    await publisher.flush(EXIT_FLUSH_MS);
     Deno.exit(code);
   };
 
