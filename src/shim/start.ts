@@ -24,7 +24,7 @@ import { reservePlace } from "./reserve.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
 import { bindLibc, check, cstr, libc, type LibcSymbol } from "../sys/libc.ts";
 import { listenUnix, unixListening } from "../sys/unix_socket.ts";
-import { posixSpawn } from "../sys/posix_spawn.ts";
+import { POSIX_SPAWN_SYMBOLS, posixSpawn } from "../sys/posix_spawn.ts";
 import { O_CLOEXEC, O_RDWR } from "../sys/abi.ts";
 import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 
@@ -77,26 +77,7 @@ export function serverCommand(args: string[]): { cmd: string; args: string[] } {
 }
 
 /** The libc symbols of binding a group's socket and spawning its server, bound in one go (src/sys/libc.ts). */
-const SPAWN_SYMBOLS: LibcSymbol[] = [
-  "bind",
-  "listen",
-  "open",
-  "read",
-  "write",
-  "address_of",
-  "fcntl",
-  "environ",
-  "read_address",
-  "strlen",
-  "posix_spawn",
-  "posix_spawn_file_actions_init",
-  "posix_spawn_file_actions_destroy",
-  "posix_spawn_file_actions_adddup2",
-  "posix_spawnattr_init",
-  "posix_spawnattr_setflags",
-  "posix_spawnattr_setsigmask",
-  "posix_spawnattr_setsigdefault",
-];
+const SPAWN_SYMBOLS: LibcSymbol[] = [...POSIX_SPAWN_SYMBOLS, "bind", "listen", "open"];
 
 /** The fd the server finds its listening socket on (`-socket-fd`). */
 const SERVER_SOCKET_FD = 3;

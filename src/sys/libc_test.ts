@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { libcCandidates } from "../permissions.ts";
-import { EBADF } from "./errno.ts";
-import { addressOf, bindLibc, errno, libc } from "./libc.ts";
+import { O_CLOEXEC, POLLIN } from "./abi.ts";
+import { EBADF, ENOENT } from "./errno.ts";
+import { addressOf, bindLibc, cstr, errno, libc, viaSyscall } from "./libc.ts";
 
 Deno.test("errno is the errno of the sync call that just failed", () => {
   assert.equal(libc().close(-1), -1);
@@ -62,19 +63,65 @@ Deno.test("src/sys works with --allow-ffi scoped to libcCandidates() (no raw poi
 
 Deno.test("bindLibc binds the listed symbols at once; they work and later calls do not rebind them", () => {
   const C = libc() as unknown as Record<string, unknown>;
-  bindLibc(["geteuid", "getpid"]);
-  for (const n of ["geteuid", "getpid"]) {
+  bindLibc(["strlen", "sigemptyset"]);
+  for (const n of ["strlen", "sigemptyset"]) {
     const d = Object.getOwnPropertyDescriptor(C, n)!;
     assert.equal(d.get, undefined, `${n} is a bound value, not a lazy getter`);
     assert.equal(typeof d.value, "function");
   }
+  const text = new Uint8Array(new ArrayBuffer(4));
+  text.set([97, 98, 99, 0]);
+  assert.equal(Number(libc().strlen(addressOf(text))), 3);
+  const bound = libc().strlen;
+  bindLibc(["strlen"]);
+  assert.equal(libc().strlen, bound, "already bound: skipped");
+  // Plain system calls bind syscall() instead of themselves.
+  bindLibc(["getpid", "geteuid"]);
+  assert.equal(typeof Object.getOwnPropertyDescriptor(C, "syscall")!.value, "function");
   assert.equal(libc().getpid(), Deno.pid);
   assert.equal(libc().geteuid(), Deno.uid());
-  const bound = libc().getpid;
-  bindLibc(["getpid"]);
-  assert.equal(libc().getpid, bound, "already bound: skipped");
 });
 
 Deno.test("sleep_nb is poll(NULL, 0, ms) off the JS thread: it resolves with 0 (timed out)", async () => {
   assert.equal(await libc().sleep_nb(null, 0n, 1), 0);
+});
+
+Deno.test("plain system calls go through syscall(): same results and errno as libc's own functions", () => {
+  const C = libc();
+  for (
+    const name of ["read", "write", "close", "open", "pipe2", "dup2", "poll", "socket", "accept4", "fcntl"] as const
+  ) {
+    assert.ok(viaSyscall(name), `${name} should go through syscall()`);
+  }
+  assert.ok(!viaSyscall("posix_spawn") && !viaSyscall("timer_create") && !viaSyscall("epoll_wait_nb"));
+  // A pipe, written and read through small typed arrays (which V8 may keep on its moving heap).
+  const fds = new Int32Array(2);
+  assert.equal(C.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), 0);
+  const [r, w] = fds;
+  assert.equal(C.write(w, new Uint8Array([1, 2, 3]), 3n), 3);
+  const got = new Uint8Array(8);
+  assert.equal(C.read(r, got, 8n), 3);
+  assert.deepEqual([...got.subarray(0, 3)], [1, 2, 3]);
+  // poll: readable with data waiting, a timeout (0 ms) without.
+  const pfd = new Uint8Array(8);
+  new DataView(pfd.buffer).setInt32(0, r, true);
+  new DataView(pfd.buffer).setInt16(4, POLLIN, true);
+  assert.equal(C.poll(pfd, 1n, 0), 0);
+  C.write(w, new Uint8Array([9]), 1n);
+  assert.equal(C.poll(pfd, 1n, 50), 1);
+  // dup2: another number, the same number (its own answer, not dup3's EINVAL), a closed fd (EBADF).
+  const copy = C.dup2(r, 900);
+  assert.equal(copy, 900);
+  assert.equal(C.dup2(900, 900), 900);
+  assert.equal(C.close(900), 0);
+  assert.equal(C.dup2(900, 900), -1);
+  assert.equal(errno(), EBADF);
+  // open: relative to the working directory (openat with AT_FDCWD), ENOENT with errno.
+  assert.equal(C.open(cstr("/nonexistent/x"), 0, 0), -1);
+  assert.equal(errno(), ENOENT);
+  const fd = C.open(cstr("/proc/self/stat"), 0, 0);
+  assert.ok(fd >= 0);
+  for (const f of [fd, r, w]) assert.equal(C.close(f), 0);
+  assert.equal(C.close(r), -1);
+  assert.equal(errno(), EBADF);
 });

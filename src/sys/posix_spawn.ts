@@ -22,7 +22,7 @@
  */
 
 import { ENOENT, SysError } from "./errno.ts";
-import { addressOf, check, cstr, libc } from "./libc.ts";
+import { addressOf, bindLibc, check, cstr, libc, type LibcSymbol } from "./libc.ts";
 
 /** What to run and how; see the module comment. */
 export interface PosixSpawnOptions {
@@ -48,6 +48,28 @@ const FILE_ACTIONS_SIZE = 128;
 const ATTR_SIZE = 512;
 /** glibc's sigset_t: 1024 bits. */
 const SIGSET_SIZE = 128;
+
+/**
+ * The libc functions of every spawn, bound together on the first (src/sys/libc.ts, bindLibc): one at a time, on first
+ * use, they cost a server's first `runc` ~1.5 ms more. The `_np` file actions are left to bind on their own: an older
+ * glibc lacks them, and a batch with a missing symbol fails as a whole.
+ */
+export const POSIX_SPAWN_SYMBOLS: LibcSymbol[] = [
+  "posix_spawn",
+  "posix_spawnp",
+  "posix_spawn_file_actions_init",
+  "posix_spawn_file_actions_destroy",
+  "posix_spawn_file_actions_adddup2",
+  "posix_spawnattr_init",
+  "posix_spawnattr_setflags",
+  "posix_spawnattr_setsigmask",
+  "posix_spawnattr_setsigdefault",
+  "environ",
+  "read_address",
+  "strlen",
+  "fcntl",
+];
+let bound = false;
 
 /** Spawn attributes by their settings, made once each (they are never destroyed: a handful for the process' life). */
 const attrs = new Map<string, Uint8Array>();
@@ -152,6 +174,10 @@ function isDirectory(path: string): boolean {
  * EACCES, ENOEXEC…
  */
 export function posixSpawn(cmd: string, options: PosixSpawnOptions): number {
+  if (!bound) {
+    bound = true;
+    bindLibc(POSIX_SPAWN_SYMBOLS);
+  }
   const C = libc();
   const { fds } = options;
   const fa = new Uint8Array(new ArrayBuffer(FILE_ACTIONS_SIZE));
