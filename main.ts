@@ -46,6 +46,8 @@ async function prepareProcess(action: string): Promise<void> {
   try {
     const { bindLibc } = await import("./src/sys/libc.ts");
     bindLibc(rename ? [...early, "prctl", "address_of"] : early);
+    // The server's reads and writes (ttrpc, stdio copies) are hot: bound directly, not through syscall().
+    if (action === "") bindLibc(["read", "write"], { direct: true });
     if (rename) (await import("./src/sys/process.ts")).setProcessName(PROCESS_NAME);
   } catch { /* without FFI the process keeps the runtime's name */ }
 }

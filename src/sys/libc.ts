@@ -222,15 +222,15 @@ const ARCH_COLUMN = Deno.build.os === "linux"
   : -1;
 
 /** One argument as a machine word: a buffer's address, a pointer's value, or the integer. */
-function word(kind: string, v: unknown): bigint {
+function word(kind: string, v: unknown): number | bigint {
   if (kind === "buffer") {
-    if (v === null || v === undefined) return 0n;
+    if (v === null || v === undefined) return 0;
     // Reading `.buffer` moves a small typed array off V8's moving heap for good, so its address stays valid.
     void (v as ArrayBufferView).buffer;
     return addressOf(v as Uint8Array);
   }
-  if (kind === "pointer") return v === null ? 0n : BigInt(Deno.UnsafePointer.value(v as Deno.PointerObject));
-  return BigInt(v as number | bigint);
+  if (kind === "pointer") return v === null ? 0 : BigInt(Deno.UnsafePointer.value(v as Deno.PointerObject));
+  return v as number | bigint; // Deno takes a number or a bigint for a 64-bit parameter
 }
 
 /**
@@ -247,7 +247,8 @@ function syscallFunction(name: LibcSymbol): ((...args: unknown[]) => unknown) | 
   const suffix = entry.suffix ?? [];
   const kinds = def.parameters;
   const narrow = def.result === "i32" || def.result === "u32";
-  const call = (...w: bigint[]) => Number((lib!.syscall as (...a: bigint[]) => number | bigint)(nr, ...w));
+  const call = (...w: (number | bigint)[]) =>
+    Number((lib!.syscall as (...a: (number | bigint)[]) => number | bigint)(nr, ...w));
   if (name === "dup2") {
     return (oldFd, newFd) => {
       if (oldFd !== newFd) return call(BigInt(oldFd as number), BigInt(newFd as number), 0n, 0n, 0n, 0n);
@@ -265,13 +266,19 @@ function syscallFunction(name: LibcSymbol): ((...args: unknown[]) => unknown) | 
       return call(word("buffer", fds), n, tsp, 0n, 8n, 0n);
     };
   }
+  const at = prefix.length;
+  const last = at + kinds.length;
+  const hasBuffer = kinds.includes("buffer");
   return (...args: unknown[]) => {
-    const w: bigint[] = [...prefix];
-    for (let i = 0; i < kinds.length; i++) w.push(kinds[i] === "buffer" ? 0n : word(kinds[i], args[i]));
-    w.push(...suffix);
-    while (w.length < 6) w.push(0n);
-    for (let i = 0; i < kinds.length; i++) if (kinds[i] === "buffer") w[prefix.length + i] = word("buffer", args[i]);
-    const r = (lib!.syscall as (...a: bigint[]) => number | bigint)(nr, w[0], w[1], w[2], w[3], w[4], w[5]);
+    // One argument array, filled in place: the wrapper costs ~3 µs a call on top of the call itself.
+    const w: (number | bigint)[] = [0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < at; i++) w[i] = prefix[i];
+    for (let i = 0; i < kinds.length; i++) if (kinds[i] !== "buffer") w[at + i] = word(kinds[i], args[i]);
+    for (let i = 0; i < suffix.length; i++) w[last + i] = suffix[i];
+    if (hasBuffer) {
+      for (let i = 0; i < kinds.length; i++) if (kinds[i] === "buffer") w[at + i] = word("buffer", args[i]);
+    }
+    const r = (lib!.syscall as (...a: (number | bigint)[]) => number | bigint)(nr, w[0], w[1], w[2], w[3], w[4], w[5]);
     return narrow ? Number(r) : r;
   };
 }
@@ -297,10 +304,12 @@ let libPath: string | undefined;
 /**
  * Binds `names` now, all in one `Deno.dlopen`, where binding each on its first call costs a dlopen apiece (0.3–1 ms
  * each here): for short-lived commands that know which symbols they are about to call (`start`, the server's boot).
- * Symbols already bound are skipped. Throws like {@linkcode libc}.
+ * Symbols already bound are skipped. Plain system calls bind `syscall()` instead (SYSCALLS), unless `direct`: then
+ * they get a binding of their own, for calls hot enough that the wrapper's ~3 µs a call matter (the server's reads
+ * and writes). Throws like {@linkcode libc}.
  */
-export function bindLibc(names: readonly LibcSymbol[]): void {
-  const unique = [...new Set(names.flatMap(bindingsFor))].filter((n) => n !== "__errno_location");
+export function bindLibc(names: readonly LibcSymbol[], opts: { direct?: boolean } = {}): void {
+  const unique = [...new Set(opts.direct ? names : names.flatMap(bindingsFor))].filter((n) => n !== "__errno_location");
   if (!lib) {
     openLibc(unique);
     return;
