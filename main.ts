@@ -62,6 +62,13 @@ async function main(argv: string[]): Promise<number> {
     Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
     return 1;
   }
+  // The subcommand's modules load (Deno reads their files on its blocking pool) while libc is being bound.
+  const plain = !a.version && !a.info;
+  const startModules = plain && a.action === "start"
+    ? Promise.all([import("./src/shim/start.ts"), import("./src/shim/bootstrap.ts")])
+    : undefined;
+  const serveModule = plain && a.action === "" && a.socket ? import("./src/shim/serve.ts") : undefined;
+  for (const p of [startModules, serveModule]) p?.catch(() => {}); // a failure is reported where it is awaited
   // `delete` runs after every task and is over in milliseconds; naming it would load FFI, which it mostly needs not.
   if (a.action !== "delete") await prepareProcess(a.action);
   if (a.version) {
@@ -77,8 +84,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (a.action) {
     case "start": {
-      const { readStdinSync, start } = await import("./src/shim/start.ts");
-      const { output } = await import("./src/shim/bootstrap.ts");
+      const [{ readStdinSync, start }, { output }] = await startModules!;
       const result = await start(a, readStdinSync(Deno.stdin));
       await print(output(result));
       return 0;
@@ -104,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
         Deno.stderr.writeSync(encoder.encode(noArgumentsMessage()));
         return 1;
       }
-      const { serve } = await import("./src/shim/serve.ts");
+      const { serve } = await serveModule!;
       return await serve(a);
     }
     default:
