@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
 
+/** Runs `script` in a fresh Deno process (as the shim's entry point starts) and parses the JSON it prints. */
+async function runFresh(script: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
 Deno.test("node_globals keeps protobufjs from evaluating the long package (a WebAssembly compile per process)", async () => {
   // A fresh process, as the shim's entry point starts. long.js compiles its WebAssembly module while it loads, so a
   // WebAssembly.Module constructor that counts its calls tells whether the package was evaluated.
@@ -12,13 +23,7 @@ Deno.test("node_globals keeps protobufjs from evaluating the long package (a Web
     const bytes = encodeMessage(task.WaitResponse, { exitStatus: 3, exitedAt: { seconds: 2 ** 40 } });
     console.log(JSON.stringify({ compiled, bytes: bytes.length, dcodeIO: typeof globalThis.dcodeIO }));
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", script],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runFresh(script);
   assert.equal(r.compiled, 0, "long's WebAssembly module was compiled: the package was evaluated");
   assert.ok(r.bytes > 8, "64-bit fields still encode");
   assert.equal(r.dcodeIO, "undefined", "the stand-in is removed once protobufjs loaded");
@@ -39,13 +44,7 @@ Deno.test("node_globals hides Node's globals, and the server can still boot Node
     console.log(JSON.stringify({ hidden, reads: [a.reads, b.reads], got: [...got] }));
     for (const c of [a, b, l]) c.close();
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", script],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0);
-  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runFresh(script);
   assert.deepEqual(r.hidden, ["undefined", "undefined"], "npm code loaded after node_globals sees no Node globals");
   assert.deepEqual(r.reads, ["reactor", "reactor"], "the hidden process getter still reaches Node's stream handle");
   assert.deepEqual(r.got, [7]);

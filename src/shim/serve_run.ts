@@ -1,6 +1,6 @@
 /**
- * The serving part of the shim server (serve.ts binds the socket and reports "ready" first, then loads this): the
- * Task service, the ttrpc server, event publishing and the exit rules.
+ * The serving part of the shim server (serve.ts takes the listening socket first, then loads this): the Task
+ * service, the ttrpc server, event publishing and the exit rules.
  *
  * The server exits when Shutdown arrives with nothing left, or it has been unused for a while, or on SIGTERM/SIGINT.
  * "Nothing left" means no container, no Create in flight and no reservation (reserve.ts): the server starts holding
@@ -43,7 +43,7 @@ function envMs(name: string, fallback: number): number {
   return Number.isInteger(v) && v > 0 ? v : fallback;
 }
 
-/** Serves on `listener` (bound, "ready" already reported) until the server decides to exit; never returns. */
+/** Serves on `listener` (listening; "ready" reported when started by hand) until the server exits; never returns. */
 export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
   const socket = a.socket!;
 

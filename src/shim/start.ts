@@ -3,7 +3,10 @@
  *
  * containerd runs this with the bundle as cwd, reads the combined stdout+stderr until EOF, and dials what it got.
  * So this path is kept lean (no protobufjs, no ttrpc, no task code), and the server it spawns never inherits our
- * stdout/stderr. The server binds the socket itself and reports on a private pipe whether it is serving.
+ * stdout/stderr. A new server gets the group's socket already bound and listening, as fd 3 (the Go shim does the
+ * same), and `start` returns without waiting for it: containerd's dial waits in the listen backlog until the server
+ * accepts, and a server that dies takes the only copy of the listener with it (the dial is refused; the next `start`
+ * replaces the dead socket).
  *
  * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
  * is exiting refuses, and a new server is spawned instead. What is printed depends on the containerd: a
