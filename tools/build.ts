@@ -1,8 +1,8 @@
 /**
  * Builds the shim into `dist/`, in one of two flavours.
  *
- * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting` turns `main.ts` and its npm
- *   dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno runtime is placed at
+ * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting --minify --keep-names` turns
+ *   `main.ts` and its npm dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno runtime is placed at
  *   `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible); `dist/containerd-shim-deno-v2` is a two-line
  *   `/bin/sh` launcher that `exec`s that runtime with {@linkcode launcherFlags}.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
@@ -216,6 +216,13 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     "--platform",
     "deno",
     "--code-splitting",
+    // Minified: every chunk is source that V8 keeps in the heap and scans again to compile each function on its first
+    // call (the code cache holds only what was compiled before it was written). Measured against the plain bundle: a
+    // server 0.7 MiB less private dirty (12.98 -> 12.28 MiB), `start` with a server running 2 ms and `delete` 1.5 ms
+    // faster. Names are kept: stack traces in containerd's log still name the functions, and code that checks a
+    // function's name (src/proto/runtime.ts, the Long stand-in) keeps working.
+    "--minify",
+    "--keep-names",
     "--outdir",
     tmp,
     entry,
