@@ -223,6 +223,11 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     // function's name (src/proto/runtime.ts, the Long stand-in) keeps working.
     "--minify",
     "--keep-names",
+    // protobufjs takes `long` only when no `dcodeIO.Long` global exists, and the shim gives it a stand-in
+    // (src/shim/node_globals.ts): the package is never evaluated, so it is not shipped (13 KB less to load). Without
+    // the stand-in protobufjs' own try/catch around its require would simply find no Long.
+    "--external",
+    "long",
     "--outdir",
     tmp,
     entry,
