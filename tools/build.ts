@@ -63,13 +63,14 @@ export const RUNTIME_PATH = `lib/${RUNTIME_FILE}`;
 export const CACHE_PATH = `lib/${CACHE_DIR}`;
 
 /**
- * The `deno run` flags of the bundle launcher: `shimRunFlags()` from `src/permissions.ts`, the one list that the
- * shim's `start` also uses to re-spawn itself as the server. Besides the permission set: `--no-config` and `--no-lock`
+ * The `deno run` flags of the bundle launcher: `shimRunFlags("command")` from `src/permissions.ts`, the list whose
+ * `"server"` form `start` uses to spawn the server (the same permissions; V8 flags differ in `--no-lazy` only).
+ * Besides the permission set: `--no-config` and `--no-lock`
  * (containerd runs the shim with the container's bundle directory as cwd: no deno.json or deno.lock lookups there),
  * `--no-remote` and `--no-npm` (the bundle is self-contained; the runtime must never resolve or fetch anything).
  */
 export function launcherFlags(): string[] {
-  return shimRunFlags();
+  return shimRunFlags("command");
 }
 
 /** Environment the launcher sets before `exec` (see src/shim/launcher.ts). */

@@ -62,7 +62,7 @@ for await (const c of l) c.close();
 export async function measureIdleListener(deno: string, settleSeconds: number): Promise<RollupKiB> {
   const dir = await Deno.makeTempDir({ prefix: "bench-listener-" });
   const child = new Deno.Command(deno, {
-    args: ["run", ...shimRunFlags(), "--allow-net", `${dir}/listener.js`, `${dir}/s.sock`],
+    args: ["run", ...shimRunFlags("server"), "--allow-net", `${dir}/listener.js`, `${dir}/s.sock`],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

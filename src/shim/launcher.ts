@@ -32,6 +32,20 @@ export function launcherEnv(libDir: string): Record<string, string> {
   return { DENO_DIR: `${libDir}/${CACHE_DIR}`, DENO_NO_UPDATE_CHECK: "1" };
 }
 
+/**
+ * The environment `start` adds for the server it spawns from the bundle in `libDir`: V8 code cache of its own, since
+ * the server runs under other V8 flags than the commands (src/permissions.ts, COMMAND_V8_FLAGS) and V8 rejects a cache
+ * written under other flags: sharing one, each kind would keep replacing the other's entries.
+ */
+export function serverEnv(libDir: string): Record<string, string> {
+  return { DENO_DIR: `${libDir}/${CACHE_DIR}/server` };
+}
+
+/** The library directory of the bundle whose entry is `mainPath`, or undefined when it is not one (a run from source). */
+export function bundleLibDir(mainPath: string): string | undefined {
+  return mainPath.endsWith(`/${BUNDLE_FILE}`) ? mainPath.slice(0, -BUNDLE_FILE.length - 1) : undefined;
+}
+
 /** Quotes a word for `/bin/sh` when it contains anything but safe characters. */
 function shQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
@@ -40,6 +54,8 @@ function shQuote(word: string): string {
 /** The launcher script for a library directory holding the runtime, the bundle and the cache. */
 export function launcherScript(libDir: string): string {
   const env = Object.entries(launcherEnv(libDir)).map(([k, v]) => `${k}=${shQuote(v)}`);
-  const argv = [`${libDir}/${RUNTIME_FILE}`, "run", ...shimRunFlags(), `${libDir}/${BUNDLE_FILE}`].map(shQuote);
+  const argv = [`${libDir}/${RUNTIME_FILE}`, "run", ...shimRunFlags("command"), `${libDir}/${BUNDLE_FILE}`].map(
+    shQuote,
+  );
   return `#!/bin/sh\n${env.join(" ")} exec ${argv.join(" ")} "$@"\n`;
 }

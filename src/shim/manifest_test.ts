@@ -5,7 +5,7 @@ import { SHIM_PERMISSIONS, shimRunFlags } from "../permissions.ts";
 Deno.test("manifest: one line per flag of the shipped set, read from the table the flags are built from", () => {
   const lines = permissionFindings().filter((f) => f.essential);
   assert.deepEqual(lines.map((f) => f.what.replace(/^permission /, "")), SHIM_PERMISSIONS.map((p) => p.flag));
-  for (const p of SHIM_PERMISSIONS) assert.ok(shimRunFlags().includes(p.flag), p.flag);
+  for (const p of SHIM_PERMISSIONS) assert.ok(shimRunFlags("server").includes(p.flag), p.flag);
 });
 
 Deno.test("manifest: under the exact shipped flags every grant is held and nothing else is", async () => {
@@ -18,7 +18,7 @@ Deno.test("manifest: under the exact shipped flags every grant is held and nothi
     console.log(JSON.stringify(permissionFindings()));`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...shimRunFlags(), script],
+    args: ["run", ...shimRunFlags("server"), script],
     stdout: "piped",
     stderr: "piped",
   }).output().finally(() => Deno.remove(dir, { recursive: true }));

@@ -28,6 +28,7 @@ import { type ContainerdVersion, containerdVersion } from "./containerd_version.
 import { bindLibc, check, cstr, libc, type LibcSymbol } from "../sys/libc.ts";
 import { listenUnix, unixListening } from "../sys/unix_socket.ts";
 import { POSIX_SPAWN_SYMBOLS, posixSpawn } from "../sys/posix_spawn.ts";
+import { bundleLibDir, serverEnv } from "./launcher.ts";
 import { O_CLOEXEC, O_RDWR } from "../sys/abi.ts";
 import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 
@@ -68,15 +69,18 @@ export function readStdinSync(stdin: { readSync(p: Uint8Array): number | null; i
   return out;
 }
 
-/** The command that runs this same program as the server, with the same permissions. */
-export function serverCommand(args: string[]): { cmd: string; args: string[] } {
+/** The command that runs this same program as the server, with the same permissions (and its environment). */
+export function serverCommand(args: string[]): { cmd: string; args: string[]; env?: Record<string, string> } {
   if (Deno.build.standalone) return { cmd: Deno.execPath(), args };
   const main = new URL(Deno.mainModule);
   if (main.protocol !== "file:") throw new Error(`cannot re-spawn the shim from ${Deno.mainModule}`);
   const path = decodeURIComponent(main.pathname);
+  const libDir = bundleLibDir(path);
   // From a bundle the runtime flags are fixed; from source (development) the project's deno.json is needed.
-  const flags = path.endsWith(".js") ? shimRunFlags() : shimRunFlags().filter((f) => f !== "--no-config");
-  return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args] };
+  const flags = path.endsWith(".js")
+    ? shimRunFlags("server")
+    : shimRunFlags("server").filter((f) => f !== "--no-config");
+  return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args], env: libDir ? serverEnv(libDir) : undefined };
 }
 
 /** The libc symbols of binding a group's socket and spawning its server, bound in one go (src/sys/libc.ts). */
@@ -122,11 +126,12 @@ function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: numb
     socket,
     "socket-fd": String(SERVER_SOCKET_FD),
   });
-  const { cmd, args } = serverCommand(serverArgs);
+  const { cmd, args, env } = serverCommand(serverArgs);
   const devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
   try {
     return posixSpawn(cmd, {
       args,
+      env,
       cwd: bundle,
       fds: [devNull, devNull, devNull, listenFd],
       setsid: true,

@@ -65,7 +65,7 @@ Deno.test("build: the bundle launcher runs the entry with the shim's permissions
 
 Deno.test("build: the launcher runs with the shim's own run flags (the ones start re-spawns the server with)", () => {
   const flags = launcherFlags();
-  assert.deepEqual(flags, shimRunFlags());
+  assert.deepEqual(flags, shimRunFlags("command"));
   assert.ok(flags.includes("--no-prompt") && flags.includes("--no-config"));
   assert.ok(!flags.some((f) => f === "--allow-all" || f === "-A"));
 });
