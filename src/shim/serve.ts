@@ -17,9 +17,8 @@ import { log, setLogLevel } from "../log.ts";
 import { close, dup2, redirectStderrToFifo } from "../sys/process.ts";
 import { check, cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
-import { ownerUid, type PeerCredentials, unixListening } from "../sys/unix_socket.ts";
+import { listenReplacingDead, ownerUid, type PeerCredentials } from "../sys/unix_socket.ts";
 import { UnixListener } from "../sys/unix_stream.ts";
-import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 import type { ShimArgs } from "./flags.ts";
 import { LISTEN_BACKLOG } from "./address.ts";
 
@@ -58,17 +57,9 @@ function peerPolicy(address: string): (peer: PeerCredentials) => boolean {
 }
 
 /** Binds the server socket through libc (no Deno net permission); undefined when a live server already owns it. */
-async function listen(path: string, address: string): Promise<UnixListener | undefined> {
-  const opts = { backlog: LISTEN_BACKLOG, admit: peerPolicy(address) };
-  try {
-    return UnixListener.listen(path, opts);
-  } catch (err) {
-    if (!isErrno(err, EADDRINUSE)) throw err;
-  }
-  // Another server may own it (a concurrent start of the same group); only a dead socket is replaced.
-  if (unixListening(path)) return undefined;
-  await Deno.remove(path).catch(() => {});
-  return UnixListener.listen(path, opts);
+function listen(path: string, address: string): UnixListener | undefined {
+  const fd = listenReplacingDead(path, LISTEN_BACKLOG);
+  return fd === undefined ? undefined : new UnixListener(fd, { admit: peerPolicy(address) });
 }
 
 /** Runs the server until it decides to exit; never returns. */
@@ -99,7 +90,7 @@ export async function serve(a: ShimArgs): Promise<never> {
     }
   } else {
     try {
-      listener = await listen(a.socket, a.address);
+      listener = listen(a.socket, a.address);
     } catch (err) {
       report(`error: listen ${a.socket}: ${(err as Error).message}`);
       Deno.exit(1);

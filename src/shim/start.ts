@@ -25,12 +25,10 @@ import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
 import { reservePlace } from "./reserve.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
-import { bindLibc, check, cstr, libc, type LibcSymbol } from "../sys/libc.ts";
-import { listenUnix, unixListening } from "../sys/unix_socket.ts";
-import { POSIX_SPAWN_SYMBOLS, posixSpawn } from "../sys/posix_spawn.ts";
+import { libc } from "../sys/libc.ts";
+import { listenReplacingDead } from "../sys/unix_socket.ts";
+import { devNull, posixSpawn } from "../sys/posix_spawn.ts";
 import { bundleLibDir, serverEnv } from "./launcher.ts";
-import { O_CLOEXEC, O_RDWR } from "../sys/abi.ts";
-import { EADDRINUSE, isErrno } from "../sys/errno.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -83,32 +81,9 @@ export function serverCommand(args: string[]): { cmd: string; args: string[]; en
   return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args], env: libDir ? serverEnv(libDir) : undefined };
 }
 
-/** The libc symbols of binding a group's socket and spawning its server, bound in one go (src/sys/libc.ts). */
-const SPAWN_SYMBOLS: LibcSymbol[] = [...POSIX_SPAWN_SYMBOLS, "bind", "listen", "open"];
-
 /** The fd the server finds its listening socket on (`-socket-fd`). */
 const SERVER_SOCKET_FD = 3;
 const SIGUSR1 = 10;
-
-/**
- * Binds the group's socket for a new server, as the Go shim's `start` does: the listening fd (close-on-exec,
- * non-blocking), or undefined when a live server already owns the path (a concurrent `start` of the same group won).
- * A dead server's socket file is replaced.
- */
-function bindGroupSocket(path: string): number | undefined {
-  try {
-    return listenUnix(path, LISTEN_BACKLOG);
-  } catch (err) {
-    if (!isErrno(err, EADDRINUSE)) throw err;
-  }
-  if (unixListening(path)) return undefined;
-  try {
-    Deno.removeSync(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return listenUnix(path, LISTEN_BACKLOG);
-}
 
 /**
  * Spawns the server on the bound socket `listenFd` and returns its pid without waiting for it: the server gets the
@@ -127,19 +102,15 @@ function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: numb
     "socket-fd": String(SERVER_SOCKET_FD),
   });
   const { cmd, args, env } = serverCommand(serverArgs);
-  const devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
-  try {
-    return posixSpawn(cmd, {
-      args,
-      env,
-      cwd: bundle,
-      fds: [devNull, devNull, devNull, listenFd],
-      setsid: true,
-      blockedSignals: [SIGUSR1],
-    });
-  } finally {
-    libc().close(devNull);
-  }
+  const nul = devNull();
+  return posixSpawn(cmd, {
+    args,
+    env,
+    cwd: bundle,
+    fds: [nul, nul, nul, listenFd],
+    setsid: true,
+    blockedSignals: [SIGUSR1],
+  });
 }
 
 /** How many times `start` spawns a server when the group's socket keeps changing hands under it. */
@@ -198,8 +169,8 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     }
     if (reserved.kind === "refused") log.info("group server refused the container", { reason: reserved.reason });
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
-    bindLibc(SPAWN_SYMBOLS);
-    const listenFd = bindGroupSocket(path);
+    // As the Go shim's `start` does: the socket is bound here and handed over (see the module comment).
+    const listenFd = listenReplacingDead(path, LISTEN_BACKLOG);
     if (listenFd === undefined) {
       // Another start's server bound the path first (or an exiting one still held it): ask that one.
       reserved = reservePlace(path, a.namespace, a.id);
@@ -211,7 +182,7 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
       // The new server holds a reservation for `-id` from the start.
       pid = spawnServer(a, path, bundle, listenFd);
     } catch (err) {
-      Deno.removeSync(path); // nobody will ever serve it
+      Deno.remove(path).catch(() => {}); // nobody will ever serve it
       throw err;
     } finally {
       libc().close(listenFd); // the server holds its own copy

@@ -34,7 +34,7 @@ import {
   STATX_UID,
   UCRED,
 } from "./abi.ts";
-import { EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, SysError } from "./errno.ts";
+import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
 import { check, cstr, errno, libc } from "./libc.ts";
 import { setNonblocking, waitFor } from "./fdio.ts";
 
@@ -65,6 +65,26 @@ export function listenUnix(path: string, backlog = 4): number {
     libc().close(fd);
     throw e;
   }
+}
+
+/**
+ * socket + bind + listen on `path` for a new server of a group (what `start` does, and a server started by hand):
+ * the listening fd, or undefined when a live listener already owns the path (a concurrent `start` of the same group
+ * won). Only a dead socket file, whose server is gone, is replaced.
+ */
+export function listenReplacingDead(path: string, backlog: number): number | undefined {
+  try {
+    return listenUnix(path, backlog);
+  } catch (err) {
+    if (!isErrno(err, EADDRINUSE)) throw err;
+  }
+  if (unixListening(path)) return undefined;
+  try {
+    Deno.removeSync(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return listenUnix(path, backlog);
 }
 
 /**
