@@ -21,6 +21,7 @@
  * @module
  */
 
+import { O_CLOEXEC, O_RDWR } from "./abi.ts";
 import { ENOENT, SysError } from "./errno.ts";
 import { addressOf, bindLibc, check, cstr, libc, type LibcSymbol } from "./libc.ts";
 
@@ -69,7 +70,14 @@ export const POSIX_SPAWN_SYMBOLS: LibcSymbol[] = [
   "strlen",
   "fcntl",
 ];
-let bound = false;
+let spawnSymbolsBound = false;
+let nullFd = -1;
+
+/** Our /dev/null (O_RDWR|O_CLOEXEC), opened once: what a child gets on a stream it must neither read nor write. */
+export function devNull(): number {
+  if (nullFd < 0) nullFd = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
+  return nullFd;
+}
 
 /** Spawn attributes by their settings, made once each (they are never destroyed: a handful for the process' life). */
 const attrs = new Map<string, Uint8Array>();
@@ -174,8 +182,8 @@ function isDirectory(path: string): boolean {
  * EACCES, ENOEXEC…
  */
 export function posixSpawn(cmd: string, options: PosixSpawnOptions): number {
-  if (!bound) {
-    bound = true;
+  if (!spawnSymbolsBound) {
+    spawnSymbolsBound = true;
     bindLibc(POSIX_SPAWN_SYMBOLS);
   }
   const C = libc();

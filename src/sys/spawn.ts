@@ -1,7 +1,8 @@
 /**
  * Child processes without `Deno.Command`: glibc's `posix_spawn` (a CLONE_VFORK child, safe from a multithreaded
- * process; posix_spawn.ts), stdio on pipes this module makes (read and written through the {@linkcode poller} like every other fd of
- * the shim), and the exit status collected by this module itself, with no Deno resource, stream or tokio task per child.
+ * process; posix_spawn.ts), stdio on pipes this module makes (read and written through the {@linkcode poller} like
+ * every other fd of the shim), and the exit status collected by this module itself, with no Deno resource, stream or
+ * tokio task per child.
  *
  * What the child gets, and why:
  * - fds 0/1/2 as asked (`"piped"`: a pipe whose other end is returned, O_NONBLOCK|O_CLOEXEC on our side and blocking
@@ -30,11 +31,11 @@
  * @module
  */
 
-import { CLD_EXITED, O_CLOEXEC, O_RDWR, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
+import { CLD_EXITED, O_CLOEXEC, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
 import { EBADF, EINTR, ESRCH, SysError } from "./errno.ts";
 import { closeFd, pipe, setNonblocking } from "./fdio.ts";
-import { check, cstr, errno, libc } from "./libc.ts";
-import { posixSpawn } from "./posix_spawn.ts";
+import { check, errno, libc } from "./libc.ts";
+import { devNull, posixSpawn } from "./posix_spawn.ts";
 import { poller } from "./poller.ts";
 import { signalName } from "./process.ts";
 
@@ -96,13 +97,6 @@ interface Pending {
 const pending = new Map<number, Pending>();
 const info = new Uint8Array(SIGINFO.size);
 const infoView = new DataView(info.buffer);
-let devNull = -1;
-
-/** Our /dev/null, opened once (O_RDWR|O_CLOEXEC) and dup'ed onto the child's "null" streams. */
-function nullFd(): number {
-  if (devNull < 0) devNull = check(libc().open(cstr("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open", "/dev/null");
-  return devNull;
-}
 
 /** Decodes the siginfo waitid just filled. */
 function statusFromInfo(): ChildStatus {
@@ -185,7 +179,7 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
     for (let target = 0; target < 3; target++) {
       const mode = modes[target];
       if (mode === "inherit") continue;
-      if (mode === "null") fds[target] = nullFd();
+      if (mode === "null") fds[target] = devNull();
       else if (mode === "piped") {
         const [r, w] = pipe(O_CLOEXEC); // blocking; our end is made non-blocking below
         const [child, parent] = target === 0 ? [r, w] : [w, r];
