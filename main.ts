@@ -20,14 +20,12 @@ async function print(bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * The libc symbols a subcommand is about to call, bound in one go (src/sys/libc.ts, bindLibc): for `start` the
- * reservation exchange with a running server, for the server its boot (the log fifo, the peer policy's stat, taking
- * over the socket `start` bound).
+ * The subcommands that call libc from their first steps, with the symbols each binds directly: `start` (the
+ * reservation exchange with a running server) and the server. Every plain system call goes through `syscall()`, which
+ * opening libc binds (src/sys/libc.ts); the server's reads and writes (ttrpc, stdio copies) are hot enough to be
+ * bound on their own.
  */
-const EARLY_SYMBOLS: Record<string, LibcSymbol[]> = {
-  start: ["socket", "connect", "write", "poll", "read", "close"],
-  "": ["open", "dup2", "close", "statx", "getsockopt", "fcntl"],
-};
+const EARLY_LIBC: Record<string, LibcSymbol[]> = { start: [], "": ["read", "write"] };
 
 /** What ps, top and pgrep show for the shim (comm holds 15 bytes). */
 const PROCESS_NAME = "containerd-shim";
@@ -41,13 +39,11 @@ const PROCESS_NAME = "containerd-shim";
 async function prepareProcess(action: string): Promise<void> {
   const exe = Deno.execPath();
   const rename = !exe.slice(exe.lastIndexOf("/") + 1).startsWith(PROCESS_NAME);
-  const early = EARLY_SYMBOLS[action] ?? [];
-  if (!rename && early.length === 0) return;
+  const early = EARLY_LIBC[action];
+  if (!rename && !early) return;
   try {
     const { bindLibc } = await import("./src/sys/libc.ts");
-    bindLibc(rename ? [...early, "prctl", "address_of"] : early);
-    // The server's reads and writes (ttrpc, stdio copies) are hot: bound directly, not through syscall().
-    if (action === "") bindLibc(["read", "write"], { direct: true });
+    bindLibc(early ?? [], { direct: true }); // opens libc, with these bound in the same dlopen
     if (rename) (await import("./src/sys/process.ts")).setProcessName(PROCESS_NAME);
   } catch { /* without FFI the process keeps the runtime's name */ }
 }

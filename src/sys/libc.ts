@@ -47,7 +47,6 @@ const symbols = {
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
   waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
-  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // Child processes (src/sys/spawn.ts): glibc's posix_spawn (CLONE_VFORK, safe in a multithreaded process). argv and
   // envp are addresses of off-heap arrays; `environ` is the static's address, read at each spawn (it moves on setenv).
   posix_spawn: { parameters: ["buffer", "buffer", "buffer", "buffer", "u64", "u64"], result: "i32" },
@@ -61,8 +60,6 @@ const symbols = {
   posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
   posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
   posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
-  sigemptyset: { parameters: ["buffer"], result: "i32" },
-  sigfillset: { parameters: ["buffer"], result: "i32" },
   pidfd_open: { parameters: ["i32", "u32"], result: "i32" },
   environ: { type: "pointer" },
   read_address: { name: "memcpy", parameters: ["buffer", "u64", "usize"], result: "u64" },
@@ -188,7 +185,6 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   pipe2: { nr: [293, 59] },
   fcntl: { nr: [72, 25] },
   waitid: { nr: [247, 95], suffix: [0n] }, // no rusage
-  waitpid: { nr: [61, 260], suffix: [0n] }, // wait4
   pidfd_open: { nr: [434, 434] },
   statx: { nr: [332, 291] },
   unlink: { nr: [263, 35], prefix: [AT], suffix: [0n] }, // unlinkat
@@ -249,8 +245,8 @@ function syscallFunction(name: LibcSymbol): ((...args: unknown[]) => unknown) | 
   const suffix = entry.suffix ?? [];
   const kinds = def.parameters;
   const narrow = def.result === "i32" || def.result === "u32";
-  const call = (...w: (number | bigint)[]) =>
-    Number((lib!.syscall as (...a: (number | bigint)[]) => number | bigint)(nr, ...w));
+  const raw = (...w: (number | bigint)[]) => (lib!.syscall as (...a: (number | bigint)[]) => number | bigint)(nr, ...w);
+  const call = (...w: (number | bigint)[]) => Number(raw(...w));
   if (name === "dup2") {
     return (oldFd, newFd) => {
       if (oldFd !== newFd) return call(BigInt(oldFd as number), BigInt(newFd as number), 0n, 0n, 0n, 0n);
@@ -280,7 +276,7 @@ function syscallFunction(name: LibcSymbol): ((...args: unknown[]) => unknown) | 
     if (hasBuffer) {
       for (let i = 0; i < kinds.length; i++) if (kinds[i] === "buffer") w[at + i] = word("buffer", args[i]);
     }
-    const r = (lib!.syscall as (...a: (number | bigint)[]) => number | bigint)(nr, w[0], w[1], w[2], w[3], w[4], w[5]);
+    const r = raw(w[0], w[1], w[2], w[3], w[4], w[5]);
     return narrow ? Number(r) : r;
   };
 }
@@ -304,8 +300,8 @@ export type LibcSymbol = keyof typeof symbols;
 let libPath: string | undefined;
 
 /**
- * Binds `names` now, all in one `Deno.dlopen`, where binding each on its first call costs a dlopen apiece (0.3–1 ms
- * each here): for short-lived commands that know which symbols they are about to call (`start`, the server's boot).
+ * Binds `names` now, all in one `Deno.dlopen` (opening libc with them if it is not open yet): for code that knows which
+ * symbols it is about to call (`start`, the server's boot, the first spawn).
  * Symbols already bound are skipped. Plain system calls bind `syscall()` instead (SYSCALLS), unless `direct`: then
  * they get a binding of their own, for calls hot enough that the wrapper's ~3 µs a call matter (the server's reads
  * and writes). Throws like {@linkcode libc}.
