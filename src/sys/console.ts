@@ -22,25 +22,13 @@
  * @module
  */
 
-import {
-  CMSG_ONE_FD,
-  IOVEC,
-  MSG_CMSG_CLOEXEC,
-  MSG_CTRUNC,
-  MSGHDR,
-  SCM_RIGHTS,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
-  SOL_SOCKET,
-  TIOCGWINSZ,
-  TIOCSWINSZ,
-  WINSIZE,
-} from "./abi.ts";
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, TIOCGWINSZ, TIOCSWINSZ, WINSIZE } from "./abi.ts";
 import { EAGAIN, ECONNABORTED, EINTR, SysError } from "./errno.ts";
 import { setNonblocking } from "./fdio.ts";
-import { addressOf, check, cstr, errno, libc } from "./libc.ts";
+import { check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 import { listenUnix } from "./unix_socket.ts";
+import { receiveWithFds } from "./fd_passing.ts";
 import { after } from "../timer.ts";
 
 const decoder = new TextDecoder();
@@ -146,55 +134,19 @@ export class ConsoleSocket {
   }
 }
 
-// One recvmsg's memory, laid out in a single ArrayBuffer (explicit ArrayBuffers live off the V8 heap, so the
-// pointers stored inside msghdr and iovec stay valid): msghdr | iovec | control (room for 4 fds) | payload.
-const AT_IOV = 64;
-const AT_CTRL = 96;
-const CTRL_SIZE = 32 + 16; // CMSG_SPACE(4 * sizeof(int))
-const AT_NAME = 160;
+/** The longest pty name runc sends with the master fd. */
 const NAME_SIZE = 4096;
 
-/** recvmsg on the connected socket until it yields the SCM_RIGHTS message. */
+/** recvmsg on the connected socket until it yields the SCM_RIGHTS message: the pty master and its name. */
 async function receiveFd(conn: number, signal: AbortSignal): Promise<ReceivedConsole> {
-  const C = libc();
-  const mem = new Uint8Array(new ArrayBuffer(AT_NAME + NAME_SIZE));
-  const view = new DataView(mem.buffer);
-  const base = addressOf(mem);
-  view.setBigUint64(AT_IOV + IOVEC.base, base + BigInt(AT_NAME), true);
-  view.setBigUint64(AT_IOV + IOVEC.len, BigInt(NAME_SIZE), true);
-  view.setBigUint64(MSGHDR.iov, base + BigInt(AT_IOV), true);
-  view.setBigUint64(MSGHDR.iovlen, 1n, true);
-  view.setBigUint64(MSGHDR.control, base + BigInt(AT_CTRL), true);
-  let n: number;
-  for (;;) {
-    signal.throwIfAborted();
-    // The kernel overwrites msg_controllen and msg_flags: reset them on every attempt.
-    view.setBigUint64(MSGHDR.controllen, BigInt(CTRL_SIZE), true);
-    view.setInt32(MSGHDR.flags, 0, true);
-    n = C.recvmsg(conn, mem, MSG_CMSG_CLOEXEC);
-    if (n >= 0) break;
-    const err = errno();
-    if (err === EAGAIN) await poller().wait(conn, "read", signal);
-    else if (err !== EINTR) throw new SysError("recvmsg", err, "console socket");
-  }
-  const fds: number[] = [];
-  const controllen = Number(view.getBigUint64(MSGHDR.controllen, true));
-  if (controllen >= CMSG_ONE_FD.len) {
-    const len = Number(view.getBigUint64(AT_CTRL, true));
-    const level = view.getInt32(AT_CTRL + CMSG_ONE_FD.level, true);
-    const type = view.getInt32(AT_CTRL + CMSG_ONE_FD.type, true);
-    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
-      for (let at = CMSG_ONE_FD.data; at + 4 <= Math.min(len, controllen); at += 4) {
-        fds.push(view.getInt32(AT_CTRL + at, true));
-      }
-    }
-  }
+  signal.throwIfAborted();
+  const { data, fds, truncated } = await receiveWithFds(conn, NAME_SIZE, 4, () => poller().wait(conn, "read", signal));
   // runc sends exactly one fd; anything extra (or a truncated set) is closed rather than leaked.
-  const truncated = (view.getInt32(MSGHDR.flags, true) & MSG_CTRUNC) !== 0;
+  const C = libc();
   if (fds.length === 0 || truncated) {
     for (const fd of fds) C.close(fd);
     throw new Error(
-      n === 0 && fds.length === 0
+      data.length === 0 && fds.length === 0
         ? "console socket: runc closed the connection without sending a pty"
         : `console socket: expected one pty fd, got ${fds.length}${truncated ? " (control data truncated)" : ""}`,
     );
@@ -207,7 +159,7 @@ async function receiveFd(conn: number, signal: AbortSignal): Promise<ReceivedCon
     C.close(fd);
     throw e;
   }
-  return { fd, name: decoder.decode(mem.subarray(AT_NAME, AT_NAME + n)) };
+  return { fd, name: decoder.decode(data) };
 }
 
 /** Sets the window size of the pty behind `fd` (master or slave); the foreground process group gets SIGWINCH. */

@@ -76,6 +76,7 @@ const symbols = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // Blocking, on the JS thread: only short-lived commands (`start`) wait with it, never the server.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
@@ -197,6 +198,7 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   getsockopt: { nr: [55, 209] },
   shutdown: { nr: [48, 210] },
   recvmsg: { nr: [47, 212] },
+  sendmsg: { nr: [46, 211] },
   ioctl: { nr: [16, 29] },
   epoll_create1: { nr: [291, 20] },
   epoll_ctl: { nr: [233, 21] },

@@ -36,6 +36,7 @@ import {
 } from "./abi.ts";
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
 import { check, cstr, errno, libc } from "./libc.ts";
+import { sendWithFds } from "./fd_passing.ts";
 import { setNonblocking, waitFor } from "./fdio.ts";
 
 /** `struct sockaddr_un` for `path` and the address length to pass with it. */
@@ -232,19 +233,26 @@ function pollIn(fd: number, ms: number): boolean {
 export type Exchange =
   /** Nothing listens on the path (no file, refused, or still a full backlog at the deadline). */
   | { kind: "absent" }
-  /** Connected and sent; `data` is everything read until `complete` said so, EOF, or the deadline. */
-  | { kind: "answered"; data: Uint8Array; complete: boolean };
+  /**
+   * Connected and sent; `data` is everything read until `complete` said so, EOF, or the deadline. `peerPid` is the
+   * listener's process as the kernel recorded it at connect time; `error` the errno that ended the read or write early
+   * (ECONNRESET: the listener closed with this connection still in its backlog, so it never accepted it); `eof` that
+   * the peer closed its end before `complete` said so.
+   */
+  | { kind: "answered"; data: Uint8Array; complete: boolean; peerPid: number; error?: number; eof?: boolean };
 
 /**
  * Connects to `path`, writes `request` and reads until `complete(received)` is true, the peer closes, or `timeoutMs`
  * passed: a synchronous round trip for short-lived commands, where starting Deno's async I/O and timers costs more
- * than the exchange. A full backlog (EAGAIN) is retried until the deadline.
+ * than the exchange. A full backlog (EAGAIN) is retried until the deadline. `opts.fds` go with the request's first
+ * byte (SCM_RIGHTS; the peer gets copies, the caller keeps its own).
  */
 export function unixExchange(
   path: string,
   request: Uint8Array,
   complete: (received: Uint8Array) => boolean,
   timeoutMs: number,
+  opts: { fds?: readonly number[] } = {},
 ): Exchange {
   let target: { addr: Uint8Array; len: number };
   try {
@@ -261,8 +269,25 @@ export function unixExchange(
       if (e !== EAGAIN || performance.now() >= deadline) return { kind: "absent" };
       pollIn(-1, 5);
     }
+    const peerPid = peerCredentials(fd).pid;
+    const unanswered = (error?: number): Exchange => ({
+      kind: "answered",
+      data: new Uint8Array(),
+      complete: false,
+      peerPid,
+      error,
+    });
     for (let off = 0; off < request.length;) {
-      const n = libc().write(fd, request.subarray(off), BigInt(request.length - off));
+      let n: number;
+      if (off === 0 && opts.fds?.length) {
+        try {
+          n = sendWithFds(fd, request, opts.fds);
+        } catch (err) {
+          return unanswered(err instanceof SysError ? err.errno : undefined);
+        }
+      } else {
+        n = libc().write(fd, request.subarray(off), BigInt(request.length - off));
+      }
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;
@@ -270,7 +295,7 @@ export function unixExchange(
           pollIn(-1, 1);
           continue;
         }
-        return { kind: "answered", data: new Uint8Array(), complete: false };
+        return unanswered(e);
       }
       off += n;
     }
@@ -278,21 +303,21 @@ export function unixExchange(
     const buf = new Uint8Array(4096);
     while (!complete(received)) {
       const left = deadline - performance.now();
-      if (left <= 0) return { kind: "answered", data: received, complete: false };
+      if (left <= 0) return { kind: "answered", data: received, complete: false, peerPid };
       if (!pollIn(fd, left)) continue;
       const n = libc().read(fd, buf, BigInt(buf.length));
       if (n < 0) {
         const e = errno();
         if (e === EINTR || e === EAGAIN) continue;
-        return { kind: "answered", data: received, complete: false };
+        return { kind: "answered", data: received, complete: false, peerPid, error: e };
       }
-      if (n === 0) return { kind: "answered", data: received, complete: false };
+      if (n === 0) return { kind: "answered", data: received, complete: false, peerPid, eof: true };
       const next = new Uint8Array(received.length + n);
       next.set(received);
       next.set(buf.subarray(0, n), received.length);
       received = next;
     }
-    return { kind: "answered", data: received, complete: true };
+    return { kind: "answered", data: received, complete: true, peerPid };
   } finally {
     libc().close(fd);
   }
