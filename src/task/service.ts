@@ -269,6 +269,9 @@ export class TaskService {
    */
   #publishOom(c: Container, atExit = false): void {
     const n = c.unpublishedOomKills();
+    // A notification that arrives after the init's TaskExit, when the exit already published the kills the counter
+    // showed, is about one of those: publishing it again would put a second TaskOOM after the TaskExit.
+    if (!atExit && n === 0 && c.oomPublished > 0 && c.init.exitReported) return;
     if (n === 0 && atExit) return;
     // A notification may outrun the kill counter; count it as one kill so the check at exit does not repeat it.
     c.oomPublished += Math.max(n, 1);
