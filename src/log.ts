@@ -35,12 +35,18 @@ function quote(v: unknown): string {
   return /^[\w./:@+-]+$/.test(s) ? s : JSON.stringify(s);
 }
 
-function write(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
-  if (order[level] < threshold) return;
+/** One log line, newline included, as the logger writes it (for a writer of its own, e.g. `start`'s). */
+export function formatLine(level: LogLevel, msg: string, fields?: Record<string, unknown>): string {
   let line = `time="${new Date().toISOString()}" level=${level} msg=${quote(msg)}`;
   if (fields) { for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${quote(v)}`; }
+  return line + "\n";
+}
+
+function write(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+  if (order[level] < threshold) return;
+  const line = formatLine(level, msg, fields);
   try {
-    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+    Deno.stderr.writeSync(encoder.encode(line));
   } catch {
     // stderr gone (containerd closed the log fifo): logging must never take the shim down.
   }

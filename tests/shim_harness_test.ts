@@ -424,3 +424,132 @@ function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** The value of `-flag` in a process's command line. */
+async function flagOf(pid: number, flag: string): Promise<string | undefined> {
+  const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+  const i = argv.indexOf(flag);
+  return i < 0 ? undefined : argv[i + 1];
+}
+
+/** One container's whole life on `client`, as containerd drives it; returns its exit status. */
+async function runToEnd(client: TaskClient, id: string, bundle: string, out: string): Promise<number> {
+  await client.call("Create", { id, bundle, stdout: `file://${out}` });
+  await client.call("Start", { id });
+  const { exitStatus } = await client.call("Wait", { id });
+  await client.call("Delete", { id });
+  await client.call("Shutdown", { id });
+  return exitStatus;
+}
+
+Deno.test("a server whose group is done waits as a spare: the next group's start hands it the socket; another environment gets its own server; a spare exits when its time is up or on SIGTERM", async () => {
+  await withHarness("spare", async ({ dir, ns, events, opts }) => {
+    const config = `${dir}/shim.json`;
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 3 }));
+    // What containerd passes every start of a pod alike (the harness's default state directory is per bundle).
+    const env = { CONTAINERD_SHIM_DENO_CONFIG: config, CONTAINERD_SHIM_DENO_STATE_DIR: `${dir}/state` };
+    const a = { ...opts("pa", await makeBundle(dir, "pa", ["true"])), env };
+    const b = { ...opts("pb", await makeBundle(dir, "pb", ["sh", "-c", "echo from-b; exit 3"])), env };
+    const startA = await runShim("start", a);
+    assert.equal(startA.code, 0, startA.stderr);
+    const addressA = new TextDecoder().decode(startA.stdout);
+    const clientA = await TaskClient.connect(addressA, ns);
+    const pid = (await clientA.call("Connect", { id: "pa" })).shimPid;
+    const spare = await flagOf(pid, "-spare");
+    assert.ok(spare?.startsWith("/run/containerd/s/"), `the server was not told where to wait as a spare: ${spare}`);
+    assert.equal(await flagOf(pid, "-spare-ms"), "3000");
+    assert.equal(await runToEnd(clientA, "pa", a.bundle, `${dir}/a.log`), 0);
+    clientA.close();
+    // Done with its group: the group's socket is gone, the process waits on its spare socket.
+    assert.equal(await exists(addressPath(addressA)), false, "the group's socket outlived the Shutdown answer");
+    assert.ok(await eventually(() => exists(spare!), 5000), "no spare socket");
+    assert.ok(processAlive(pid), "the server exited instead of waiting as a spare");
+
+    // Another pod: start hands its socket to the spare, which serves it as a new server would.
+    const startB = await runShim("start", b);
+    assert.equal(startB.code, 0, startB.stderr);
+    assert.equal(startB.stderr, "");
+    const addressB = new TextDecoder().decode(startB.stdout);
+    assert.notEqual(addressB, addressA);
+    assert.equal(await exists(spare!), false, "a spare that took a group is still findable");
+    const clientB = await TaskClient.connect(addressB, ns);
+    assert.equal((await clientB.call("Connect", { id: "pb" })).shimPid, pid, "a new server was spawned");
+    assert.equal(await runToEnd(clientB, "pb", b.bundle, `${dir}/b.log`), 3);
+    clientB.close();
+    assert.equal(await Deno.readTextFile(`${dir}/b.log`), "from-b\n");
+    assert.ok(
+      await events.waitFor(() =>
+        events.topics("pb").includes("/tasks/exit") && events.topics("pb").includes("/tasks/delete")
+      ),
+      `the spare published no exit for the new group: ${events.topics("pb")}`,
+    );
+
+    // A start with another environment (another config file) is not handed to this build's spare for the first one.
+    const config2 = `${dir}/shim2.json`;
+    await Deno.copyFile(config, config2);
+    const c = {
+      ...opts("pc", await makeBundle(dir, "pc", ["true"])),
+      env: { ...env, CONTAINERD_SHIM_DENO_CONFIG: config2 },
+    };
+    const startC = await runShim("start", c);
+    assert.equal(startC.code, 0, startC.stderr);
+    const clientC = await TaskClient.connect(new TextDecoder().decode(startC.stdout), ns);
+    const pidC = (await clientC.call("Connect", { id: "pc" })).shimPid;
+    assert.notEqual(pidC, pid);
+    const spareC = (await flagOf(pidC, "-spare"))!;
+    assert.notEqual(spareC, spare);
+    assert.equal(await runToEnd(clientC, "pc", c.bundle, `${dir}/c.log`), 0);
+    clientC.close();
+    assert.ok(await eventually(() => exists(spareC), 5000));
+    assert.ok(await exists(spare!), "the first server is a spare again after its second group");
+
+    // SIGTERM ends a spare at once; time up ends the other. Both take their spare socket with them.
+    Deno.kill(pidC, "SIGTERM");
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pidC)), 2000), "a spare ignored SIGTERM");
+    assert.equal(await exists(spareC), false);
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 8000), "a spare outlived its time");
+    assert.equal(await exists(spare!), false);
+
+    // Something at the spare's path that hangs up: start says so in containerd's log (the bundle's `log` fifo, never
+    // its own output, which containerd parses) and spawns a server itself.
+    const fake = Deno.listen({ transport: "unix", path: spareC });
+    const hangUp = (async () => {
+      for await (const conn of fake) conn.close();
+    })();
+    const d = { ...opts("pd", await makeBundle(dir, "pd", ["true"])), env: c.env };
+    const startD = await runShim("start", d);
+    assert.equal(startD.code, 0, startD.stderr);
+    assert.equal(startD.stderr, "", "start wrote to the output containerd parses");
+    assert.match(new TextDecoder().decode(startD.stdout), /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+    const clientD = await TaskClient.connect(new TextDecoder().decode(startD.stdout), ns);
+    const pidD = (await clientD.call("Connect", { id: "pd" })).shimPid;
+    assert.ok(pidD > 0 && pidD !== pidC);
+    await clientD.call("Shutdown", { id: "pd" });
+    clientD.close();
+    fake.close();
+    await hangUp.catch(() => {});
+    Deno.kill(pidD, "SIGTERM");
+    // The harness copies each bundle's log fifo to shim.log, as containerd reads it into its own log.
+    const declined = /level=info msg="spare server did not take the group" kind=declined reason=.* killed=false/;
+    const logged = () => Deno.readTextFile(`${d.bundle}/shim.log`).then((t) => declined.test(t), () => false);
+    assert.ok(await eventually(logged, 5000), "start did not tell containerd's log why the spare was not used");
+    for (const o of [a, b, c, d]) await runShim("delete", o);
+  });
+});
+
+Deno.test("spareSeconds 0: the server exits with its group, as the Go shim does", async () => {
+  await withHarness("nospare", async ({ dir, ns, opts }) => {
+    const config = `${dir}/shim.json`;
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 0 }));
+    const a = { ...opts("na", await makeBundle(dir, "na", ["true"])), env: { CONTAINERD_SHIM_DENO_CONFIG: config } };
+    const started = await runShim("start", a);
+    assert.equal(started.code, 0, started.stderr);
+    const client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+    const pid = (await client.call("Connect", { id: "na" })).shimPid;
+    assert.equal(await flagOf(pid, "-spare"), undefined);
+    assert.equal(await runToEnd(client, "na", a.bundle, `${dir}/a.log`), 0);
+    client.close();
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 5000), "the server did not exit");
+    await runShim("delete", a);
+  });
+});

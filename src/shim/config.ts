@@ -4,7 +4,7 @@
  * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
  *
  * ```json
- * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto" }
+ * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto", "spareSeconds": 10 }
  * ```
  * @module
  */
@@ -27,14 +27,29 @@ export interface ShimConfig {
    * server without running `start` or `delete` for them.
    */
   taskApiVersion: "auto" | 2 | 3;
+  /**
+   * How long a server whose containers are all gone waits as a spare for the next group's `start` (spare.ts), in
+   * seconds; 0 turns spares off. Default {@link DEFAULT_SPARE_SECONDS}.
+   */
+  spareSeconds: number;
 }
+
+/** The default `spareSeconds`. */
+export const DEFAULT_SPARE_SECONDS = 10;
+/** The largest `spareSeconds` accepted: a spare is for churn, not a daemon. */
+const MAX_SPARE_SECONDS = 3600;
 
 export const DEFAULT_CONFIG_PATH = "/etc/containerd/containerd-shim-deno.json";
 const MODES: readonly GroupingMode[] = ["container", "pod", "namespace", "node"];
 
 /** Validates a parsed config object. */
 export function parseConfig(raw: unknown, source: string): ShimConfig {
-  const config: ShimConfig = { grouping: "pod", startOutput: "plain", taskApiVersion: "auto" };
+  const config: ShimConfig = {
+    grouping: "pod",
+    startOutput: "plain",
+    taskApiVersion: "auto",
+    spareSeconds: DEFAULT_SPARE_SECONDS,
+  };
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the shim config must be a JSON object`);
   }
@@ -50,6 +65,11 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
     } else if (k === "taskApiVersion") {
       if (v !== 2 && v !== 3 && v !== "auto") throw new Error(`${source}: taskApiVersion must be "auto", 2 or 3`);
       config.taskApiVersion = v;
+    } else if (k === "spareSeconds") {
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > MAX_SPARE_SECONDS) {
+        throw new Error(`${source}: spareSeconds must be a number of seconds from 0 to ${MAX_SPARE_SECONDS}`);
+      }
+      config.spareSeconds = v;
     } else throw new Error(`${source}: unknown setting ${JSON.stringify(k)}`);
   }
   return config;

@@ -48,6 +48,8 @@ environment when the flags are absent, TTRPC_ADDRESS always):
   -bundle DIR            the container's bundle (delete; otherwise the working directory)
   -socket PATH           the server's socket (set by start)
   -socket-fd N           the server's listening socket, already bound to -socket by start (set by start)
+  -spare PATH            where the server waits as a spare once its containers are gone (set by start)
+  -spare-ms N            how long it waits there, in milliseconds (set by start)
   -debug                 log at debug level
 
 Configuration: one optional JSON file, the first of: the config_path of CRI's runtime options,
@@ -73,6 +75,8 @@ export const SHIM_FLAGS = {
   bundle: "string",
   socket: "string",
   "socket-fd": "string",
+  spare: "string",
+  "spare-ms": "string",
   debug: "boolean",
   v: "boolean",
   version: "boolean",
@@ -91,6 +95,10 @@ export interface ShimArgs {
   socket: string;
   /** The listening socket `start` bound for the server and handed to it as this fd (-1: the server binds `socket`). */
   socketFd: number;
+  /** Where to wait as a spare once the group is done ("": exit then; set by start, see spare.ts). */
+  spare: string;
+  /** How long to wait as a spare (0: not at all). */
+  spareMs: number;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -100,11 +108,9 @@ export interface ShimArgs {
   rest: string[];
 }
 
-/** A `-socket-fd` value: a non-negative integer. */
-function fdNumber(text: string): number {
-  if (!/^\d+$/.test(text)) {
-    throw new FlagError(`invalid value ${JSON.stringify(text)} for flag -socket-fd: not a fd number`);
-  }
+/** A `-socket-fd` or `-spare-ms` value: a non-negative integer. */
+function count(flag: string, text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw new FlagError(`invalid value ${JSON.stringify(text)} for flag -${flag}: not ${what}`);
   return Number(text);
 }
 
@@ -118,7 +124,9 @@ export function parseShimArgs(argv: readonly string[], env: (k: string) => strin
     id: flags.id ?? "",
     bundle: flags.bundle ?? "",
     socket: flags.socket ?? "",
-    socketFd: flags["socket-fd"] === undefined ? -1 : fdNumber(flags["socket-fd"]),
+    socketFd: flags["socket-fd"] === undefined ? -1 : count("socket-fd", flags["socket-fd"], "a fd number"),
+    spare: flags.spare ?? "",
+    spareMs: flags["spare-ms"] === undefined ? 0 : count("spare-ms", flags["spare-ms"], "a number of milliseconds"),
     debug: flags.debug ?? false,
     version: (flags.v ?? false) || (flags.version ?? false),
     info: flags.info ?? false,

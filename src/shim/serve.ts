@@ -110,5 +110,5 @@ export async function serve(a: ShimArgs): Promise<never> {
     log.error("cannot load the shim server", { error: err });
     Deno.exit(1);
   }
-  return await run(a, listener);
+  return await run(a, listener, peerPolicy(a.address));
 }

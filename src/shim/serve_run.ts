@@ -2,23 +2,28 @@
  * The serving part of the shim server (serve.ts takes the listening socket first, then loads this): the Task
  * service, the ttrpc server, event publishing and the exit rules.
  *
- * The server exits when Shutdown arrives with nothing left, or it has been unused for a while, or on SIGTERM/SIGINT.
- * "Nothing left" means no container, no Create in flight and no reservation (reserve.ts): the server starts holding
- * one for the container it was spawned for, and every `start` that reuses it reserves a place first. A reservation
- * expires after {@link RESERVATION_MS} without its Create, so a server whose `start` was killed before containerd
- * connected exits too. When it is unused (nothing left, whether after the last Delete without a Shutdown — containerd
- * 2.x sends none for a pod's further containers on Task API v3 — or after a reservation expired), it exits after
- * {@link IDLE_EXIT_MS}. Exiting starts by removing the socket file, synchronously with the decision, so no `start`
- * can reserve on a server that is going away, and the file is gone before a Shutdown is answered.
+ * A server is done with its group when Shutdown arrives with nothing left, or it has been unused for a while, or on
+ * SIGTERM/SIGINT. "Nothing left" means no container, no Create in flight and no reservation (reserve.ts): the server
+ * starts holding one for the container it was spawned for, and every `start` that reuses it reserves a place first. A
+ * reservation expires after {@link RESERVATION_MS} without its Create, so a server whose `start` was killed before
+ * containerd connected is done too. When it is unused (nothing left, whether after the last Delete without a Shutdown
+ * — containerd 2.x sends none for a pod's further containers on Task API v3 — or after a reservation expired), it is
+ * done after {@link IDLE_EXIT_MS}. Being done starts by removing the socket file, synchronously with the decision, so
+ * no `start` can reserve on a server that is going away, and the file is gone before a Shutdown is answered.
+ *
+ * Then the server exits, or, when `start` asked for it (`-spare`) and no signal ended the group, it waits as a spare
+ * for the next group a `start` hands it (spare.ts), serving one group after another in the same process.
  *
  * @module
  */
-import { log } from "../log.ts";
+import { log, setLogLevel } from "../log.ts";
 import { TASK_SERVICE, TASK_SERVICE_V3 } from "../proto/mod.ts";
 import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
-import { guardInspectorSignal } from "../sys/process.ts";
-import type { UnixListener } from "../sys/unix_stream.ts";
+import { UnixListener } from "../sys/unix_stream.ts";
+import type { PeerCredentials } from "../sys/unix_socket.ts";
+import { guardInspectorSignal, processName, redirectStderrToFifo, setProcessName } from "../sys/process.ts";
+import { SPARE_MAX_REUSES, SPARE_PROCESS_NAME } from "./spare.ts";
 import { after, type Timer } from "../timer.ts";
 import { libc } from "../sys/libc.ts";
 import { watchCompletion } from "../sys/nudge.ts";
@@ -43,17 +48,46 @@ function envMs(name: string, fallback: number): number {
   return Number.isInteger(v) && v > 0 ? v : fallback;
 }
 
-/** Serves on `listener` (listening; "ready" reported when started by hand) until the server exits; never returns. */
-export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
-  const socket = a.socket!;
+/** Names the process (what `ps` shows) and returns its previous name; a failure costs only the name. */
+function renameProcess(name: string): string | undefined {
+  try {
+    const previous = processName();
+    setProcessName(name);
+    return previous;
+  } catch (err) {
+    log.debug("cannot rename the process", { name, error: err });
+    return undefined;
+  }
+}
 
-  const ttrpcAddress = Deno.env.get("TTRPC_ADDRESS") || `${a.address}.ttrpc`;
-  const publisher = new Publisher(ttrpcAddress);
-  const heap = new HeapKeeper();
+/** What one group's serving needs from the process around it. */
+interface GroupContext {
+  publisher: Publisher;
+  heap: HeapKeeper;
+  idleExitMs: number;
+  reservationMs: number;
+}
+
+/** One group being served: its Task service, and how it ends. */
+interface Group {
+  service: TaskService;
+  /** Stops the group (for `reason`); resolves once its connections are closed and its events are out. */
+  retire(reason: string): Promise<void>;
+  /** Settles when the group retired, for whatever reason (Shutdown, unused, the listener gone, a signal). */
+  readonly retired: Promise<string>;
+}
+
+/**
+ * Serves one group on `listener`: the Task service for `a.namespace`/`a.id` and the reservation service, until
+ * Shutdown with nothing left, idleness, or {@link Group.retire}.
+ */
+function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Group {
+  const socket = a.socket;
   const server = new Server();
-  const idleExitMs = envMs("CONTAINERD_SHIM_DENO_IDLE_EXIT_MS", IDLE_EXIT_MS);
   let idleTimer: Timer | undefined;
   let exiting = false;
+  let retiredWith: (reason: string) => void = () => {};
+  const retired = new Promise<string>((resolve) => retiredWith = resolve);
 
   /**
    * Stops accepting, synchronously: the exiting flag, the socket file and the listener go in one turn of the event
@@ -64,7 +98,7 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     if (exiting) return false;
     exiting = true;
     idleTimer?.cancel();
-    log.info("shim server exiting", { reason, socket });
+    log.info("shim server done with its group", { reason, socket });
     try {
       Deno.removeSync(socket);
     } catch (err) {
@@ -78,44 +112,45 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     return true;
   };
 
-  const exit = async (reason: string, code = 0): Promise<never> => {
-    if (!stopAccepting(reason)) return new Promise<never>(() => {});
+  const retire = async (reason: string): Promise<void> => {
+    if (!stopAccepting(reason)) return void await retired;
     // The two waits are bounded by unref'd timers (src/timer.ts, no Deno timer in the server's life): a sleep on a
-    // blocking-pool thread keeps the process alive through them whatever else is pending, and Deno.exit ends it. It is
-    // watched like every pending FFI call (src/sys/nudge.ts), so the loop keeps being woken for those timers.
+    // blocking-pool thread keeps the process alive through them whatever else is pending. It is watched like every
+    // pending FFI call (src/sys/nudge.ts), so the loop keeps being woken for those timers.
     void watchCompletion(libc().sleep_nb(null, 0n, EXIT_FLUSH_MS + EXIT_DRAIN_MS + 1000));
     // Connections first: containerd runs the `delete` binary once its connection closes (after the Shutdown answer),
     // so closing them before the last events are delivered takes containerd's wait for the event round trip off every
     // container's teardown. Events go over their own connection to containerd, which stays until they are out.
     await server.shutdown({ graceful: true, timeoutMs: EXIT_DRAIN_MS }).catch(() => {});
-    await publisher.flush(EXIT_FLUSH_MS);
-    Deno.exit(code);
+    await ctx.publisher.flush(EXIT_FLUSH_MS);
+    service.close();
+    retiredWith(reason);
   };
 
   const service = new TaskService({
     reaper: reaper(),
-    events: publisher,
+    events: ctx.publisher,
     namespace: a.namespace,
     version: VERSION,
-    reservationMs: envMs("CONTAINERD_SHIM_DENO_RESERVATION_MS", RESERVATION_MS),
+    reservationMs: ctx.reservationMs,
     // The socket is gone when this returns (the Shutdown answer waits for it); the rest of the exit follows it.
-    onShutdown: () => void exit("shutdown requested"),
+    onShutdown: () => void retire("shutdown requested"),
     onContainerCount: (n) => {
       idleTimer?.cancel();
       idleTimer = undefined;
-      // Unref'd, which is fine: the listener keeps the server alive until exit() closes it (src/timer.ts).
-      if (n === 0 && !exiting) idleTimer = after(idleExitMs, () => void exit("unused"));
+      // Unref'd, which is fine: the listener keeps the server alive until it is closed (src/timer.ts).
+      if (n === 0 && !exiting) idleTimer = after(ctx.idleExitMs, () => void retire("unused"));
     },
-    onProcessDeleted: () => heap.released(),
-    onCall: () => heap.busy(),
+    onProcessDeleted: () => ctx.heap.released(),
+    onCall: () => ctx.heap.busy(),
   });
   const handlers = service.handlers();
   // A Create reaching a server that already decided to exit (over a connection opened before) would leave an
   // orphaned container behind: refuse it, containerd reports the error instead.
   const create = handlers.Create;
-  handlers.Create = (payload, ctx) => {
+  handlers.Create = (payload, callCtx) => {
     if (exiting) throw unavailable("shim server is exiting");
-    return create(payload, ctx);
+    return create(payload, callCtx);
   };
   server.register(TASK_SERVICE, handlers);
   server.register(TASK_SERVICE_V3, handlers);
@@ -133,8 +168,34 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
       return new Uint8Array();
     },
   });
-  // The container this server was spawned for: its Create is on the way.
+  // The container this server was spawned (or taken as a spare) for: its Create is on the way.
   if (a.id) service.reserve(a.namespace, a.id);
+  log.debug("shim server serving", { socket, pid: Deno.pid, namespace: a.namespace, id: a.id });
+  void server.serve(listener).then(() => retire("listener closed"));
+  return { service, retire, retired };
+}
+
+/**
+ * Serves on `listener` (listening; "ready" reported when started by hand) until the server exits; never returns.
+ * When a group is done the server waits as a spare if `start` asked it to (`-spare`, spare.ts), and serves the group
+ * a later `start` hands it; otherwise, or when its time as a spare is up, it exits.
+ */
+export async function run(
+  first: ShimArgs,
+  firstListener: UnixListener,
+  admit: (peer: PeerCredentials) => boolean,
+): Promise<never> {
+  let a = first;
+  let listener = firstListener;
+  const ctx: GroupContext = {
+    publisher: new Publisher(Deno.env.get("TTRPC_ADDRESS") || `${a.address}.ttrpc`),
+    heap: new HeapKeeper(),
+    idleExitMs: envMs("CONTAINERD_SHIM_DENO_IDLE_EXIT_MS", IDLE_EXIT_MS),
+    reservationMs: envMs("CONTAINERD_SHIM_DENO_RESERVATION_MS", RESERVATION_MS),
+  };
+  let group: Group | undefined;
+  let signalled: string | undefined;
+  const spareStop = new AbortController();
 
   // SIGUSR1 would open Deno's inspector (root code execution for any local user): it never reaches Deno's handler
   // (src/sys/process.ts, guardInspectorSignal). Diagnostics, which
@@ -145,14 +206,41 @@ export async function run(a: ShimArgs, listener: UnixListener): Promise<never> {
     // reading does not depend on when V8 or the heap keeper last ran (on a loaded machine that can be seconds late).
     (globalThis as { gc?: () => void }).gc?.();
     log.info("shim state", {
-      containers: service.containers.size,
+      containers: group?.service.containers.size ?? 0,
+      spare: group === undefined,
       ...Object.fromEntries(Object.entries(Deno.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1024) + "KiB"])),
     });
   });
+  // A signal ends the process: the group retires as on Shutdown, and no spare waits after it.
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(sig, () => void exit(sig));
+    Deno.addSignalListener(sig, () => {
+      signalled ??= sig;
+      spareStop.abort();
+      void group?.retire(sig);
+    });
   }
-  log.debug("shim server serving", { socket: socket, pid: Deno.pid, namespace: a.namespace, id: a.id });
-  await server.serve(listener);
-  return await exit("listener closed");
+
+  for (let served = 1;; served++) {
+    group = serveGroup(a, listener, ctx);
+    await group.retired;
+    group = undefined;
+    const spareMs = signalled || served >= SPARE_MAX_REUSES ? 0 : a.spareMs;
+    if (!a.spare || spareMs <= 0) Deno.exit(0);
+    ctx.heap.released();
+    const { waitAsSpare } = await import("./spare_wait.ts");
+    const name = renameProcess(SPARE_PROCESS_NAME);
+    const next = await waitAsSpare(a.spare, spareMs, admit, spareStop.signal);
+    if (!next) Deno.exit(0);
+    if (name) renameProcess(name);
+    const h = next.handoff;
+    a = { ...a, namespace: h.namespace, id: h.id, socket: h.socket, debug: h.debug, spareMs: h.spareMs };
+    setLogLevel(a.debug ? "debug" : "info");
+    try {
+      redirectStderrToFifo(`${h.bundle}/log`);
+    } catch (err) {
+      log.debug("no log fifo in the new group's bundle", { bundle: h.bundle, error: err });
+    }
+    listener = new UnixListener(next.listenFd, { admit });
+    log.info("spare server took a new group", { socket: a.socket, namespace: a.namespace, id: a.id, served });
+  }
 }

@@ -9,14 +9,15 @@
  * replaces the dead socket).
  *
  * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
- * is exiting refuses, and a new server is spawned instead. What is printed depends on the containerd: a
+ * is exiting refuses, and a new server is spawned instead. A new group goes to a spare server of this build when one
+ * waits (a server whose containers are all gone, spare.ts): the socket is handed to it instead of a new process. What is printed depends on the containerd: a
  * BootstrapResult to 2.3+, JSON with Task API version 3 to 2.0–2.2, a plain address to 1.6 and 1.7 (1.7 fails on
  * version 3), unless the shim config says otherwise.
  *
  * @module
  */
-import { log } from "../log.ts";
-import { shimRunFlags } from "../permissions.ts";
+import { formatLine, logEnabled, type LogLevel } from "../log.ts";
+import { SHIM_ENV, shimRunFlags } from "../permissions.ts";
 import { formatGoFlags } from "../cli/flags.ts";
 import { DEFAULT_SOCKET_DIR, LISTEN_BACKLOG, socketAddress, socketPath } from "./address.ts";
 import type { ShimArgs } from "./flags.ts";
@@ -25,16 +26,21 @@ import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
 import { reservePlace } from "./reserve.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
-import { libc } from "../sys/libc.ts";
+import { cstr, libc } from "../sys/libc.ts";
+import { O_CLOEXEC, O_NONBLOCK, O_WRONLY } from "../sys/abi.ts";
 import { listenReplacingDead } from "../sys/unix_socket.ts";
 import { devNull, posixSpawn } from "../sys/posix_spawn.ts";
 import { bundleLibDir, serverEnv } from "./launcher.ts";
+import { handToSpare, sparePath } from "./spare.ts";
+import { buildId } from "./build_id.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
   address: string;
   reused: boolean;
   serverPid?: number;
+  /** The server is a spare that took the group (spare.ts), not one spawned for it. */
+  spare?: boolean;
   /** containerd 2.3+ sent BootstrapParams: answer with a BootstrapResult. */
   bootstrap?: boolean;
   /** The configured answer for 1.x–2.2 and the Task API version to report. */
@@ -91,7 +97,7 @@ const SIGUSR1 = 10;
  * session of its own, and SIGUSR1 blocked from its first instruction (Deno would open its inspector on it; see
  * src/sys/process.ts, guardInspectorSignal).
  */
-function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: number): number {
+function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: number, spare: Spare): number {
   const serverArgs = formatGoFlags({
     namespace: a.namespace,
     id: a.id,
@@ -100,6 +106,7 @@ function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: numb
     debug: a.debug,
     socket,
     "socket-fd": String(SERVER_SOCKET_FD),
+    ...(spare.path && spare.ms > 0 ? { spare: spare.path, "spare-ms": String(spare.ms) } : {}),
   });
   const { cmd, args, env } = serverCommand(serverArgs);
   const nul = devNull();
@@ -111,6 +118,27 @@ function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: numb
     setsid: true,
     blockedSignals: [SIGUSR1],
   });
+}
+
+/** Where spares of this build wait ("" when spares are off), and how long the group's server waits as one. */
+interface Spare {
+  path: string;
+  ms: number;
+}
+
+/**
+ * The spare socket `start` looks for and the wait it asks of the group's server (spare.ts). A server moved into a
+ * shim cgroup never waits as a spare: it would keep that pod's cgroup busy after the pod is gone.
+ */
+function spareFor(a: ShimArgs, config: ShimConfig, input: StartInput): Spare {
+  if (config.spareSeconds <= 0) return { path: "", ms: 0 };
+  const env: Record<string, string> = {};
+  for (const k of SHIM_ENV) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  const path = sparePath(input.socketDir ?? DEFAULT_SOCKET_DIR, a.address, buildId(), env);
+  return { path, ms: input.shimCgroup ? 0 : Math.round(config.spareSeconds * 1000) };
 }
 
 /** How many times `start` spawns a server when the group's socket keeps changing hands under it. */
@@ -146,6 +174,20 @@ async function adjustOomScore(pid: number): Promise<void> {
   setOomScoreAdj(pid, score);
 }
 
+/**
+ * Writes a line to containerd's log: the bundle's `log` fifo, which containerd reads for the shim. Not stderr:
+ * containerd parses `start`'s stdout and stderr together as its answer. Nothing is written when nobody reads the fifo.
+ */
+function note(bundle: string, msg: string, fields: Record<string, unknown>, level: LogLevel = "info"): void {
+  if (!logEnabled(level)) return;
+  const C = libc();
+  const fd = C.open(cstr(`${bundle}/log`), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) return;
+  const line = new TextEncoder().encode(formatLine(level, msg, fields));
+  C.write(fd, line, BigInt(line.length));
+  C.close(fd);
+}
+
 /** Runs `start` and returns what it printed. */
 export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult> {
   if (!a.namespace) throw new Error("shim namespace cannot be empty");
@@ -162,12 +204,13 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   // A synchronous exchange over libc: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node
   // timers module, ~7 ms of every `start` that reuses a server.
   let reserved = reservePlace(path, a.namespace, a.id);
+  let spare: Spare | undefined;
   for (let attempt = 0; !result && attempt < SPAWN_ATTEMPTS; attempt++) {
     if (reserved.kind === "reserved") {
       result = { address, reused: true };
       break;
     }
-    if (reserved.kind === "refused") log.info("group server refused the container", { reason: reserved.reason });
+    if (reserved.kind === "refused") note(bundle, "group server refused the container", { reason: reserved.reason });
     Deno.mkdirSync(input.socketDir ?? DEFAULT_SOCKET_DIR, { recursive: true, mode: 0o711 });
     // As the Go shim's `start` does: the socket is bound here and handed over (see the module comment).
     const listenFd = listenReplacingDead(path, LISTEN_BACKLOG);
@@ -176,22 +219,33 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
       reserved = reservePlace(path, a.namespace, a.id);
       continue;
     }
-    let pid: number;
+    let pid: number | undefined;
+    let viaSpare = false;
     try {
       Deno.chmodSync(path, 0o600);
-      // The new server holds a reservation for `-id` from the start.
-      pid = spawnServer(a, path, bundle, listenFd);
+      // A spare of this build takes the group if one waits; else a new server. Either holds a reservation for `-id`
+      // from the start.
+      spare ??= spareFor(a, config, input);
+      if (spare.path) {
+        const handoff = { namespace: a.namespace, id: a.id, bundle, socket: path, debug: a.debug, spareMs: spare.ms };
+        const h = handToSpare(spare.path, listenFd, handoff);
+        if (h.kind === "adopted") {
+          pid = h.pid;
+          viaSpare = true;
+        } else if (h.kind === "declined") note(bundle, "spare server did not take the group", { ...h });
+      }
+      pid ??= spawnServer(a, path, bundle, listenFd, spare);
     } catch (err) {
       Deno.remove(path).catch(() => {}); // nobody will ever serve it
       throw err;
     } finally {
       libc().close(listenFd); // the server holds its own copy
     }
-    result = { address, reused: false, serverPid: pid };
+    result = { address, reused: false, serverPid: pid, spare: viaSpare };
     try {
       await adjustOomScore(pid);
     } catch (err) {
-      log.warn("failed to adjust the shim's oom score", { error: err });
+      note(bundle, "failed to adjust the shim's oom score", { error: err }, "warn");
     }
     if (input.shimCgroup) {
       const { moveToCgroup } = await import("../sys/cgroup_move.ts");

@@ -4,20 +4,24 @@
  * happened while it was down.
  */
 import assert from "node:assert/strict";
-import { labWith, mountsBelow, RUNTIME, SERIES } from "./helpers.ts";
+import { labWith, mountsBelow, RUNTIME, SERIES, shimSocket } from "./helpers.ts";
+import { TaskClient } from "../harness/shim.ts";
 import { waitFor } from "../lab/mod.ts";
-import { readCmdline } from "../lab/proc.ts";
 import type { Lab } from "../lab/mod.ts";
 
 const NS = "e2e-res";
 
+/**
+ * The pid of the server serving `id`, as containerd learns it (Connect). Not from command lines: a spare that took
+ * the container's group (src/shim/spare.ts) still shows the id of the group it was spawned for.
+ */
 async function shimPidFor(lab: Lab, id: string): Promise<number> {
-  for (const pid of await lab.shimPids()) {
-    const argv = await readCmdline(pid) ?? [];
-    const i = argv.indexOf("-id");
-    if (i >= 0 && argv[i + 1] === id && !argv.includes("start")) return pid;
+  const client = await TaskClient.connect(shimSocket(lab, NS, id), NS);
+  try {
+    return (await client.call("Connect", { id })).shimPid;
+  } finally {
+    client.close();
   }
-  throw new Error(`no shim server for ${id}`);
 }
 
 async function taskPid(lab: Lab, id: string): Promise<number> {

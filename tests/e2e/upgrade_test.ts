@@ -1,23 +1,28 @@
 /**
  * Upgrades in node grouping: a node server holds every container of the node for as long as any runs, so a newly
  * installed build must serve new containers from a server of its own while the old server keeps the containers it has,
- * and exits after the last of them is deleted.
+ * and exits after the last of them is deleted (after waiting as a spare for its own build only).
  *
  * The "old build" is a copy of dist/ in another directory (its own launcher, its own bundle files): to `start` it is
  * a different build exactly as a reinstall is.
  */
 import assert from "node:assert/strict";
-import { labWith, RUNTIME } from "./helpers.ts";
-import { distDir, waitFor } from "../lab/mod.ts";
+import { labWith, RUNTIME, shimSocket } from "./helpers.ts";
+import { TaskClient } from "../harness/shim.ts";
+import { distDir, isSpare, waitFor } from "../lab/mod.ts";
 import { findProcesses, runCommand } from "../lab/proc.ts";
 import { launcherScript, SHIM_BINARY } from "../../src/shim/launcher.ts";
 
 const NS = "e2e-upgrade";
 
-/** Pids of servers (argv has `-socket`) running the bundle under `libDir`. */
+/** Pids of servers (argv has `-socket`) running the bundle under `libDir`; spares (which serve nothing) left out. */
 async function serversOf(libDir: string): Promise<number[]> {
   const bundle = `${libDir}/js/main.js`;
-  return (await findProcesses((argv) => argv.includes(bundle) && argv.includes("-socket"))).map((p) => p.pid);
+  const out: number[] = [];
+  for (const p of await findProcesses((argv) => argv.includes(bundle) && argv.includes("-socket"))) {
+    if (!await isSpare(p.pid)) out.push(p.pid);
+  }
+  return out;
 }
 
 Deno.test("node grouping: a new build serves new containers from its own server; the old one drains and exits", async () => {
@@ -69,9 +74,22 @@ Deno.test("node grouping: a new build serves new containers from its own server;
     }
     assert.ok(
       await waitFor(async () => (await serversOf(`${oldDir}/lib`)).length === 0, 20_000),
-      "the old build's server exits once its last container is deleted",
+      "the old build's server serves on once its last container is deleted",
     );
     assert.deepEqual(await serversOf(newLib), newServers, "the new build's server is untouched");
+    // Done, it may wait as a spare (src/shim/spare.ts), but only for its own build: a new container of the new build
+    // (its own group) never lands on the old code.
+    const oldPid = oldServers[0];
+    assert.ok(await waitFor(() => isSpare(oldPid), 10_000), "the old build's server does not wait as a spare");
+    const r = await lab.ctr(["run", "-d", "--runtime", RUNTIME, lab.image, "new-3", "sleep", "1000"], {
+      namespace: NS,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const client = await TaskClient.connect(shimSocket(lab, NS, "new-3"), NS);
+    const pid = (await client.call("Connect", { id: "new-3" })).shimPid;
+    client.close();
+    assert.notEqual(pid, oldPid, "the old build's server took a container of the new build");
+    assert.equal((await serversOf(`${oldDir}/lib`)).length, 0);
     const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
     assert.match(ls, /new-1\s+\d+\s+RUNNING/);
     assert.match(ls, /new-2\s+\d+\s+RUNNING/);

@@ -29,6 +29,7 @@
  */
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SPARE_PROCESS_NAME } from "../../src/shim/spare.ts";
 import { labConfig, type LabLogLevel, type LabPaths, labPaths } from "./config.ts";
 import {
   type ContainerdBinaries,
@@ -119,9 +120,10 @@ export interface Lab {
   cleanupNamespace(ns: string): Promise<void>;
   /**
    * Live processes of our shim (the launcher, or `dist/lib/deno` running the bundle, or the compiled binary) that
-   * belong to this lab: their argv or their `TTRPC_ADDRESS` names this lab's sockets.
+   * belong to this lab: their argv or their `TTRPC_ADDRESS` names this lab's sockets. Spares (servers waiting for a
+   * new group, {@linkcode isSpare}) only with `spares`.
    */
-  shimPids(): Promise<number[]>;
+  shimPids(opts?: { spares?: boolean }): Promise<number[]>;
   /** containerd's log since the running daemon was started. */
   log(): Promise<string>;
 }
@@ -342,6 +344,15 @@ async function stopDaemonAt(p: LabPaths): Promise<void> {
   await Deno.remove(p.pidFile).catch(() => {});
 }
 
+/**
+ * True when our shim process `pid` waits as a spare (src/shim/spare.ts): it serves nothing, and exits by itself when
+ * its time is up (or with the lab). Counting servers, tests leave spares out; a spare that takes a new group is a
+ * server again.
+ */
+export async function isSpare(pid: number): Promise<boolean> {
+  return (await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "")).trim() === SPARE_PROCESS_NAME;
+}
+
 /** True when `argv` is our shim: the launcher script, its deno runtime running the bundle, or a compiled binary. */
 function isDenoShimArgv(argv: string[]): boolean {
   return basename(argv[0]) === SHIM_NAME || argv.includes(BUNDLE) || argv.some((a) => basename(a) === SHIM_NAME);
@@ -478,8 +489,12 @@ class LabInstance implements Lab {
     return cleanupNamespaceAt(this.#ctx, ns);
   }
 
-  async shimPids(): Promise<number[]> {
-    return (await labShims(this.#paths, "deno")).map((s) => s.pid);
+  async shimPids(opts: { spares?: boolean } = {}): Promise<number[]> {
+    const pids = (await labShims(this.#paths, "deno")).map((s) => s.pid);
+    if (opts.spares) return pids;
+    const serving: number[] = [];
+    for (const pid of pids) if (!await isSpare(pid)) serving.push(pid);
+    return serving;
   }
 
   async log(): Promise<string> {
