@@ -40,8 +40,12 @@ import { libc } from "../sys/libc.ts";
  * Its command line still names the group it was spawned for.
  */
 export const SPARE_PROCESS_NAME = "shim-spare";
-/** How many groups one server process serves in its life, the first included; then it exits when it is unused. */
-export const SPARE_MAX_REUSES = 100;
+/**
+ * How many groups one server process serves in its life, the first included; then it exits when it is done. Each
+ * group leaves a little native memory behind (≈ 20–50 KiB measured, as a long-lived node server keeps per container
+ * it ran), so the bound keeps a much reused server within ~2.5 MiB of a new one.
+ */
+export const SPARE_MAX_REUSES = 50;
 /** How long `start` waits for a spare's answer. The spare is idle; it answers before doing any work. */
 export const HANDOFF_TIMEOUT_MS = 5000;
 /** The largest handoff message a spare reads. */
