@@ -13,7 +13,7 @@ import { type LabSeries, parseSeries } from "../../tests/lab/containerd.ts";
  * | `BENCH_MEM_STEPS` | 1,20,50,100 | container counts at which memory is measured |
  * | `BENCH_MEM_SETTLE_S` | 5 | seconds between the last start and a memory reading |
  * | `BENCH_IDLE_AT` | 20 | container count at which idle CPU is sampled (must be one of the steps) |
- * | `BENCH_PHASES` | all | comma list of floor, lifecycle, lifecycle-node, start, rpc, exec, cri, throughput, memory |
+ * | `BENCH_PHASES` | all | comma list of floor, lifecycle, lifecycle-boot, lifecycle-node, start, rpc, exec, cri, throughput, memory |
  * | `BENCH_CONTAINERD` | `$SHIM_LAB_CONTAINERD`, else 1.6 | which containerd: 1.6 (the system's), 2 (Debian sid's), 1.7 |
  * | `BENCH_LAB_DIR` | /tmp/benchlab (-2, -1.7) | the private containerd's directory (never the repo's `.lab`) |
  * | `BENCH_KEEP_LAB` | unset | `1` leaves the lab running afterwards |
@@ -32,6 +32,7 @@ import { type LabSeries, parseSeries } from "../../tests/lab/containerd.ts";
 export const PHASES = [
   "floor",
   "lifecycle",
+  "lifecycle-boot",
   "lifecycle-node",
   "start",
   "rpc",

@@ -28,7 +28,7 @@ import { hostInfo, loadSample } from "./host.ts";
 import { measureCri } from "./phase_cri.ts";
 import { measureExec } from "./phase_exec.ts";
 import { measureFloor } from "./phase_floor.ts";
-import { measureLifecycle, measureLifecycleNode } from "./phase_lifecycle.ts";
+import { measureLifecycle, measureLifecycleBoot, measureLifecycleNode } from "./phase_lifecycle.ts";
 import { measureMemory } from "./phase_memory.ts";
 import { measureRpc } from "./phase_rpc.ts";
 import { measureStart } from "./phase_start.ts";
@@ -144,6 +144,9 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
         break;
       case "lifecycle":
         results.lifecycle = await measureLifecycle(lab, cfg.n, progress);
+        break;
+      case "lifecycle-boot":
+        results.lifecycleBoot = await measureLifecycleBoot(lab, cfg.n, progress);
         break;
       case "lifecycle-node":
         results.lifecycleNode = await measureLifecycleNode(lab, cfg.n, progress);

@@ -12,17 +12,40 @@ import { abOrder } from "./stats.ts";
 
 const WARMUP = 3;
 
-/** Runs `n` interleaved pairs and returns the wall times in ms. */
-export async function measureLifecycle(lab: Lab, n: number, progress: (msg: string) => void): Promise<AbSamples> {
+/** Runs `n` interleaved pairs and returns the wall times in ms (ours with the shim's defaults: spares on). */
+export function measureLifecycle(lab: Lab, n: number, progress: (msg: string) => void): Promise<AbSamples> {
+  return lifecyclePairs(lab, n, [], "lifecycle", progress);
+}
+
+/**
+ * The same with spares off for ours (`spareSeconds: 0` through `ctr run --runtime-config-path`): every pod boots a
+ * server, as before spares (src/shim/spare.ts) and as for a pod that comes after a quiet spell. Informational.
+ */
+export async function measureLifecycleBoot(lab: Lab, n: number, progress: (msg: string) => void): Promise<AbSamples> {
+  const config = `${lab.dir}/bench-no-spares.json`;
+  await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 0 }));
+  return await lifecyclePairs(lab, n, ["--runtime-config-path", config], "lifecycle (spares off)", progress);
+}
+
+async function lifecyclePairs(
+  lab: Lab,
+  n: number,
+  ours: string[],
+  label: string,
+  progress: (msg: string) => void,
+): Promise<AbSamples> {
+  const extra: Record<Side, string[]> = { go: [], deno: ours };
   const out: AbSamples = { go: [], deno: [] };
   for (let i = 0; i < WARMUP; i++) {
-    for (const side of abOrder<Side>(i, "go", "deno")) await runRm(lab, side, `lw-${side}-${runTag()}-${i}`, ["true"]);
+    for (const side of abOrder<Side>(i, "go", "deno")) {
+      await runRm(lab, side, `lw-${side}-${runTag()}-${i}`, ["true"], extra[side]);
+    }
   }
   for (let i = 0; i < n; i++) {
     for (const side of abOrder<Side>(i, "go", "deno")) {
-      out[side].push((await runRm(lab, side, `lc-${side}-${runTag()}-${i}`, ["true"])).ms);
+      out[side].push((await runRm(lab, side, `lc-${side}-${runTag()}-${i}`, ["true"], extra[side])).ms);
     }
-    if ((i + 1) % 10 === 0) progress(`lifecycle ${i + 1}/${n}`);
+    if ((i + 1) % 10 === 0) progress(`${label} ${i + 1}/${n}`);
   }
   return out;
 }

@@ -156,6 +156,9 @@ function latencyTable(r: ShimBenchResults): string {
   ];
   const rows: string[] = [];
   if (r.lifecycle) rows.push(abRow("lifecycle: `ctr run --rm … true`", r.lifecycle.go, r.lifecycle.deno));
+  if (r.lifecycleBoot) {
+    rows.push(abRow("lifecycle, spares off (each pod boots a server)", r.lifecycleBoot.go, r.lifecycleBoot.deno));
+  }
   if (r.lifecycleNode) {
     rows.push(abRow("lifecycle, node grouping (one container kept running)", r.lifecycleNode.go, r.lifecycleNode.deno));
   }

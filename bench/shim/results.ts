@@ -137,6 +137,8 @@ export interface ShimBenchResults {
   finishedAt: string;
   load: LoadSample[];
   lifecycle?: AbSamples;
+  /** The lifecycle with spares off for ours: every pod boots a server (informational), ms. */
+  lifecycleBoot?: AbSamples;
   start?: StartSamples;
   exec?: AbSamples;
   /** CRI CreateContainer+StartContainer+StopContainer+RemoveContainer in a running pod, ms. */
