@@ -7,6 +7,7 @@ import { type Lab, type LabSeries, labSeries, useLab } from "../lab/mod.ts";
 import { socketPath } from "../../src/shim/address.ts";
 import { NODE_GROUPING_CONFIG, nodeGroupingConfigPath } from "../lab/config.ts";
 import { CriClient, CriError } from "../cri/client.ts";
+import { TaskClient } from "../harness/shim.ts";
 
 export const RUNTIME = "io.containerd.deno.v2";
 
@@ -91,6 +92,19 @@ export async function mountsBelow(dir: string): Promise<string[]> {
 /** The shim socket our `start` would use for container `id` (per-container group) in `ns`. */
 export function shimSocket(lab: Lab, ns: string, id: string): string {
   return socketPath(lab.address, ns, id);
+}
+
+/**
+ * The pid of the server serving container `id` (per-container group) in `ns`, as containerd learns it: Connect. Not
+ * from command lines: a spare that took the group (src/shim/spare.ts) still names the group it was spawned for.
+ */
+export async function serverPid(lab: Lab, ns: string, id: string): Promise<number> {
+  const client = await TaskClient.connect(shimSocket(lab, ns, id), ns);
+  try {
+    return (await client.call("Connect", { id })).shimPid;
+  } finally {
+    client.close();
+  }
 }
 
 /** Pids of zombie processes whose parent is `ppid` (or any zombie when omitted). */

@@ -4,25 +4,11 @@
  * happened while it was down.
  */
 import assert from "node:assert/strict";
-import { labWith, mountsBelow, RUNTIME, SERIES, shimSocket } from "./helpers.ts";
-import { TaskClient } from "../harness/shim.ts";
+import { labWith, mountsBelow, RUNTIME, SERIES, serverPid } from "./helpers.ts";
 import { waitFor } from "../lab/mod.ts";
 import type { Lab } from "../lab/mod.ts";
 
 const NS = "e2e-res";
-
-/**
- * The pid of the server serving `id`, as containerd learns it (Connect). Not from command lines: a spare that took
- * the container's group (src/shim/spare.ts) still shows the id of the group it was spawned for.
- */
-async function shimPidFor(lab: Lab, id: string): Promise<number> {
-  const client = await TaskClient.connect(shimSocket(lab, NS, id), NS);
-  try {
-    return (await client.call("Connect", { id })).shimPid;
-  } finally {
-    client.close();
-  }
-}
 
 async function taskPid(lab: Lab, id: string): Promise<number> {
   const m = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout.match(new RegExp(`^${id}\\s+(\\d+)\\s`, "m"));
@@ -40,7 +26,7 @@ Deno.test("kill -9 of the shim: containerd's cleanup runs our delete and nothing
     });
     assert.equal(run.code, 0, run.stderr);
     const init = await taskPid(lab, "victim");
-    const shim = await shimPidFor(lab, "victim");
+    const shim = await serverPid(lab, NS, "victim");
     Deno.kill(shim, "SIGKILL");
     // containerd notices the disconnect, runs `<shim> delete`, which runs `runc delete --force` and unmounts.
     assert.ok(

@@ -4,22 +4,11 @@
  * server as on a new one: the container's output, an exec, its exit status, its events.
  */
 import assert from "node:assert/strict";
-import { EventLog, labWith, RUNTIME, shimSocket } from "./helpers.ts";
+import { EventLog, labWith, RUNTIME, serverPid } from "./helpers.ts";
 import { isSpare, waitFor } from "../lab/mod.ts";
-import { TaskClient } from "../harness/shim.ts";
 import type { Lab } from "../lab/mod.ts";
 
 const NS = "e2e-spare";
-
-/** The pid serving `id`'s group (Connect, as containerd learns it). */
-async function serverOf(lab: Lab, id: string): Promise<number> {
-  const client = await TaskClient.connect(shimSocket(lab, NS, id), NS);
-  try {
-    return (await client.call("Connect", { id })).shimPid;
-  } finally {
-    client.close();
-  }
-}
 
 /** Kills, deletes and removes `id`, as `ctr run --rm` ends. */
 async function remove(lab: Lab, id: string): Promise<void> {
@@ -39,7 +28,7 @@ Deno.test("a pod's server waits as a spare after the pod, and the next pod runs 
       namespace: NS,
     });
     assert.equal(first.code, 0, first.stderr);
-    const server = await serverOf(lab, "spare-a");
+    const server = await serverPid(lab, NS, "spare-a");
     await remove(lab, "spare-a");
     assert.ok(await waitFor(() => isSpare(server), 10_000), "the pod's server did not wait as a spare");
     assert.ok(!(await lab.shimPids()).includes(server), "a spare counts as serving");
@@ -50,7 +39,7 @@ Deno.test("a pod's server waits as a spare after the pod, and the next pod runs 
       { namespace: NS },
     );
     assert.equal(second.code, 0, second.stderr);
-    assert.equal(await serverOf(lab, "spare-b"), server, "the next pod got a new server, not the spare");
+    assert.equal(await serverPid(lab, NS, "spare-b"), server, "the next pod got a new server, not the spare");
     assert.equal(await isSpare(server), false, "a spare serving a pod still calls itself a spare");
     const exec = await lab.ctr(["task", "exec", "--exec-id", "x1", "spare-b", "sh", "-c", "echo hi; exit 4"], {
       namespace: NS,

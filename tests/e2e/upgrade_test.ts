@@ -7,8 +7,7 @@
  * a different build exactly as a reinstall is.
  */
 import assert from "node:assert/strict";
-import { labWith, RUNTIME, shimSocket } from "./helpers.ts";
-import { TaskClient } from "../harness/shim.ts";
+import { labWith, RUNTIME, serverPid } from "./helpers.ts";
 import { distDir, isSpare, waitFor } from "../lab/mod.ts";
 import { findProcesses, runCommand } from "../lab/proc.ts";
 import { launcherScript, SHIM_BINARY } from "../../src/shim/launcher.ts";
@@ -85,10 +84,11 @@ Deno.test("node grouping: a new build serves new containers from its own server;
       namespace: NS,
     });
     assert.equal(r.code, 0, r.stderr);
-    const client = await TaskClient.connect(shimSocket(lab, NS, "new-3"), NS);
-    const pid = (await client.call("Connect", { id: "new-3" })).shimPid;
-    client.close();
-    assert.notEqual(pid, oldPid, "the old build's server took a container of the new build");
+    assert.notEqual(
+      await serverPid(lab, NS, "new-3"),
+      oldPid,
+      "the old build's server took a container of the new build",
+    );
     assert.equal((await serversOf(`${oldDir}/lib`)).length, 0);
     const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
     assert.match(ls, /new-1\s+\d+\s+RUNNING/);
