@@ -222,9 +222,13 @@ export async function run(
 
   for (let served = 1;; served++) {
     group = serveGroup(a, listener, ctx);
+    // A signal that came while a spare was taking this group: the group goes at once, as a new server would on it.
+    if (signalled) void group.retire(signalled);
     await group.retired;
+    // Only an empty server waits as a spare: containers left (the listener failed under them) are its children.
+    const empty = group.service.containers.size === 0;
     group = undefined;
-    const spareMs = signalled || served >= SPARE_MAX_REUSES ? 0 : a.spareMs;
+    const spareMs = signalled || !empty || served >= SPARE_MAX_REUSES ? 0 : a.spareMs;
     if (!a.spare || spareMs <= 0) Deno.exit(0);
     ctx.heap.released();
     const { waitAsSpare } = await import("./spare_wait.ts");

@@ -10,9 +10,10 @@
  *
  * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
  * is exiting refuses, and a new server is spawned instead. A new group goes to a spare server of this build when one
- * waits (a server whose containers are all gone, spare.ts): the socket is handed to it instead of a new process. What is printed depends on the containerd: a
- * BootstrapResult to 2.3+, JSON with Task API version 3 to 2.0–2.2, a plain address to 1.6 and 1.7 (1.7 fails on
- * version 3), unless the shim config says otherwise.
+ * waits (a server whose containers are all gone, spare.ts): the socket is handed to it instead of a new process.
+ *
+ * What is printed depends on the containerd: a BootstrapResult to 2.3+, JSON with Task API version 3 to 2.0–2.2, a
+ * plain address to 1.6 and 1.7 (1.7 fails on version 3), unless the shim config says otherwise.
  *
  * @module
  */
