@@ -315,7 +315,8 @@ export async function readPidFile(path: string, opts: { attempts?: number; delay
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, delayMs));
     try {
-      const text = (await Deno.readTextFile(path)).trim();
+      // Synchronous, as every small bundle file the server reads on a request's path (see log.ts, logSize).
+      const text = Deno.readTextFileSync(path).trim();
       if (/^[1-9][0-9]*$/.test(text)) return Number(text);
       last = new Error(`invalid pid ${JSON.stringify(text)}`);
     } catch (err) {
@@ -412,9 +413,10 @@ export class Runc {
    */
   async exec(id: string, process: OciProcess, opts: ExecOptions): Promise<Child> {
     checkId(id);
-    const file = await Deno.makeTempFile({ dir: opts.processDir, prefix: "runc-process-", suffix: ".json" });
+    // Synchronous file operations: three hops to Deno's blocking pool and back cost more than the work (see log.ts).
+    const file = Deno.makeTempFileSync({ dir: opts.processDir, prefix: "runc-process-", suffix: ".json" });
     try {
-      await Deno.writeTextFile(file, JSON.stringify(process));
+      Deno.writeTextFileSync(file, JSON.stringify(process));
       const args = ["exec", "--process", file];
       if (opts.detach ?? true) args.push("--detach");
       args.push("--pid-file", absolute(opts.pidFile));
@@ -422,7 +424,11 @@ export class Runc {
       args.push(id);
       return await this.#runWithStdio("exec", args, opts.stdio, opts.signal);
     } finally {
-      await Deno.remove(file).catch(() => {});
+      try {
+        Deno.removeSync(file);
+      } catch {
+        // already gone
+      }
     }
   }
 
@@ -550,7 +556,7 @@ export class Runc {
 
   /** Runs a call that owns runc's stdio: optional stdin input, stdout returned, stderr kept for errors. */
   async #run(command: string, args: string[], opts: CallOptions & { input?: string }): Promise<Uint8Array> {
-    const offset = this.log ? await logSize(this.log) : 0;
+    const offset = this.log ? logSize(this.log) : 0;
     const t0 = performance.now();
     const child = this.#start(command, args, {
       stdin: opts.input === undefined ? "null" : "piped",

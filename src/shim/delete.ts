@@ -17,7 +17,7 @@
 import { log } from "../log.ts";
 import { unixListening } from "../sys/unix_socket.ts";
 import { addressPath } from "./address.ts";
-import { defaultOptions, OPTIONS_FILE, optionsFromJson, type RuncOptions, runcRoot } from "../task/options.ts";
+import { readOptions, runcRoot } from "../task/options.ts";
 import type { ShimArgs } from "./flags.ts";
 import { timestampBytes, WireWriter } from "./wire.ts";
 
@@ -83,7 +83,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   if (!a.namespace) throw new Error("shim namespace cannot be empty");
   if (!a.id) throw new Error("shim id cannot be empty");
   const bundle = a.bundle || Deno.cwd();
-  const opts = readOptionsSync(bundle);
+  const opts = readOptions(bundle);
   const root = runcRoot(opts, a.namespace);
   // After a normal task Delete the server already ran `runc delete` and runc's state directory is gone; `runc delete
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
@@ -115,16 +115,6 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   const socket = bundleSocketPath(bundle);
   if (socket && removeDeadSocket(socket)) log.debug("removed the dead shim server's socket", { socket });
   return encodeDeleteResponse(readInitPid(`${bundle}/init.pid`), DELETE_EXIT_STATUS, new Date());
-}
-
-/** The bundle's runc options (`options.json`, written by Create), read synchronously; the defaults without one. */
-function readOptionsSync(bundle: string): RuncOptions {
-  try {
-    return optionsFromJson(Deno.readTextFileSync(`${bundle}/${OPTIONS_FILE}`));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return defaultOptions();
-    throw err;
-  }
 }
 
 /** The init process's pid from `init.pid`, or 0 when it was never written (or is not a pid). */

@@ -30,9 +30,9 @@ export interface CreateParams {
 }
 
 /** True when the container shares a pid namespace, so its init's death does not kill the rest (Go shim rule). */
-export async function shouldKillAllOnExit(bundle: string): Promise<boolean> {
+export function shouldKillAllOnExit(bundle: string): boolean {
   try {
-    const spec = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`)) as {
+    const spec = JSON.parse(Deno.readTextFileSync(`${bundle}/config.json`)) as {
       linux?: { namespaces?: { type?: string; path?: string }[] };
     };
     return !(spec.linux?.namespaces ?? []).some((ns) => ns.type === "pid" && !ns.path);
@@ -68,7 +68,7 @@ export class Container {
   /** Mounts the rootfs, persists the options and runs `runc create`; on failure nothing is left behind. */
   static async create(p: CreateParams, namespace: string, reaper: Reaper): Promise<Container> {
     const options = optionsFromAny(p.options);
-    await writeOptions(p.bundle, options);
+    writeOptions(p.bundle, options);
     const runc = new Runc({
       binary: options.binaryName || "runc",
       root: runcRoot(options, namespace),
@@ -77,7 +77,7 @@ export class Container {
       cwd: p.bundle,
     });
     const c = new Container(p.id, namespace, p.bundle, options, runc, reaper);
-    c.shouldKillAll = await shouldKillAllOnExit(p.bundle);
+    c.shouldKillAll = shouldKillAllOnExit(p.bundle);
     const mounted = p.rootfs.length > 0;
     if (mounted) {
       await Deno.mkdir(c.rootfs, { mode: 0o711 }).catch((err) => {

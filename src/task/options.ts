@@ -77,10 +77,10 @@ export function optionsFromJson(text: string): RuncOptions {
   return o;
 }
 
-/** Reads `<bundle>/options.json`, defaults when it is missing. */
-export async function readOptions(bundle: string): Promise<RuncOptions> {
+/** Reads `<bundle>/options.json` (synchronously: `delete` and the server read it on a request's path); defaults when it is missing. */
+export function readOptions(bundle: string): RuncOptions {
   try {
-    return optionsFromJson(await Deno.readTextFile(`${bundle}/${OPTIONS_FILE}`));
+    return optionsFromJson(Deno.readTextFileSync(`${bundle}/${OPTIONS_FILE}`));
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return defaultOptions();
     throw err;
@@ -88,9 +88,10 @@ export async function readOptions(bundle: string): Promise<RuncOptions> {
 }
 
 /** Persists the options (and the `runtime` file naming the runc binary, as the Go shim does). */
-export async function writeOptions(bundle: string, o: RuncOptions): Promise<void> {
-  await Deno.writeTextFile(`${bundle}/${OPTIONS_FILE}`, optionsToJson(o), { mode: 0o600 });
-  await Deno.writeTextFile(`${bundle}/runtime`, o.binaryName || "runc", { mode: 0o600 });
+export function writeOptions(bundle: string, o: RuncOptions): void {
+  // Synchronous: small files in the bundle, on Create's path (see src/runc/log.ts, logSize).
+  Deno.writeTextFileSync(`${bundle}/${OPTIONS_FILE}`, optionsToJson(o), { mode: 0o600 });
+  Deno.writeTextFileSync(`${bundle}/runtime`, o.binaryName || "runc", { mode: 0o600 });
 }
 
 /** runc's `--root` for a namespace. */
