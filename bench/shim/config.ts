@@ -38,6 +38,7 @@ export const PHASES = [
   "rpc",
   "exec",
   "cri",
+  "cri-2x",
   "throughput",
   "memory",
 ] as const;

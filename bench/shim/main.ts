@@ -163,6 +163,19 @@ async function measure(cfg: BenchConfig): Promise<ShimBenchResults> {
       case "cri":
         results.cri = await measureCri(lab, cfg.n, progress);
         break;
+      case "cri-2x": {
+        // The CRI target is judged on containerd 2.x: a run on another series brings up a 2.x lab beside its own.
+        const own = cfg.containerd === "2";
+        const dir = own ? cfg.labDir : `${cfg.labDir}-cri-2x`;
+        const lab2 = own ? lab : await useLab({ dir, containerd: "2" });
+        try {
+          const samples = await measureCri(lab2, cfg.n, progress);
+          results.cri2x = { ...samples, containerd: describeContainerd(lab2.containerd) };
+        } finally {
+          if (!own) await stopLab({ dir, containerd: "2" });
+        }
+        break;
+      }
       case "throughput":
         results.throughput = await measureThroughput(lab, cfg.throughputMiB, cfg.throughputRuns, progress);
         break;

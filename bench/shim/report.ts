@@ -172,6 +172,9 @@ function latencyTable(r: ShimBenchResults): string {
   }
   if (r.exec) rows.push(abRow("exec: `ctr task exec … true`", r.exec.go, r.exec.deno));
   if (r.cri) rows.push(abRow("CRI: create+start+stop+remove in a running pod", r.cri.go, r.cri.deno));
+  if (r.cri2x) {
+    rows.push(abRow(`CRI, the same on ${r.cri2x.containerd}`, r.cri2x.go, r.cri2x.deno));
+  }
   return rows.length ? [...head, ...rows].join("\n") : "_not measured in this run_";
 }
 

@@ -156,3 +156,19 @@ Deno.test("targets: without the floor in the run, the floor-bound targets are no
   assert.equal(rows.lifecycle.shown, "2.03×"); // ours / Go is still shown
   assert.equal(readmeSummary(r, undefined, "x.svg").includes("Floor in this run"), false);
 });
+
+Deno.test("targets: the CRI row is judged on containerd 2.x when the run measured it there, else on its own", () => {
+  const base = sampleResults();
+  const own = Object.fromEntries(
+    evaluateTargets({ ...base, cri: { go: [100], deno: [150] } }).map((t) => [t.key, t]),
+  );
+  assert.equal(own.cri.status, "missed"); // 1.50×
+  assert.equal(own.cri.name, "CRI container create→remove in a running pod");
+  const withTwo = { ...base, cri: { go: [100], deno: [150] }, cri2x: { go: [100], deno: [104], containerd: "c 2.1" } };
+  const rows = Object.fromEntries(evaluateTargets(withTwo).map((t) => [t.key, t]));
+  assert.equal(rows.cri.status, "met"); // 1.04×
+  assert.equal(rows.cri.shown, "1.04×");
+  assert.equal(rows.cri.name, "CRI container create→remove in a running pod (2.x)");
+  const md = renderReport(withTwo, undefined, "benchmarks.svg");
+  assert.match(md, /CRI, the same on c 2\.1/);
+});

@@ -210,7 +210,10 @@ export function evaluateTargets(r: ShimBenchResults, soak?: SoakResults): Target
     dRow("delete", "delete (after the task)", r.start?.delete, fs, SUBCOMMAND_D_LIMIT),
     ...RPC_METHODS.map((m) => ratioRow(`rpc-${m}`, `${m} over ttrpc`, medianRatio(r.rpc?.[m]), 1.10, "lower")),
     ratioRow("exec", "exec latency (ctr task exec)", medianRatio(r.exec), 1.10, "lower"),
-    ratioRow("cri", "CRI container create→remove in a running pod", medianRatio(r.cri), 1.10, "lower"),
+    // Judged on containerd 2.x when the run measured it there (issue 10); the run's own containerd otherwise.
+    r.cri2x
+      ? ratioRow("cri", "CRI container create→remove in a running pod (2.x)", medianRatio(r.cri2x), 1.10, "lower")
+      : ratioRow("cri", "CRI container create→remove in a running pod", medianRatio(r.cri), 1.10, "lower"),
   ];
   const tpNames: Record<ThroughputPath, string> = {
     fifo: "stdout throughput, FIFO → ctr",
