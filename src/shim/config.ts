@@ -9,6 +9,8 @@
  * @module
  */
 
+import { entryExists } from "./entry.ts";
+
 /** The grouping modes, from finest to coarsest. */
 export type GroupingMode = "container" | "pod" | "namespace" | "node";
 
@@ -78,6 +80,8 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
 /** Loads the config from the first place that names one (synchronously: it is read by short-lived commands). */
 export function loadConfig(explicitPath?: string): ShimConfig {
   const path = explicitPath || Deno.env.get("CONTAINERD_SHIM_DENO_CONFIG") || DEFAULT_CONFIG_PATH;
+  // The host-wide file is usually absent: looked up without a thrown NotFound (entry.ts).
+  if (!explicitPath && !entryExists(path)) return parseConfig({}, path);
   let text: string;
   try {
     text = Deno.readTextFileSync(path);

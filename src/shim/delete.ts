@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { entryExists } from "./entry.ts";
 import { log } from "../log.ts";
 import { unixListening } from "../sys/unix_socket.ts";
 import { addressPath } from "./address.ts";
@@ -32,7 +33,8 @@ export function encodeDeleteResponse(pid: number, exitStatus: number, exitedAt: 
 /** Whether runc keeps a state directory for container `id` under `root` (true when that cannot be told). */
 export function runcStateDirExists(root: string, id: string): boolean {
   try {
-    return Deno.lstatSync(`${root}/${id}`).isDirectory;
+    // After the task's Delete it is gone: looked up without a thrown NotFound (entry.ts).
+    return entryExists(`${root}/${id}`) && Deno.lstatSync(`${root}/${id}`).isDirectory;
   } catch (err) {
     return !(err instanceof Deno.errors.NotFound);
   }
