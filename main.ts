@@ -14,9 +14,12 @@ import type { LibcSymbol } from "./src/sys/libc.ts";
 
 const encoder = new TextEncoder();
 
-/** Writes every byte: containerd parses what these subcommands print, so a short write would corrupt it. */
-async function print(bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
+/**
+ * Writes every byte: containerd parses what these subcommands print, so a short write would corrupt it. Synchronous:
+ * Deno's async write to stdout goes through its blocking pool, a thread round trip at the end of every `start`.
+ */
+function print(bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
 /**
@@ -51,7 +54,7 @@ async function prepareProcess(action: string): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const a = parseShimArgs(argv, (k) => Deno.env.get(k));
   if (a.help) {
-    await print(encoder.encode(usage()));
+    print(encoder.encode(usage()));
     return 0;
   }
   if (argv.length === 0) {
@@ -75,19 +78,19 @@ async function main(argv: string[]): Promise<number> {
   }
   if (a.info) {
     const { runtimeInfo } = await import("./src/shim/info.ts");
-    await print(await runtimeInfo(Deno.stdin.readable));
+    print(await runtimeInfo(Deno.stdin.readable));
     return 0;
   }
   switch (a.action) {
     case "start": {
       const [{ readStdinSync, start }, { output }] = await startModules!;
       const result = await start(a, readStdinSync(Deno.stdin));
-      await print(output(result));
+      print(output(result));
       return 0;
     }
     case "delete": {
       const { deleteTask } = await import("./src/shim/delete.ts");
-      await print(await deleteTask(a));
+      print(await deleteTask(a));
       return 0;
     }
     case "install": {
@@ -98,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
     case "check": {
       const { report, runChecks } = await import("./src/shim/check.ts");
       const [text, code] = report(await runChecks(a.rest));
-      await print(encoder.encode(text));
+      print(encoder.encode(text));
       return code;
     }
     case "": {
