@@ -75,9 +75,14 @@ Deno.test("check names the socket it tried and the config file it read", async (
     );
     assert.match(missing.out, new RegExp(`^ok\\s+shim config: no file at ${dir}/nope.json \\(named by`, "m"));
 
-    await Deno.writeTextFile(`${dir}/shim.json`, JSON.stringify({ grouping: "node" }));
+    assert.match(missing.out, /^ok\s+shim config: .*defaults grouping=pod .* spareSeconds=10$/m);
+
+    await Deno.writeTextFile(`${dir}/shim.json`, JSON.stringify({ grouping: "node", spareSeconds: 0 }));
     const present = await run(["check", "-address", sock], { CONTAINERD_SHIM_DENO_CONFIG: `${dir}/shim.json` });
-    assert.match(present.out, new RegExp(`^ok\\s+shim config: read ${dir}/shim.json .*grouping=node`, "m"));
+    assert.match(
+      present.out,
+      new RegExp(`^ok\\s+shim config: read ${dir}/shim.json .*grouping=node.* spareSeconds=0$`, "m"),
+    );
     assert.doesNotMatch(present.out, /does not exist/);
   } finally {
     await Deno.remove(dir, { recursive: true });

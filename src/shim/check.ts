@@ -110,7 +110,8 @@ async function configFindings(): Promise<Finding[]> {
   out.push(
     await probe("shim config", true, () => {
       const c = loadConfig();
-      const settings = `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion}`;
+      const settings = `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion} ` +
+        `spareSeconds=${c.spareSeconds}`;
       return present ? `read ${path} (${why}): ${settings}` : `no file at ${path} (${why}): defaults ${settings}`;
     }, `fix or remove the shim config file ${path}`),
   );
