@@ -135,9 +135,10 @@ export const COMMAND_V8_FLAGS = SHIM_V8_FLAGS.map((f) => f.startsWith("--v8-flag
 
 /**
  * The complete `deno run` flags of the shim when it runs from a bundle: the launcher written by `deno task build`
- * (`command`: what containerd runs, `start` and `delete`), and `start` spawning itself as the server (`server`). `--no-config` and `--no-lock`: containerd runs the shim with the
- * bundle directory as cwd, where no deno.json or deno.lock must be looked up; `--no-remote` and `--no-npm`: the bundle
- * is self-contained and must never resolve or fetch anything.
+ * (`command`: what containerd runs, `start` and `delete`), and `start` spawning itself as the server (`server`).
+ * `--no-config` and `--no-lock`: containerd runs the shim with the bundle directory as cwd, where no deno.json or
+ * deno.lock must be looked up; `--no-remote` and `--no-npm`: the bundle is self-contained and must never resolve or
+ * fetch anything.
  */
 export function shimRunFlags(role: "command" | "server"): string[] {
   const v8 = role === "command" ? COMMAND_V8_FLAGS : SHIM_V8_FLAGS;

@@ -8,6 +8,7 @@ import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { task, TASK_SERVICE_V3 } from "../src/proto/mod.ts";
 import { addressPath } from "../src/shim/address.ts";
 import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
+import { readCmdline } from "./lab/proc.ts";
 
 const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
@@ -427,7 +428,7 @@ function processAlive(pid: number): boolean {
 
 /** The value of `-flag` in a process's command line. */
 async function flagOf(pid: number, flag: string): Promise<string | undefined> {
-  const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+  const argv = await readCmdline(pid) ?? [];
   const i = argv.indexOf(flag);
   return i < 0 ? undefined : argv[i + 1];
 }

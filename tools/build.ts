@@ -2,9 +2,10 @@
  * Builds the shim into `dist/`, in one of two flavours.
  *
  * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting --minify --keep-names` turns
- *   `main.ts` and its npm dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno runtime is placed at
- *   `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible); `dist/containerd-shim-deno-v2` is a two-line
- *   `/bin/sh` launcher that `exec`s that runtime with {@linkcode launcherFlags}.
+ *   `main.ts` and its npm dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno
+ *   runtime is placed at `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible);
+ *   `dist/containerd-shim-deno-v2` is a two-line `/bin/sh` launcher that `exec`s that runtime with
+ *   {@linkcode launcherFlags}.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
  *   `deno compile` writes a single executable `dist/containerd-shim-deno-v2`.
  *

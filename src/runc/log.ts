@@ -21,8 +21,8 @@ const MAX_TAIL = 1 << 20;
 /** Current size of the log file, 0 when it does not exist yet (runc creates it on first use). */
 export function logSize(path: string): number {
   try {
-    // Synchronous: a stat of a small local file takes microseconds, where Deno's async one hops to its blocking pool and
-    // back (0.1–0.3 ms here) before every runc call.
+    // Synchronous: a stat of a small local file takes microseconds, where Deno's async one hops to its blocking pool
+    // and back (0.1–0.3 ms here) before every runc call.
     return Deno.statSync(path).size;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return 0;

@@ -41,7 +41,7 @@ export function serverEnv(libDir: string): Record<string, string> {
   return { DENO_DIR: `${libDir}/${CACHE_DIR}/server` };
 }
 
-/** The library directory of the bundle whose entry is `mainPath`, or undefined when it is not one (a run from source). */
+/** The library directory of the bundle whose entry is `mainPath`; undefined when it is not one (a run from source). */
 export function bundleLibDir(mainPath: string): string | undefined {
   return mainPath.endsWith(`/${BUNDLE_FILE}`) ? mainPath.slice(0, -BUNDLE_FILE.length - 1) : undefined;
 }

@@ -198,8 +198,8 @@ export async function run(
   const spareStop = new AbortController();
 
   // SIGUSR1 would open Deno's inspector (root code execution for any local user): it never reaches Deno's handler
-  // (src/sys/process.ts, guardInspectorSignal). Diagnostics, which
-  // the Go shim gives on SIGUSR1 (a stack dump), are on SIGUSR2: what a stuck or growing shim holds, in containerd's log.
+  // (src/sys/process.ts, guardInspectorSignal). Diagnostics, which the Go shim gives on SIGUSR1 (a stack dump), are on
+  // SIGUSR2: what a stuck or growing shim holds, in containerd's log.
   guardInspectorSignal();
   Deno.addSignalListener("SIGUSR2", () => {
     // Reachable memory is what a growing shim holds: collect first (V8's --expose-gc, see SHIM_V8_FLAGS), so the

@@ -8,8 +8,8 @@
  *
  * Only a server of the same build, for the same containerd, in the same environment is found: the spare's socket
  * name is a hash of the build, containerd's address and the environment the shim reads (all but NAMESPACE, which
- * containerd sets per container). So an upgrade never hands new containers to old code, and a test's environment never meets
- * another's. A spare takes one handoff (it stops listening before it answers), serves at most
+ * containerd sets per container). So an upgrade never hands new containers to old code, and a test's environment
+ * never meets another's. A spare takes one handoff (it stops listening before it answers), serves at most
  * {@link SPARE_MAX_REUSES} groups in its life, and exits when its time is up or on SIGTERM. A server that `start`
  * moved into a shim cgroup (CRI's `ShimCgroup`) is never a spare: it would keep that pod's cgroup busy after the pod.
  *
@@ -23,8 +23,10 @@
  * @example
  * ```ts
  * import { handToSpare, sparePath } from "./spare.ts";
- * const path = sparePath("/run/containerd/s", "/run/containerd/containerd.sock", "3f9c0a12d4e5", { TTRPC_ADDRESS: "…" });
- * const r = handToSpare(path, listenFd, { namespace: "default", id: "c1", bundle: "/run/…/c1", socket, debug: false, spareMs: 10_000 });
+ * const env = { TTRPC_ADDRESS: "/run/containerd/containerd.sock.ttrpc" };
+ * const path = sparePath("/run/containerd/s", "/run/containerd/containerd.sock", "3f9c0a12d4e5", env);
+ * const handoff = { namespace: "default", id: "c1", bundle: "/run/…/c1", socket, debug: false, spareMs: 10_000 };
+ * const r = handToSpare(path, listenFd, handoff);
  * // { kind: "adopted", pid } | { kind: "absent" } | { kind: "declined", reason, killed }
  * ```
  * @module

@@ -77,7 +77,10 @@ export function optionsFromJson(text: string): RuncOptions {
   return o;
 }
 
-/** Reads `<bundle>/options.json` (synchronously: `delete` and the server read it on a request's path); defaults when it is missing. */
+/**
+ * Reads `<bundle>/options.json`, synchronously (`delete` and the server read it on a request's path); the defaults
+ * when it is missing.
+ */
 export function readOptions(bundle: string): RuncOptions {
   try {
     return optionsFromJson(Deno.readTextFileSync(`${bundle}/${OPTIONS_FILE}`));
