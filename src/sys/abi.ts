@@ -66,6 +66,8 @@ export const SO_ACCEPTCONN = 30;
 /** struct ucred, what SO_PEERCRED fills: pid, uid, gid as 32-bit ints. */
 export const UCRED = { size: 12, pid: 0, uid: 4, gid: 8 } as const;
 export const SHUT_WR = 1;
+/** flock(2): an exclusive lock; released by closing the fd. */
+export const LOCK_EX = 2;
 export const SCM_RIGHTS = 1;
 export const MSG_CTRUNC = 0x8;
 export const MSG_CMSG_CLOEXEC = 0x40000000;

@@ -75,6 +75,7 @@ const symbols = {
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // Blocking, on the JS thread: only short-lived commands (`start`) wait with it, never the server.
@@ -197,6 +198,7 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   accept4: { nr: [288, 242] },
   getsockopt: { nr: [55, 209] },
   shutdown: { nr: [48, 210] },
+  flock: { nr: [73, 32] },
   recvmsg: { nr: [47, 212] },
   sendmsg: { nr: [46, 211] },
   ioctl: { nr: [16, 29] },

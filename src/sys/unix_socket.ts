@@ -19,6 +19,9 @@ import {
   AT_FDCWD,
   F_SETFD,
   FD_CLOEXEC,
+  LOCK_EX,
+  O_CLOEXEC,
+  O_RDONLY,
   POLLFD,
   POLLIN,
   SHUT_WR,
@@ -35,7 +38,7 @@ import {
   UCRED,
 } from "./abi.ts";
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
-import { check, cstr, errno, libc } from "./libc.ts";
+import { check, cstr, errno, lastError, libc } from "./libc.ts";
 import { sendWithFds } from "./fd_passing.ts";
 import { setNonblocking, waitFor } from "./fdio.ts";
 
@@ -69,23 +72,39 @@ export function listenUnix(path: string, backlog = 4): number {
 }
 
 /**
- * socket + bind + listen on `path` for a new server of a group (what `start` does, and a server started by hand):
- * the listening fd, or undefined when a live listener already owns the path (a concurrent `start` of the same group
- * won). Only a dead socket file, whose server is gone, is replaced.
+ * socket + bind + listen on `path` for a new server of a group (what `start` does, a server started by hand, a spare
+ * taking its socket): the listening fd, or undefined when a live listener already owns the path (a concurrent `start`
+ * of the same group won). Only a dead socket file, whose server is gone, is replaced.
+ *
+ * Under an exclusive flock(2) of the socket's directory, held by every caller for the few system calls this takes: a
+ * socket that another caller has bound but not yet put to listen refuses connections exactly like a dead one, and
+ * was taken for dead and replaced by a concurrent `start`, which left the first listener orphaned (its server then
+ * waited a minute for a Create that could not reach it). The lock is released when its fd is closed.
  */
 export function listenReplacingDead(path: string, backlog: number): number | undefined {
+  const slash = path.lastIndexOf("/");
+  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+  const C = libc();
+  const dirFd = check(C.open(cstr(dir), O_RDONLY | O_CLOEXEC, 0), "open", dir);
   try {
+    while (C.flock(dirFd, LOCK_EX) !== 0) {
+      if (errno() !== EINTR) throw lastError("flock", dir);
+    }
+    try {
+      return listenUnix(path, backlog);
+    } catch (err) {
+      if (!isErrno(err, EADDRINUSE)) throw err;
+    }
+    if (unixListening(path)) return undefined;
+    try {
+      Deno.removeSync(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
     return listenUnix(path, backlog);
-  } catch (err) {
-    if (!isErrno(err, EADDRINUSE)) throw err;
+  } finally {
+    C.close(dirFd);
   }
-  if (unixListening(path)) return undefined;
-  try {
-    Deno.removeSync(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return listenUnix(path, backlog);
 }
 
 /**

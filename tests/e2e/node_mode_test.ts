@@ -12,6 +12,16 @@ const NS = "e2e-node";
 
 const NODE_CONTAINERS = rounds(50, 20);
 
+/** Each pid with its name and command line, for a failure message. */
+async function describePids(pids: number[]): Promise<string> {
+  const out: string[] = [];
+  for (const pid of pids) {
+    const comm = (await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "?")).trim();
+    out.push(`${pid} (${comm}): ${(await readCmdline(pid) ?? []).filter((a) => !a.startsWith("--")).join(" ")}`);
+  }
+  return `${pids.length}:\n${out.join("\n")}`;
+}
+
 Deno.test(`node grouping: ${NODE_CONTAINERS} containers, one server, every operation works on each`, async () => {
   const lab = await labWith(NS);
   const config = `${lab.dir}/node-grouping.json`;
@@ -42,7 +52,7 @@ Deno.test(`node grouping: ${NODE_CONTAINERS} containers, one server, every opera
       runs.forEach((r, j) => assert.equal(r.code, 0, `${ids[i + j]}: ${r.stderr}`));
     }
     const serving = await servers();
-    assert.equal(serving.length, 1, `expected one server, found ${serving.length}`);
+    assert.equal(serving.length, 1, `expected one server, found ${await describePids(serving)}`);
     const ls = (await lab.ctr(["task", "ls"], { namespace: NS })).stdout;
     for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
 
@@ -86,7 +96,7 @@ Deno.test("node grouping: a crash of the shared server loses no container silent
     }
     const servers: number[] = [];
     for (const pid of await lab.shimPids()) if ((await readCmdline(pid) ?? []).includes("-socket")) servers.push(pid);
-    assert.equal(servers.length, 1);
+    assert.equal(servers.length, 1, `expected one server, found ${await describePids(servers)}`);
     Deno.kill(servers[0], "SIGKILL");
     // containerd runs our `delete` for every task the server held: each is cleaned up and reported, none lingers.
     assert.ok(
