@@ -50,7 +50,9 @@ async function once(
   const id = `ab-${tag}`;
   const bundle = await makeBundle(dir, id, ["sleep", "100000"]);
   const t0 = performance.now();
-  const child = startCommand(`${dist}/containerd-shim-deno-v2`, bundle, id, ns, dir, events.path).spawn();
+  const child = startCommand(`${dist}/containerd-shim-deno-v2`, bundle, id, ns, dir, events.path, {
+    CONTAINERD_SHIM_DENO_CONFIG: `${dir}/no-spares.json`,
+  }).spawn();
   const out = await child.output();
   const startMs = performance.now() - t0;
   if (!out.success) throw new Error(`start failed: ${new TextDecoder().decode(out.stderr)}`);
@@ -90,6 +92,9 @@ if (import.meta.main) {
   const n = Number(nArg ?? 10);
   const dir = await Deno.makeTempDir({ prefix: "ab-server-" });
   const events = FakeEvents.start(dir);
+  // Every sample is a server's boot: a spare left by the previous sample of the same build would take the next pod
+  // (src/shim/spare.ts), with neither a boot to time nor a fresh server's memory.
+  await Deno.writeTextFile(`${dir}/no-spares.json`, JSON.stringify({ spareSeconds: 0 }));
   const samples: Record<string, Sample[]> = { [a]: [], [b]: [] };
   try {
     await busyboxRootfs(dir);

@@ -42,6 +42,7 @@ export function startCommand(
   ns: string,
   dir: string,
   events: string,
+  extraEnv: Record<string, string> = {},
 ): Deno.Command {
   return new Deno.Command(binary, {
     args: [
@@ -62,6 +63,7 @@ export function startCommand(
       GRPC_ADDRESS: `${dir}/containerd.sock`,
       NAMESPACE: ns,
       MAX_SHIM_VERSION: "2",
+      ...extraEnv,
     },
     stdin: "null",
     stdout: "piped",
