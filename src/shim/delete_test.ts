@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { mightBeMounted, readInitPid, runcStateDirExists } from "./delete.ts";
+import {
+  bundleSocketPath,
+  DELETE_EXIT_STATUS,
+  deleteTask,
+  listBundle,
+  mightBeMounted,
+  readInitPid,
+  runcStateDirExists,
+} from "./delete.ts";
+import { parseShimArgs } from "./flags.ts";
+import { listenUnix } from "../sys/unix_socket.ts";
+import { libc } from "../sys/libc.ts";
+import { task } from "../proto/mod.ts";
 
 Deno.test("runcStateDirExists: runc's directory for the container decides whether runc delete runs", () => {
   const root = Deno.makeTempDirSync({ prefix: "runc-root-" });
@@ -38,5 +50,40 @@ Deno.test("mightBeMounted: only a missing rootfs or an empty one on the bundle's
     assert.equal(mightBeMounted("/dev", bundle), true, "another device");
   } finally {
     Deno.removeSync(bundle, { recursive: true });
+  }
+});
+
+Deno.test("deleteTask reads only what the bundle holds: pid from init.pid, 137, and a dead server's socket removed", async () => {
+  const bundle = Deno.makeTempDirSync({ prefix: "delete-bundle-" });
+  const sockets = Deno.makeTempDirSync({ prefix: "delete-sockets-" });
+  const ns = `delete-test-${Deno.pid}`; // no runc state directory exists for it: runc is not run
+  const args = (id: string) =>
+    parseShimArgs(["-namespace", ns, "-id", id, "-bundle", bundle, "delete"], () => undefined);
+  const decode = (b: Uint8Array) => task.DeleteResponse.decode(b);
+  try {
+    assert.deepEqual(listBundle(bundle), new Set());
+    const before = Date.now();
+    const empty = decode(await deleteTask(args("c1")));
+    assert.equal(empty.pid, 0, "no init.pid: the task never started");
+    assert.equal(empty.exitStatus, DELETE_EXIT_STATUS);
+    const at = Number(empty.exitedAt?.seconds ?? 0) * 1000 + Math.floor(Number(empty.exitedAt?.nanos ?? 0) / 1e6);
+    assert.ok(at >= before - 1000 && at <= Date.now() + 1000, `exited_at ${at} is now`);
+
+    Deno.writeTextFileSync(`${bundle}/init.pid`, "4321");
+    // A socket file nothing listens on any more: what a server killed with -9 leaves.
+    const socket = `${sockets}/dead.sock`;
+    libc().close(listenUnix(socket)); // the file stays, dead
+    Deno.writeTextFileSync(`${bundle}/address`, `unix://${socket}`);
+    const names = listBundle(bundle)!;
+    assert.deepEqual([...names].sort(), ["address", "init.pid"]);
+    assert.equal(bundleSocketPath(bundle, names), socket);
+    assert.equal(bundleSocketPath(bundle, new Set(["init.pid"])), undefined, "not listed: not read");
+    const full = decode(await deleteTask(args("c1")));
+    assert.equal(full.pid, 4321);
+    assert.equal(full.exitStatus, DELETE_EXIT_STATUS);
+    assert.equal(listBundle(sockets)?.has("dead.sock"), false, "the dead server's socket was left");
+  } finally {
+    Deno.removeSync(bundle, { recursive: true });
+    Deno.removeSync(sockets, { recursive: true });
   }
 });

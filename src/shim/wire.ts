@@ -90,9 +90,9 @@ export class WireWriter {
   }
 }
 
-/** Encodes a google.protobuf.Timestamp. */
-export function timestampBytes(d: Date): Uint8Array {
-  const ms = d.getTime();
+/** Encodes a google.protobuf.Timestamp of a Date or of milliseconds since the epoch. */
+export function timestampBytes(at: Date | number): Uint8Array {
+  const ms = typeof at === "number" ? at : at.getTime();
   const seconds = Math.floor(ms / 1000);
   return new WireWriter().uint(1, seconds).uint(2, (ms - seconds * 1000) * 1_000_000).finish();
 }
