@@ -10,16 +10,15 @@
  * It runs after every task, so it loads only what it needs: runc and the unmount (libc through FFI, whose first use
  * alone costs a few ms) run only when there is something to do — runc's state directory for the id, a `rootfs` that
  * may hold a mount ({@linkcode mightBeMounted}; Deno refuses /proc/self/mountinfo without --allow-all) — and the
- * socket probe only when a socket file is left in place. The bundle is listed once and only the files it holds are read:
+ * socket probe only when a socket file is left in place; their modules, and the logger's, are imported only then (the
+ * bundle's chunks for them, with libc's tables and the poller, were ~50 KB of every `delete`'s module loading). The
+ * bundle is listed once and only the files it holds are read:
  * in a fresh process the first thrown NotFound costs ~1 ms (a listing ~0.3), and which of `options.json`, `init.pid`,
  * `address` and `rootfs` exist depends on how far the task got.
  *
  * @module
  */
 import { entryExists } from "./entry.ts";
-import { log } from "../log.ts";
-import { unixListening } from "../sys/unix_socket.ts";
-import { addressPath } from "./address.ts";
 import { defaultOptions, OPTIONS_FILE, readOptions, runcRoot } from "../task/options.ts";
 import type { ShimArgs } from "./flags.ts";
 import { timestampBytes, WireWriter } from "./wire.ts";
@@ -78,7 +77,7 @@ export function bundleSocketPath(bundle: string, names = listBundle(bundle)): st
     }
   }
   if (!address.startsWith("unix://")) return undefined;
-  return addressPath(address);
+  return address.slice("unix://".length);
 }
 
 /**
@@ -86,7 +85,7 @@ export function bundleSocketPath(bundle: string, names = listBundle(bundle)): st
  * the unlink: a server that replaced a stale file in between (it probes and replaces dead sockets itself) keeps its
  * own. Returns whether a file was removed.
  */
-export function removeDeadSocket(path: string): boolean {
+export async function removeDeadSocket(path: string): Promise<boolean> {
   let before: Deno.FileInfo;
   try {
     // A server that exited removed its socket: usually nothing is there (no thrown NotFound for that, entry.ts).
@@ -95,7 +94,9 @@ export function removeDeadSocket(path: string): boolean {
   } catch {
     return false;
   }
-  if (!before.isSocket || unixListening(path)) return false;
+  if (!before.isSocket) return false;
+  const { unixListening } = await import("../sys/unix_socket.ts");
+  if (unixListening(path)) return false;
   try {
     const now = Deno.lstatSync(path);
     if (now.ino !== before.ino || now.dev !== before.dev) return false;
@@ -104,6 +105,11 @@ export function removeDeadSocket(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A warning on stderr (containerd logs it as a cleanup warning); the logger loads only when there is one. */
+async function warn(msg: string, fields: Record<string, unknown>): Promise<void> {
+  (await import("../log.ts")).log.warn(msg, fields);
 }
 
 /** Runs the cleanup and returns the bytes to print. */
@@ -129,7 +135,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
     try {
       await runc.delete(a.id, { force: true });
     } catch (err) {
-      if (!isNotExist(err)) log.warn("failed to remove runc container", { id: a.id, error: err });
+      if (!isNotExist(err)) await warn("failed to remove runc container", { id: a.id, error: err });
     }
   }
   const rootfs = `${bundle}/rootfs`;
@@ -138,11 +144,13 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
       const { unmountAll } = await import("../sys/mount.ts");
       await unmountAll(rootfs);
     } catch (err) {
-      log.warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+      await warn("failed to cleanup rootfs mount", { id: a.id, error: err });
     }
   }
   const socket = bundleSocketPath(bundle, names);
-  if (socket && removeDeadSocket(socket)) log.debug("removed the dead shim server's socket", { socket });
+  if (socket && await removeDeadSocket(socket)) {
+    (await import("../log.ts")).log.debug("removed the dead shim server's socket", { socket });
+  }
   const pid = mayHave(names, "init.pid") ? readInitPid(`${bundle}/init.pid`) : 0;
   return encodeDeleteResponse(pid, DELETE_EXIT_STATUS, Date.now());
 }
