@@ -12,32 +12,19 @@
  * ```
  * @module
  */
+import { resolve } from "node:path";
 import { busyboxRootfs, FakeEvents, makeBundle, TaskClient } from "../tests/harness/shim.ts";
-import { encodeJsonAny, JSON_TYPE_URLS } from "../src/proto/any.ts";
+import { timedRpcs } from "./shim/phase_rpc.ts";
+import { RPC_METHODS, type RpcMethod } from "./shim/results.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
 import { startCommand } from "./soak/rpc.ts";
 
-const METHODS = ["Create", "Start", "Exec", "State", "Kill", "Delete"] as const;
-type Method = typeof METHODS[number];
 const median = (xs: number[]) => quantile([...xs].sort((x, y) => x - y), 0.5);
 const NS = "abrpc";
-
-const execSpec = encodeJsonAny(JSON_TYPE_URLS.process, {
-  args: ["true"],
-  cwd: "/",
-  env: ["PATH=/bin:/usr/bin"],
-  user: { uid: 0, gid: 0 },
-});
 
 interface Served {
   client: TaskClient;
   anchor: string;
-}
-
-async function time(f: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
 }
 
 async function serve(dist: string, dir: string, events: FakeEvents, tag: string): Promise<Served> {
@@ -63,22 +50,13 @@ async function bundleFor(dir: string, s: Served, id: string): Promise<string> {
   return path;
 }
 
-async function once(s: Served, dir: string, id: string): Promise<Record<Method, number>> {
+async function once(s: Served, dir: string, id: string): Promise<Record<RpcMethod, number>> {
   const bundle = await bundleFor(dir, s, id);
-  const c = s.client;
-  const t = {} as Record<Method, number>;
-  t.Create = await time(() => c.call("Create", { id, bundle }));
-  t.Start = await time(() => c.call("Start", { id }));
-  t.Exec = await time(() => c.call("Exec", { id, execId: "e1", spec: execSpec, terminal: false }));
-  await c.call("Start", { id, execId: "e1" });
-  await c.call("Wait", { id, execId: "e1" });
-  await c.call("Delete", { id, execId: "e1" });
-  t.State = await time(() => c.call("State", { id }));
-  t.Kill = await time(() => c.call("Kill", { id, signal: 9 }));
-  await c.call("Wait", { id });
-  t.Delete = await time(() => c.call("Delete", { id }));
-  await Deno.remove(bundle, { recursive: true }).catch(() => {});
-  return t;
+  try {
+    return await timedRpcs(s.client, id, bundle);
+  } finally {
+    await Deno.remove(bundle, { recursive: true }).catch(() => {});
+  }
 }
 
 async function stop(s: Served): Promise<void> {
@@ -90,14 +68,15 @@ async function stop(s: Served): Promise<void> {
 }
 
 if (import.meta.main) {
-  const [a, b, nArg] = Deno.args;
+  const [a, b] = Deno.args.slice(0, 2).map((d) => resolve(d)); // the shims run with their bundles as cwd
+  const nArg = Deno.args[2];
   if (!a || !b) throw new Error("usage: ab_rpc.ts <dist A> <dist B> [iterations]");
   const n = Number(nArg ?? 20);
   const dir = await Deno.makeTempDir({ prefix: "ab-rpc-" });
   await Deno.writeTextFile(`${dir}/shim.json`, JSON.stringify({ spareSeconds: 0 }));
   const events = FakeEvents.start(dir);
   const served: Record<string, Served> = {};
-  const samples: Record<string, Record<Method, number>[]> = { [a]: [], [b]: [] };
+  const samples: Record<string, Record<RpcMethod, number>[]> = { [a]: [], [b]: [] };
   try {
     await busyboxRootfs(dir);
     served[a] = await serve(a, dir, events, "a");
@@ -116,7 +95,7 @@ if (import.meta.main) {
   console.log(`A = ${a}, B = ${b}, ${n} interleaved pairs, load ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   console.log("| RPC | median A ms | median B ms | B/A | median of pair ratios |");
   console.log("|---|---|---|---|---|");
-  for (const m of METHODS) {
+  for (const m of RPC_METHODS) {
     const ma = median(samples[a].map((s) => s[m])), mb = median(samples[b].map((s) => s[m]));
     const pairs = median(samples[a].map((s, i) => samples[b][i][m] / s[m]));
     console.log(`| ${m} | ${ma.toFixed(2)} | ${mb.toFixed(2)} | ${(mb / ma).toFixed(3)} | ${pairs.toFixed(3)} |`);

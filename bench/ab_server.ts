@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { resolve } from "node:path";
 import { busyboxRootfs, FakeEvents, makeBundle, TaskClient } from "../tests/harness/shim.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
 import { startCommand } from "./soak/rpc.ts";
@@ -87,7 +88,7 @@ async function once(
 
 if (import.meta.main) {
   const mode = { startOnly: Deno.args.includes("--start-only"), noMemory: Deno.args.includes("--no-memory") };
-  const [a, b, nArg] = Deno.args.filter((x) => !x.startsWith("--"));
+  const [a, b, nArg] = Deno.args.filter((x) => !x.startsWith("--")).map((x, i) => i < 2 ? resolve(x) : x);
   if (!a || !b) throw new Error("usage: ab_server.ts [--start-only | --no-memory] <dist A> <dist B> [pairs]");
   const n = Number(nArg ?? 10);
   const dir = await Deno.makeTempDir({ prefix: "ab-server-" });

@@ -85,31 +85,38 @@ async function removeTask(c: TaskClient, id: string): Promise<void> {
   await c.call("Delete", { id }).catch(() => {});
 }
 
+/**
+ * Container `id` (its bundle at `bundle`, not created yet) through the RPCs containerd sends for `ctr run` plus an exec,
+ * on `c`; returns each timed RPC's round trip in ms. Throws on the first failure (the caller cleans up).
+ */
+export async function timedRpcs(c: TaskClient, id: string, bundle: string): Promise<Record<RpcMethod, number>> {
+  const t = {} as Record<RpcMethod, number>;
+  t.Create = await time(() =>
+    c.call("Create", { id, bundle, rootfs: [], terminal: false, stdin: "", stdout: "", stderr: "" })
+  );
+  t.Start = await time(() => c.call("Start", { id }));
+  t.Exec = await time(() => c.call("Exec", { id, execId: "e1", spec: execSpec, terminal: false }));
+  await c.call("Start", { id, execId: "e1" });
+  await c.call("Wait", { id, execId: "e1" });
+  await c.call("Delete", { id, execId: "e1" });
+  t.State = await time(() => c.call("State", { id }));
+  t.Kill = await time(() => c.call("Kill", { id, signal: 9 }));
+  await c.call("Wait", { id });
+  t.Delete = await time(() => c.call("Delete", { id }));
+  return t;
+}
+
 /** One container through the timed RPCs; returns each RPC's round trip in ms. */
 async function once(s: Served, dir: string, id: string, group: string): Promise<Record<RpcMethod, number>> {
   const bundle = await createBundle(dir, id, group);
-  const c = s.client;
-  const t = {} as Record<RpcMethod, number>;
   try {
-    t.Create = await time(() =>
-      c.call("Create", { id, bundle, rootfs: [], terminal: false, stdin: "", stdout: "", stderr: "" })
-    );
-    t.Start = await time(() => c.call("Start", { id }));
-    t.Exec = await time(() => c.call("Exec", { id, execId: "e1", spec: execSpec, terminal: false }));
-    await c.call("Start", { id, execId: "e1" });
-    await c.call("Wait", { id, execId: "e1" });
-    await c.call("Delete", { id, execId: "e1" });
-    t.State = await time(() => c.call("State", { id }));
-    t.Kill = await time(() => c.call("Kill", { id, signal: 9 }));
-    await c.call("Wait", { id });
-    t.Delete = await time(() => c.call("Delete", { id }));
+    return await timedRpcs(s.client, id, bundle);
   } catch (e) {
-    await removeTask(c, id);
+    await removeTask(s.client, id);
     throw new Error(`${s.side}: ${e instanceof Error ? e.message : e}`);
   } finally {
     await Deno.remove(bundle, { recursive: true }).catch(() => {});
   }
-  return t;
 }
 
 /** Runs `n` interleaved iterations per side and returns every RPC's samples. */
