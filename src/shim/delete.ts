@@ -11,10 +11,11 @@
  * alone costs a few ms) run only when there is something to do — runc's state directory for the id, a `rootfs` that
  * may hold a mount ({@linkcode mightBeMounted}; Deno refuses /proc/self/mountinfo without --allow-all) — and the
  * socket probe only when a socket file is left in place; their modules, and the logger's, are imported only then (the
- * bundle's chunks for them, with libc's tables and the poller, were ~50 KB of every `delete`'s module loading). The
- * bundle is listed once and only the files it holds are read:
- * in a fresh process the first thrown NotFound costs ~1 ms (a listing ~0.3), and which of `options.json`, `init.pid`,
- * `address` and `rootfs` exist depends on how far the task got.
+ * bundle's chunks for them, with libc's tables and the poller, were ~50 KB of every `delete`'s module loading).
+ *
+ * The bundle is listed once, and only the files it holds are read: which of `options.json`, `init.pid`, `address` and
+ * `rootfs` exist depends on how far the task got, and in a fresh process the first thrown NotFound costs ~1 ms (a
+ * listing ~0.3 ms).
  *
  * @module
  */
@@ -63,21 +64,24 @@ export function runcStateDirExists(root: string, id: string): boolean {
  * `names` is the bundle's listing ({@linkcode listBundle}).
  */
 export function bundleSocketPath(bundle: string, names = listBundle(bundle)): string | undefined {
-  let address = "";
-  try {
-    if (!mayHave(names, "address")) throw new Deno.errors.NotFound("no address file");
-    address = Deno.readTextFileSync(`${bundle}/address`).trim();
-  } catch {
+  const address = handedAddress(bundle, names);
+  return address?.startsWith("unix://") ? address.slice("unix://".length) : undefined;
+}
+
+/** The address in `address`, else in `bootstrap.json`; undefined when neither file has one. */
+function handedAddress(bundle: string, names: Set<string> | undefined): string | undefined {
+  if (mayHave(names, "address")) {
     try {
-      if (!mayHave(names, "bootstrap.json")) return undefined;
-      const b = JSON.parse(Deno.readTextFileSync(`${bundle}/bootstrap.json`)) as { address?: unknown };
-      if (typeof b.address === "string") address = b.address;
-    } catch {
-      return undefined;
-    }
+      return Deno.readTextFileSync(`${bundle}/address`).trim();
+    } catch { /* unreadable: containerd 2.x's file may still say */ }
   }
-  if (!address.startsWith("unix://")) return undefined;
-  return address.slice("unix://".length);
+  if (!mayHave(names, "bootstrap.json")) return undefined;
+  try {
+    const b = JSON.parse(Deno.readTextFileSync(`${bundle}/bootstrap.json`)) as { address?: unknown };
+    return typeof b.address === "string" ? b.address : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

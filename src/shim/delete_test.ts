@@ -78,6 +78,9 @@ Deno.test("deleteTask reads only what the bundle holds: pid from init.pid, 137, 
     assert.deepEqual([...names].sort(), ["address", "init.pid"]);
     assert.equal(bundleSocketPath(bundle, names), socket);
     assert.equal(bundleSocketPath(bundle, new Set(["init.pid"])), undefined, "not listed: not read");
+    Deno.writeTextFileSync(`${bundle}/bootstrap.json`, JSON.stringify({ version: 3, address: "unix:///run/x.sock" }));
+    assert.equal(bundleSocketPath(bundle, new Set(["bootstrap.json"])), "/run/x.sock", "containerd 2.x's file");
+    Deno.removeSync(`${bundle}/bootstrap.json`);
     const full = decode(await deleteTask(args("c1")));
     assert.equal(full.pid, 4321);
     assert.equal(full.exitStatus, DELETE_EXIT_STATUS);
