@@ -19,7 +19,7 @@
 
 import { F_GETFL, F_SETFL, O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
 import { EAGAIN, EINTR, SysError } from "./errno.ts";
-import { check, cstr, errno, libc } from "./libc.ts";
+import { callAgain, check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 
 /** Longest stretch of back-to-back sync I/O before the async helpers yield to the event loop. */
@@ -70,7 +70,7 @@ export function read(fd: number, buf: Uint8Array): number {
     if (n >= 0) return n;
     const err = errno();
     if (err === EAGAIN) return -1;
-    if (err !== EINTR) throw new SysError("read", err, `fd ${fd}`);
+    if (!callAgain(err)) throw new SysError("read", err, `fd ${fd}`);
   }
 }
 
@@ -89,7 +89,7 @@ function writeBytes(fd: number, buf: Uint8Array, len: number): number {
     if (n >= 0) return n;
     const err = errno();
     if (err === EAGAIN) return -1;
-    if (err !== EINTR) throw new SysError("write", err, `fd ${fd}`);
+    if (!callAgain(err)) throw new SysError("write", err, `fd ${fd}`);
   }
 }
 

@@ -23,7 +23,7 @@
 
 import { libcCandidates } from "../permissions.ts";
 import { AT_FDCWD, F_GETFD } from "./abi.ts";
-import { SysError } from "./errno.ts";
+import { EINTR, ENOENT, SysError } from "./errno.ts";
 
 const symbols = {
   __errno_location: { parameters: [], result: "pointer" },
@@ -358,6 +358,19 @@ export function errno(): number {
   // memcpy itself never sets errno, so this reads the failed call's value.
   C.errno_copy(errnoValue, errnoPointer!, 4n);
   return errnoValue[0];
+}
+
+/**
+ * Whether a failed call that can fail with neither ENOENT nor EINTR for real should just be made again. EINTR: a
+ * signal came. ENOENT: Deno 2.9.6 runs a one-time initialisation (a TSC clock calibration: it opens
+ * `/sys/devices/system/cpu/cpu0/tsc_freq_khz`, missing on this kernel, then sleeps 1 + 2 ms) on whichever of its threads
+ * first needs it; when that is the JS thread, between a failed call and the read of errno, errno says ENOENT. strace
+ * showed it: `openat` of a fifo without a reader returned ENXIO, then the same thread opened that file, and errno read
+ * ENOENT; in ~1.5% of fresh processes on their first failed call. A read that would block (EAGAIN) must not become an
+ * error that way: read, write and accept retry instead.
+ */
+export function callAgain(err: number): boolean {
+  return err === EINTR || err === ENOENT;
 }
 
 /** A SysError for the errno of the sync call that just failed. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { libcCandidates } from "../permissions.ts";
 import { O_CLOEXEC, POLLIN } from "./abi.ts";
-import { EBADF, ENOENT } from "./errno.ts";
-import { addressOf, bindLibc, cstr, errno, libc, viaSyscall } from "./libc.ts";
+import { EAGAIN, EBADF, EINTR, ENOENT } from "./errno.ts";
+import { addressOf, bindLibc, callAgain, cstr, errno, libc, viaSyscall } from "./libc.ts";
 
 Deno.test("errno is the errno of the sync call that just failed", () => {
   assert.equal(libc().close(-1), -1);
@@ -124,4 +124,11 @@ Deno.test("plain system calls go through syscall(): same results and errno as li
   for (const f of [fd, r, w]) assert.equal(C.close(f), 0);
   assert.equal(C.close(r), -1);
   assert.equal(errno(), EBADF);
+});
+
+Deno.test("callAgain: EINTR and the ENOENT a runtime initialisation leaves in errno are retried; EAGAIN and real errors are not", () => {
+  assert.equal(callAgain(EINTR), true);
+  assert.equal(callAgain(ENOENT), true);
+  assert.equal(callAgain(EAGAIN), false);
+  assert.equal(callAgain(EBADF), false);
 });

@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { kill, signalNumber } from "./process.ts";
- * import { ESRCH, isErrno } from "./errno.ts";
+ * import { ENOENT, ESRCH, isErrno } from "./errno.ts";
  * try {
  *   kill(4242, signalNumber("SIGTERM"));
  * } catch (e) {
@@ -26,7 +26,8 @@ import {
   PR_SET_CHILD_SUBREAPER,
   PR_SET_NAME,
 } from "./abi.ts";
-import { addressOf, check, cstr, libc } from "./libc.ts";
+import { ENOENT } from "./errno.ts";
+import { addressOf, check, cstr, errno, libc } from "./libc.ts";
 import { readFile, writeFile } from "./procfs.ts";
 import { after, type Timer } from "../timer.ts";
 
@@ -111,6 +112,16 @@ export function close(fd: number): void {
   check(libc().close(fd), "close", String(fd));
 }
 
+/** Whether `path` names a directory entry (lstat), for telling a real ENOENT from a clobbered errno. */
+function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Points this process's fd 2 at the fifo `path` (containerd's `log` fifo) without ever blocking: the fifo is opened
  * `O_WRONLY|O_NONBLOCK`, so the open fails with SysError ENXIO if nobody reads it (containerd opens it first), and a
@@ -118,7 +129,11 @@ export function close(fd: number): void {
  * description is shared with fd 2, so fd 2 is non-blocking afterwards; fd 2 itself is not CLOEXEC (it never is).
  */
 export function redirectStderrToFifo(path: string): void {
-  const fd = check(libc().open(cstr(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0), "open", path);
+  const open = () => libc().open(cstr(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  let ret = open();
+  // ENOENT for a path that is there: errno read after the runtime's one-time initialisation (libc.ts, callAgain).
+  if (ret < 0 && errno() === ENOENT && pathExists(path)) ret = open();
+  const fd = check(ret, "open", path);
   try {
     dup2(fd, 2);
   } finally {

@@ -38,7 +38,7 @@ import {
   UCRED,
 } from "./abi.ts";
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
-import { check, cstr, errno, lastError, libc } from "./libc.ts";
+import { callAgain, check, cstr, errno, lastError, libc } from "./libc.ts";
 import { sendWithFds } from "./fd_passing.ts";
 import { setNonblocking, waitFor } from "./fdio.ts";
 
@@ -156,7 +156,7 @@ export function acceptUnix(listenFd: number): number {
     if (fd >= 0) return fd;
     const err = errno();
     if (err === EAGAIN) return -1;
-    if (err !== EINTR && err !== ECONNABORTED) throw new SysError("accept4", err, `fd ${listenFd}`);
+    if (!callAgain(err) && err !== ECONNABORTED) throw new SysError("accept4", err, `fd ${listenFd}`);
   }
 }
 
