@@ -309,7 +309,7 @@ export function unixExchange(
       }
       if (n < 0) {
         const e = errno();
-        if (e === EINTR) continue;
+        if (callAgain(e)) continue; // EINTR, or a clobbered errno (libc.ts): a write cannot fail with ENOENT
         if (e === EAGAIN && performance.now() < deadline) {
           pollIn(-1, 1);
           continue;
@@ -327,7 +327,7 @@ export function unixExchange(
       const n = libc().read(fd, buf, BigInt(buf.length));
       if (n < 0) {
         const e = errno();
-        if (e === EINTR || e === EAGAIN) continue;
+        if (callAgain(e) || e === EAGAIN) continue; // (a read cannot fail with ENOENT: libc.ts, callAgain)
         return { kind: "answered", data: received, complete: false, peerPid, error: e };
       }
       if (n === 0) return { kind: "answered", data: received, complete: false, peerPid, eof: true };
