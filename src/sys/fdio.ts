@@ -18,7 +18,7 @@
  */
 
 import { F_GETFL, F_SETFL, O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
-import { EAGAIN, EINTR, SysError } from "./errno.ts";
+import { EAGAIN, SysError } from "./errno.ts";
 import { callAgain, check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 
