@@ -119,7 +119,7 @@ async function ownedProcess(pid: number, argv: string[], scope: Scope, since: nu
 }
 
 /** Listening unix sockets by path → inode, from /proc/net/unix. */
-async function listeningSockets(): Promise<Map<string, string>> {
+export async function listeningSockets(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const text = await Deno.readTextFile("/proc/net/unix").catch(() => "");
   for (const line of text.split("\n").slice(1)) {

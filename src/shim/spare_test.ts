@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { listeningSockets } from "../../tools/leftovers.ts";
 import { decodeHandoff, encodeHandoff, type Handoff, handToSpare, sparePath } from "./spare.ts";
 import { listenUnix, unixExchange } from "../sys/unix_socket.ts";
 import { closeFd, pipe } from "../sys/fdio.ts";
@@ -68,10 +69,18 @@ function spawnScript(dir: string, body: string, output: "piped" | "null" = "pipe
   }).spawn();
 }
 
+/**
+ * Whether a socket listens at `path`. Not the file's existence: listen(2) comes after bind(2), and a handoff in between
+ * is refused ("absent"). Not a probe connection either: a spare takes the first connection as its handoff.
+ */
+async function listensAt(path: string): Promise<boolean> {
+  return (await listeningSockets()).has(path);
+}
+
 /** Waits until `pred` holds (e.g. the child listens). */
-async function until(pred: () => boolean, ms = 10_000): Promise<void> {
+async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!pred()) {
+  while (!await pred()) {
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -96,11 +105,15 @@ Deno.test("a spare takes the group's listening socket from start and serves it; 
       if (got) {
         let c = -1;
         while ((c = acceptUnix(got.listenFd)) < 0) await poller().wait(got.listenFd, "read");
+        // Read the request before answering and closing, as a server does: closing with it unread would reset the
+        // connection, and the client could see the reset instead of the answer.
+        const req = new Uint8Array(1);
+        while (libc().read(c, req, 1n) < 1) await poller().wait(c, "read");
         libc().write(c, new TextEncoder().encode("served"), 6n);
         libc().close(c);
       }`,
     );
-    await until(() => exists(spare));
+    await until(() => listensAt(spare));
     const group = `${dir}/group.sock`;
     const listenFd = listenUnix(group);
     const result = handToSpare(spare, listenFd, { ...HANDOFF, socket: group });
@@ -131,7 +144,7 @@ Deno.test("a spare refuses a handoff without a listening socket, and says why", 
       dir,
       `console.log(JSON.stringify(await waitAsSpare(${JSON.stringify(spare)}, 20_000, () => true) ?? null));`,
     );
-    await until(() => exists(spare));
+    await until(() => listensAt(spare));
     // A pipe is no listener.
     const [r, w] = pipe();
     const result = handToSpare(spare, r, HANDOFF);
@@ -157,7 +170,7 @@ Deno.test("start kills a spare that does not answer (it may hold the socket), an
       `listenUnix(${JSON.stringify(spare)}); await new Promise(() => setInterval(() => {}, 1000));`,
       "null",
     );
-    await until(() => exists(spare));
+    await until(() => listensAt(spare));
     const group = listenUnix(`${dir}/group.sock`);
     const result = handToSpare(spare, group, HANDOFF, 300);
     assert.deepEqual(result, { kind: "declined", reason: "no answer in 300 ms", killed: true });
@@ -172,7 +185,7 @@ Deno.test("start kills a spare that does not answer (it may hold the socket), an
       await new Promise((r) => setTimeout(r, 60_000));`,
       "null",
     );
-    await until(() => exists(spare2));
+    await until(() => listensAt(spare2));
     const reset = handToSpare(spare2, group, HANDOFF, 5000);
     closeFd(group);
     assert.deepEqual(reset, { kind: "declined", reason: "the spare stopped listening", killed: false });
