@@ -65,6 +65,7 @@ export function runcStateDirExists(root: string, id: string): boolean {
  */
 export function bundleSocketPath(bundle: string, names = listBundle(bundle)): string | undefined {
   const address = handedAddress(bundle, names);
+  // address.ts's addressPath, without loading that module's sha256 into every `delete`.
   return address?.startsWith("unix://") ? address.slice("unix://".length) : undefined;
 }
 
@@ -111,9 +112,9 @@ export async function removeDeadSocket(path: string): Promise<boolean> {
   }
 }
 
-/** A warning on stderr (containerd logs it as a cleanup warning); the logger loads only when there is one. */
-async function warn(msg: string, fields: Record<string, unknown>): Promise<void> {
-  (await import("../log.ts")).log.warn(msg, fields);
+/** A log line on stderr (containerd logs warnings as cleanup warnings); the logger loads only when there is one. */
+async function note(level: "warn" | "debug", msg: string, fields: Record<string, unknown>): Promise<void> {
+  (await import("../log.ts")).log[level](msg, fields);
 }
 
 /** Runs the cleanup and returns the bytes to print. */
@@ -139,7 +140,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
     try {
       await runc.delete(a.id, { force: true });
     } catch (err) {
-      if (!isNotExist(err)) await warn("failed to remove runc container", { id: a.id, error: err });
+      if (!isNotExist(err)) await note("warn", "failed to remove runc container", { id: a.id, error: err });
     }
   }
   const rootfs = `${bundle}/rootfs`;
@@ -148,12 +149,12 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
       const { unmountAll } = await import("../sys/mount.ts");
       await unmountAll(rootfs);
     } catch (err) {
-      await warn("failed to cleanup rootfs mount", { id: a.id, error: err });
+      await note("warn", "failed to cleanup rootfs mount", { id: a.id, error: err });
     }
   }
   const socket = bundleSocketPath(bundle, names);
   if (socket && await removeDeadSocket(socket)) {
-    (await import("../log.ts")).log.debug("removed the dead shim server's socket", { socket });
+    await note("debug", "removed the dead shim server's socket", { socket });
   }
   const pid = mayHave(names, "init.pid") ? readInitPid(`${bundle}/init.pid`) : 0;
   return encodeDeleteResponse(pid, DELETE_EXIT_STATUS, Date.now());

@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { kill, signalNumber } from "./process.ts";
- * import { ENOENT, ESRCH, isErrno } from "./errno.ts";
+ * import { ESRCH, isErrno } from "./errno.ts";
  * try {
  *   kill(4242, signalNumber("SIGTERM"));
  * } catch (e) {
