@@ -37,7 +37,7 @@ const NEVER_READING_CONNECTIONS = Math.max(2, Math.round(TOTAL_FRAMES / 100_000)
 const NEVER_READING_MAX_FRAMES = 200_000;
 const NEVER_READING_STALL_MS = 1_000;
 const SERVICE = "fuzz.v1.Echo";
-/** A framed connection that gets no answer for this long while answers are due is declared stalled. */
+/** A framed connection whose server neither answers nor takes more bytes for this long is declared stalled. */
 const STALL_MS = 5_000;
 const EMPTY = new Uint8Array(0);
 
@@ -216,6 +216,16 @@ async function framedConnection(path: string, seed: number, count: number) {
   const expected = new Map<number, Expectation[]>();
   let expectedCount = 0, wellFormed = 0;
   const received: { streamId: number; res: ResponseMessage }[] = [];
+  // What the server has taken so far: an oversized frame is megabytes that it reads and skips with no answer, which
+  // on a slow or loaded machine takes longer than STALL_MS (7 s seen). Progress there is the sending, not the answers.
+  let taken = 0;
+  const counting = {
+    write: async (p: Uint8Array) => {
+      const n = await conn.write(p);
+      taken += n;
+      return n;
+    },
+  };
   const sending = (async () => {
     for (let sent = 0; sent < count;) {
       const batch: Uint8Array[] = [];
@@ -239,19 +249,20 @@ async function framedConnection(path: string, seed: number, count: number) {
         buf.set(f, off);
         off += f.length;
       }
-      await writeAll(conn, buf);
+      await writeAll(counting, buf);
     }
   })();
   let sendDone = false;
   sending.then(() => sendDone = true, () => sendDone = true); // a send failure surfaces at `await sending`
   // A missing answer would otherwise hang the test: drop the connection when answers stop coming.
-  let seen = -1, stalled = false;
+  let seen = -1, seenTaken = -1, stalled = false;
   const watchdog = setInterval(() => {
-    if (received.length === seen) {
+    if (received.length === seen && taken === seenTaken) {
       stalled = true;
       conn.close();
     }
     seen = received.length;
+    seenTaken = taken;
   }, STALL_MS);
   try {
     while (!sendDone || received.length < expectedCount) {
