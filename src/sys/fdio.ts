@@ -17,9 +17,11 @@
  * @module
  */
 
-import { F_GETFL, F_SETFL, O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
+import { O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
 import { EAGAIN, SysError } from "./errno.ts";
 import { callAgain, check, cstr, errno, libc } from "./libc.ts";
+// Kept here for its callers; it lives in libc.ts so that modules without the poller (unix_socket.ts) can use it.
+export { setNonblocking } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 
 /** Longest stretch of back-to-back sync I/O before the async helpers yield to the event loop. */
@@ -183,13 +185,6 @@ export async function copy(src: number, dst: number, options: CopyOptions = {}):
     }
     total += n;
   }
-}
-
-/** Sets O_NONBLOCK on `fd` (on its open file description, so every fd sharing it sees the change). */
-export function setNonblocking(fd: number): void {
-  const flags = check(libc().fcntl(fd, F_GETFL, 0n), "fcntl(F_GETFL)", `fd ${fd}`);
-  if (flags & O_NONBLOCK) return;
-  check(libc().fcntl(fd, F_SETFL, BigInt(flags | O_NONBLOCK)), "fcntl(F_SETFL)", `fd ${fd}`);
 }
 
 /** open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, 0644): a blocking fd for appending (regular files write at once). */

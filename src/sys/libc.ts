@@ -22,7 +22,7 @@
  */
 
 import { libcCandidates } from "../permissions.ts";
-import { AT_FDCWD, F_GETFD } from "./abi.ts";
+import { AT_FDCWD, F_GETFD, F_GETFL, F_SETFL, O_NONBLOCK } from "./abi.ts";
 import { EINTR, ENOENT, SysError } from "./errno.ts";
 
 const symbols = {
@@ -401,4 +401,11 @@ export function cstr(s: string): Uint8Array<ArrayBuffer> {
  */
 export function addressOf(buf: Uint8Array | Int32Array): bigint {
   return libc().address_of(buf, buf, 0n);
+}
+
+/** Sets O_NONBLOCK on `fd` (on its open file description, so every fd sharing it sees the change). */
+export function setNonblocking(fd: number): void {
+  const flags = check(libc().fcntl(fd, F_GETFL, 0n), "fcntl(F_GETFL)", `fd ${fd}`);
+  if (flags & O_NONBLOCK) return;
+  check(libc().fcntl(fd, F_SETFL, BigInt(flags | O_NONBLOCK)), "fcntl(F_SETFL)", `fd ${fd}`);
 }

@@ -38,9 +38,10 @@ import {
   UCRED,
 } from "./abi.ts";
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
-import { callAgain, check, cstr, errno, lastError, libc } from "./libc.ts";
+import { callAgain, check, cstr, errno, lastError, libc, setNonblocking } from "./libc.ts";
 import { sendWithFds } from "./fd_passing.ts";
-import { setNonblocking, waitFor } from "./fdio.ts";
+// No static import of fdio.ts (and with it the poller): `start` uses this module for its synchronous exchange, and
+// loading the poller's modules cost it ~1 ms. connectUnix loads fdio for the one wait it may need.
 
 /** `struct sockaddr_un` for `path` and the address length to pass with it. */
 export function sockaddrUn(path: string, syscall: string): { addr: Uint8Array; len: number } {
@@ -212,6 +213,7 @@ export async function connectUnix(path: string): Promise<number> {
       if (libc().connect(fd, addr, len) === 0) return fd;
       const err = errno();
       if (err === EINPROGRESS) {
+        const { waitFor } = await import("./fdio.ts");
         await waitFor(fd, "write");
         const soErr = socketError(fd);
         if (soErr === 0) return fd;
