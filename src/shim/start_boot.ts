@@ -2,8 +2,9 @@
  * The part of `start` that runs only when no live server of the group took the container (reserve.ts): bind the
  * group's socket, hand it to a spare server of this build or spawn a new server on it, and move that server next to
  * containerd (OOM score, shim cgroup). `start` loads this module only then, so that a `start` that reuses a running
- * server loads none of it (posix_spawn, the spare hand-off, the launcher's flags): every such `start` paid ~1 ms for
- * those modules on a slow day (bench/analysis.md, session 9).
+ * server loads none of it (posix_spawn, the spare hand-off, the launcher's flags). With unix_socket.ts no longer
+ * loading the poller, such a `start` took 2.8 ms less on a slow day (70.0 → 67.2 ms against an empty `deno run` of
+ * 55.5; bench/analysis.md, session 9).
  *
  * @example
  * ```ts

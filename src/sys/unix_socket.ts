@@ -40,8 +40,9 @@ import {
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
 import { callAgain, check, cstr, errno, lastError, libc, setNonblocking } from "./libc.ts";
 import { sendWithFds } from "./fd_passing.ts";
-// No static import of fdio.ts (and with it the poller): `start` uses this module for its synchronous exchange, and
-// loading the poller's modules cost it ~1 ms. connectUnix loads fdio for the one wait it may need.
+// No static import of fdio.ts (and with it the poller, nudge and eventfd modules): `start` uses this module for its
+// synchronous exchange. Together with start_boot.ts this took 2.8 ms off a `start` that reuses a server on a slow day
+// (bench/analysis.md, session 9). connectUnix loads fdio for the one wait it may need.
 
 /** `struct sockaddr_un` for `path` and the address length to pass with it. */
 export function sockaddrUn(path: string, syscall: string): { addr: Uint8Array; len: number } {
