@@ -7,7 +7,7 @@
  * or by waiting for readiness on the {@linkcode poller} and reading synchronously into one scratch buffer shared by
  * every connection. By default a connection stays on the poller; the reactor is opt-in (`reads: "reactor"`, or
  * `"auto"`: move once the process has been idle for a second, so that booting Node compatibility costs nobody a
- * round trip), because Deno 2.9.6's handle was seen to stall under load (see {@linkcode ReadMode}). Either way an
+ * round trip), because Node compatibility costs memory in every process (see {@linkcode ReadMode}). Either way an
  * idle connection holds no read buffer of its own, and each read hands out exactly the bytes read, in an array the
  * caller owns. Writes are always synchronous non-blocking `write(2)` calls on the JS thread, waiting on the poller
  * only when the socket buffer is full. The shapes match `src/ttrpc/conn.ts` (this module does not import it: the
@@ -61,9 +61,9 @@ const scratch = new Uint8Array(new ArrayBuffer(READ_CHUNK));
  *   auto connection moves to the reactor (the others on their next read). A short-lived process, or a burst of
  *   calls right after start-up, never pays the boot; a server that lives on gets reactor round trips.
  *
- * The reactor modes are opt-in: under load (two copies of tests/ttrpc_fuzz_test.ts at once) Deno 2.9.6's handle
- * stopped delivering on several connections at once, reading on, reads waiting and up to 230 KiB unread in their
- * sockets, in 6 of 12 runs (bench/analysis.md). A hung containerd call is worse than a slower one.
+ * The reactor modes are opt-in because Node compatibility costs every process ~1.1–1.4 MiB. (They were first kept off
+ * for stalls under load in tests/ttrpc_fuzz_test.ts, which turned out to be that test's watchdog: bench/analysis.md,
+ * session 9.)
  */
 export type ReadMode = "auto" | "reactor" | "poller";
 
@@ -72,7 +72,7 @@ export const REACTOR_AFTER_IDLE_MS = 1000;
 
 /** Options of {@linkcode UnixConn}. */
 export interface UnixConnOptions {
-  /** Default `"poller"` (see {@linkcode ReadMode}: the reactor's handle can stall under load in Deno 2.9.6). */
+  /** Default `"poller"` (see {@linkcode ReadMode}: the reactor costs Node compatibility's memory). */
   reads?: ReadMode;
 }
 
