@@ -49,8 +49,24 @@ export const CLD_DUMPED = 3;
 // statx(2): arch-independent layout, and exported by glibc since 2.28 (plain `stat` only since 2.33).
 export const AT_FDCWD = -100;
 export const STATX_TYPE = 1;
+export const STATX_MODE = 2;
 export const STATX_UID = 8;
-export const STATX = { size: 256, uid: 20, mode: 28 } as const;
+export const STATX_MTIME = 0x40;
+export const STATX_INO = 0x100;
+export const STATX_SIZE = 0x200;
+/** struct statx: offsets of the fields read here (timestamps are `{ tv_sec: i64, tv_nsec: u32, pad }`). */
+export const STATX = {
+  size: 256,
+  uid: 20,
+  mode: 28,
+  ino: 32,
+  fileSize: 40,
+  mtimeSec: 112,
+  mtimeNsec: 120,
+  devMajor: 136,
+  devMinor: 140,
+} as const;
+export const S_IFREG = 0o100000;
 export const S_IFMT = 0o170000;
 export const S_IFIFO = 0o010000;
 

@@ -1,8 +1,8 @@
 /**
  * Unix stream sockets by path, through libc: a `sockaddr_un` builder, listen/accept/connect on non-blocking
- * close-on-exec fds, the peer's credentials (SO_PEERCRED), a socket file's owner, a synchronous probe for a live
- * listener and a synchronous request/answer exchange (what `start` asks before reusing a group's server). None of
- * this needs Deno's net permission.
+ * close-on-exec fds, the peer's credentials (SO_PEERCRED), a synchronous probe for a live listener and a synchronous
+ * request/answer exchange (what `start` asks before reusing a group's server). None of this needs Deno's net
+ * permission. (A socket file's owner is libc.ts's `ownerUid`.)
  *
  * @example
  * ```ts
@@ -16,7 +16,6 @@
 
 import {
   AF_UNIX,
-  AT_FDCWD,
   F_SETFD,
   FD_CLOEXEC,
   LOCK_EX,
@@ -33,8 +32,6 @@ import {
   SOCK_STREAM,
   SOCKADDR_UN,
   SOL_SOCKET,
-  STATX,
-  STATX_UID,
   UCRED,
 } from "./abi.ts";
 import { EADDRINUSE, EAGAIN, ECONNABORTED, EINPROGRESS, EINTR, ENAMETOOLONG, isErrno, SysError } from "./errno.ts";
@@ -182,13 +179,6 @@ export function peerCredentials(fd: number): PeerCredentials {
     uid: ucredView.getUint32(UCRED.uid, true),
     gid: ucredView.getUint32(UCRED.gid, true),
   };
-}
-
-/** The uid owning the file at `path` (a socket, say). Throws SysError (ENOENT...). */
-export function ownerUid(path: string): number {
-  const stx = new Uint8Array(STATX.size);
-  check(libc().statx(AT_FDCWD, cstr(path), 0, STATX_UID, stx), "statx", path);
-  return new DataView(stx.buffer).getUint32(STATX.uid, true);
 }
 
 /** shutdown(SHUT_WR): the peer reads end of file; this side can still read. Throws SysError (ENOTCONN...). */

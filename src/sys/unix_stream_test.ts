@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ECONNREFUSED, ECONNRESET, ENOENT, isErrno } from "./errno.ts";
 import { poller } from "./poller.ts";
 import { QUEUE_LIMIT } from "./reactor_reader.ts";
-import { ownerUid } from "./unix_socket.ts";
+import { ownerUid } from "./libc.ts";
 import { READ_CHUNK, type ReadMode, UnixConn, UnixListener } from "./unix_stream.ts";
 import type { PeerCredentials } from "./unix_socket.ts";
 
