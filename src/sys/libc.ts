@@ -41,11 +41,13 @@ import {
 import { EINTR, ENOENT, SysError } from "./errno.ts";
 
 const symbols = {
-  __errno_location: { parameters: [], result: "pointer" },
-  // memcpy twice over: with a scoped --allow-ffi, Deno.UnsafePointer.of/value and UnsafePointerView all throw
-  // NotCapable (they need unscoped --allow-ffi), so raw memory is read and addresses are taken through libc.
-  errno_copy: { name: "memcpy", parameters: ["buffer", "pointer", "usize"], result: "pointer" },
-  address_of: { name: "memcpy", parameters: ["buffer", "buffer", "usize"], result: "u64" },
+  // Its result as an integer: the one address JS keeps, with no pointer object.
+  __errno_location: { parameters: [], result: "u64" },
+  // memcpy from an address given as an integer: with a scoped --allow-ffi, Deno.UnsafePointer.of/value and
+  // UnsafePointerView all throw NotCapable (they need unscoped --allow-ffi), so raw memory is read and addresses are
+  // taken through libc. One binding does both (errno: 4 bytes from errno's address; a buffer's address: 0 bytes,
+  // memcpy returns its destination), since every bound symbol costs a process 0.25–0.4 ms of trampoline compiling.
+  read_address: { name: "memcpy", parameters: ["buffer", "u64", "usize"], result: "u64" },
   // glibc's syscall(2): every plain system call below goes through this one binding (see SYSCALLS). It is variadic;
   // seven integer words are passed in registers the same way on the SysV x86-64 and AAPCS64 ABIs.
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
@@ -77,7 +79,6 @@ const symbols = {
   posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
   pidfd_open: { parameters: ["i32", "u32"], result: "i32" },
   environ: { type: "pointer" },
-  read_address: { name: "memcpy", parameters: ["buffer", "u64", "usize"], result: "u64" },
   strlen: { parameters: ["u64"], result: "usize" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
@@ -129,7 +130,8 @@ export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 let lib: Libc | undefined;
 /** Every opened handle, kept reachable for the life of the process (their symbols are in use). */
 const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
-let errnoPointer: Deno.PointerObject | undefined;
+/** The JS thread's errno, as an address (see `symbols.__errno_location`). */
+let errnoAddress = 0n;
 const errnoValue = new Int32Array(1);
 
 /**
@@ -147,7 +149,7 @@ export function libc(): Libc {
  */
 function openLibc(requested: readonly LibcSymbol[]): Libc {
   // What nearly every use needs: errno after a failed call, and syscall() with buffer addresses (SYSCALLS).
-  const early = [...new Set<LibcSymbol>(["errno_copy", "syscall", "address_of", ...requested])];
+  const early = [...new Set<LibcSymbol>(["read_address", "syscall", ...requested])];
   const failures: string[] = [];
   for (const candidate of libcCandidates()) {
     let first: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
@@ -157,10 +159,10 @@ function openLibc(requested: readonly LibcSymbol[]): Libc {
         __errno_location: symbols.__errno_location,
         ...Object.fromEntries(early.map((n) => [n, symbols[n]])),
       } as Deno.ForeignLibraryInterface);
-      const p = (first.symbols.__errno_location as () => Deno.PointerValue)();
-      if (p === null) throw new Error("__errno_location returned NULL");
+      const p = (first.symbols.__errno_location as () => bigint)();
+      if (p === 0n) throw new Error("__errno_location returned NULL");
       // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
-      errnoPointer = p;
+      errnoAddress = p;
     } catch (e) {
       // A missing path is expected (the list covers several distros); a permission error is not, but the next
       // candidate may still be allowed, so collect and report everything if none works.
@@ -304,7 +306,7 @@ function syscallFunction(name: LibcSymbol): ((...args: unknown[]) => unknown) | 
 function bindingsFor(name: LibcSymbol): LibcSymbol[] {
   if (!SYSCALLS[name] || ARCH_COLUMN < 0) return [name];
   const kinds = (symbols[name] as { parameters: readonly string[] }).parameters;
-  return kinds.includes("buffer") ? ["syscall", "address_of"] : ["syscall"];
+  return kinds.includes("buffer") ? ["syscall", "read_address"] : ["syscall"];
 }
 
 /** The libc symbols that `syscall()` stands in for (tests). */
@@ -371,7 +373,7 @@ function lazySymbols(path: string): Libc {
 export function errno(): number {
   const C = libc();
   // memcpy itself never sets errno, so this reads the failed call's value.
-  C.errno_copy(errnoValue, errnoPointer!, 4n);
+  C.read_address(errnoValue, errnoAddress, 4n);
   return errnoValue[0];
 }
 
@@ -415,7 +417,8 @@ export function cstr(s: string): Uint8Array<ArrayBuffer> {
  * always keeps off its heap (small typed arrays created with `new Uint8Array(n)` may live on the moving heap).
  */
 export function addressOf(buf: Uint8Array | Int32Array): bigint {
-  return libc().address_of(buf, buf, 0n);
+  // A null source would be undefined behaviour in C even for 0 bytes; errno's address is a valid one.
+  return libc().read_address(buf, errnoAddress, 0n);
 }
 
 /** Sets O_NONBLOCK on `fd` (on its open file description, so every fd sharing it sees the change). */
