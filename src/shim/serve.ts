@@ -15,10 +15,9 @@
  */
 import { log, setLogLevel } from "../log.ts";
 import { close, dup2, redirectStderrToFifo } from "../sys/process.ts";
-import { check, cstr, libc } from "../sys/libc.ts";
+import { check, cstr, libc, ownerUid } from "../sys/libc.ts";
 import { O_CLOEXEC, O_WRONLY } from "../sys/abi.ts";
 import { listenReplacingDead, type PeerCredentials } from "../sys/unix_socket.ts";
-import { ownerUid } from "../sys/libc.ts";
 import { UnixListener } from "../sys/unix_stream.ts";
 import type { ShimArgs } from "./flags.ts";
 import { LISTEN_BACKLOG } from "./address.ts";

@@ -20,8 +20,6 @@
 import { O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
 import { EAGAIN, SysError } from "./errno.ts";
 import { callAgain, check, cstr, errno, libc } from "./libc.ts";
-// Kept here for its callers; it lives in libc.ts so that modules without the poller (unix_socket.ts) can use it.
-export { setNonblocking } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 
 /** Longest stretch of back-to-back sync I/O before the async helpers yield to the event loop. */

@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
 import { F_GETFD, F_GETFL, FD_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY } from "./abi.ts";
 import { EBADF, EPIPE, isErrno } from "./errno.ts";
-import {
-  closeFd,
-  copy,
-  pipe,
-  read,
-  readAsync,
-  setNonblocking,
-  waitFor,
-  write,
-  writeAll,
-  writeFileSync,
-} from "./fdio.ts";
+import { closeFd, copy, pipe, read, readAsync, waitFor, write, writeAll, writeFileSync } from "./fdio.ts";
 import { mkfifo, openFifo } from "./fifo.ts";
-import { check, cstr, libc } from "./libc.ts";
+import { check, cstr, libc, setNonblocking } from "./libc.ts";
 import { poller } from "./poller.ts";
 
 const flags = (fd: number) => ({

@@ -25,20 +25,9 @@
  * @module
  */
 
-import {
-  AT_FDCWD,
-  O_CLOEXEC,
-  O_NONBLOCK,
-  O_RDONLY,
-  O_RDWR,
-  O_WRONLY,
-  S_IFIFO,
-  S_IFMT,
-  STATX,
-  STATX_TYPE,
-} from "./abi.ts";
-import { ENOENT, SysError } from "./errno.ts";
-import { check, cstr, errno, libc } from "./libc.ts";
+import { O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, S_IFIFO, S_IFMT } from "./abi.ts";
+import { ENOENT, isErrno } from "./errno.ts";
+import { check, cstr, libc, statPath } from "./libc.ts";
 
 /** How to open a fifo; see the module documentation. */
 export type FifoMode = "r" | "w" | "rw";
@@ -59,12 +48,10 @@ export function openFifo(path: string, mode: FifoMode): number {
 
 /** Whether `path` is a fifo (following symlinks). False when it does not exist; other errors throw SysError. */
 export function isFifo(path: string): boolean {
-  const stx = new Uint8Array(STATX.size);
-  if (libc().statx(AT_FDCWD, cstr(path), 0, STATX_TYPE, stx) < 0) {
-    const err = errno();
-    if (err === ENOENT) return false;
-    throw new SysError("statx", err, path);
+  try {
+    return (statPath(path).mode & S_IFMT) === S_IFIFO;
+  } catch (err) {
+    if (isErrno(err, ENOENT)) return false;
+    throw err;
   }
-  const mode = new DataView(stx.buffer).getUint16(STATX.mode, true);
-  return (mode & S_IFMT) === S_IFIFO;
 }

@@ -428,12 +428,6 @@ export function setNonblocking(fd: number): void {
   check(libc().fcntl(fd, F_SETFL, BigInt(flags | O_NONBLOCK)), "fcntl(F_SETFL)", `fd ${fd}`);
 }
 
-/**
- * statx(2) of a path as plain numbers, for short-lived commands: `Deno.statSync` builds four `Date`s per call, and a
- * process's first `Date` loads the time zone, ~0.6 ms for each of a `start`'s first `Deno.statSync` calls here. It
- * lives in this module, which every user of it has loaded already: in the bundle a module of its own became one more
- * file for `start` to load, which cost more than the stat saved (bench/analysis.md, session 9).
- */
 /** What {@linkcode statPath} reads. */
 export interface PathStat {
   /** `st_dev` as glibc's `makedev` packs it (what `Deno.statSync` reports as `dev`). */
@@ -447,12 +441,17 @@ export interface PathStat {
   mtimeMs: number;
 }
 
-const MASK = STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_SIZE | STATX_MTIME;
+const STAT_PATH_MASK = STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_SIZE | STATX_MTIME;
 
-/** statx of `path`, symlinks followed. Throws SysError (ENOENT, EACCES...). */
+/**
+ * statx(2) of `path` (symlinks followed) as plain numbers. Throws SysError (ENOENT, EACCES...). For short-lived
+ * commands: `Deno.statSync` builds four `Date`s per call, and a process's first stat cost ~0.6 ms here. It lives in
+ * this module, which every user of it has loaded already: in the bundle a module of its own became one more file for
+ * `start` to load, which cost more than the stat saved (bench/analysis.md, session 9).
+ */
 export function statPath(path: string): PathStat {
   const stx = new Uint8Array(STATX.size);
-  check(libc().statx(AT_FDCWD, cstr(path), 0, MASK, stx), "statx", path);
+  check(libc().statx(AT_FDCWD, cstr(path), 0, STAT_PATH_MASK, stx), "statx", path);
   const v = new DataView(stx.buffer);
   const major = v.getUint32(STATX.devMajor, true), minor = v.getUint32(STATX.devMinor, true);
   // glibc's makedev(): the low 8 bits of minor, then 12 of major, then the rest of minor, then the rest of major.

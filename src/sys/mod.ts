@@ -19,7 +19,7 @@
  */
 
 export * from "./errno.ts";
-export { addressOf, check, cstr, errno, lastError, type Libc, libc } from "./libc.ts";
+export { addressOf, check, cstr, errno, lastError, type Libc, libc, setNonblocking, statPath } from "./libc.ts";
 export {
   close,
   dup2,
@@ -48,7 +48,6 @@ export {
   pipe,
   read,
   readAsync,
-  setNonblocking,
   write,
   writeAll,
   YIELD_AFTER_MS,

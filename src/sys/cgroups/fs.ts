@@ -12,9 +12,9 @@
  * @module
  */
 
-import { AT_FDCWD, S_IFMT, STATX, STATX_TYPE } from "../abi.ts";
+import { S_IFMT } from "../abi.ts";
 import { ENODEV, ENOENT, ENOTDIR, ESRCH, isErrno, SysError } from "../errno.ts";
-import { cstr, errno, libc } from "../libc.ts";
+import { cstr, errno, libc, statPath } from "../libc.ts";
 import { readFile } from "../procfs.ts";
 import { log } from "../../log.ts";
 import { hugePageSizeName } from "./parse.ts";
@@ -22,10 +22,6 @@ import { hugePageSizeName } from "./parse.ts";
 const S_IFDIR = 0o040000;
 /** Offset of `d_name` in glibc's `struct dirent` on LP64 (ino 8, off 8, reclen 2, type 1). */
 const DIRENT_NAME = 19;
-
-// statx is synchronous: one buffer serves every call.
-const statxBuf = new Uint8Array(STATX.size);
-const statxView = new DataView(statxBuf.buffer);
 
 /**
  * The content of a cgroup (or /proc) file, or `null` when it does not exist: ENOENT, or ENODEV/ESRCH, which
@@ -42,12 +38,12 @@ export function readOptional(path: string): string | null {
 
 /** Whether `path` is an existing directory (following symlinks). Errors other than "missing" throw SysError. */
 export function isDirectory(path: string): boolean {
-  if (libc().statx(AT_FDCWD, cstr(path), 0, STATX_TYPE, statxBuf) < 0) {
-    const err = errno();
-    if (err === ENOENT || err === ENOTDIR) return false;
-    throw new SysError("statx", err, path);
+  try {
+    return (statPath(path).mode & S_IFMT) === S_IFDIR;
+  } catch (err) {
+    if (isErrno(err, ENOENT, ENOTDIR)) return false;
+    throw err;
   }
-  return (statxView.getUint16(STATX.mode, true) & S_IFMT) === S_IFDIR;
 }
 
 /** The entry names of directory `path` (without "." and ".."), in directory order. Throws SysError. */
