@@ -2,25 +2,20 @@
  * containerd-shim-deno-v2: a containerd runtime v2 shim for runc, written for Deno.
  *
  * containerd calls it as `containerd-shim-deno-v2 -namespace <ns> -address <addr> -publish-binary <bin> -id <id>
- * [-debug] start|delete`; `start` spawns this same program as the server (no action, `-socket <path>`).
+ * [-debug] start|delete`; `start` spawns this same program as the server (no action, `-socket <path>`). The bundle
+ * flavour runs `start` and `delete` from bundles of their own (src/shim/start_main.ts, src/shim/delete_main.ts), which
+ * hand everything else here.
  *
  * @module
  */
 import "./src/shim/node_globals.ts"; // must stay first: keeps protobufjs from booting Deno's Node compatibility layer
 import { FlagError } from "./src/cli/flags.ts";
-import { noArgumentsMessage, parseShimArgs, usage, USAGE_HINT } from "./src/shim/flags.ts";
+import { exitWith, print } from "./src/shim/command_main.ts";
+import { noArgumentsMessage, parseShimArgs, usage } from "./src/shim/flags.ts";
 import { RUNTIME_NAME, VERSION } from "./src/version.ts";
 import type { LibcSymbol } from "./src/sys/libc.ts";
 
 const encoder = new TextEncoder();
-
-/**
- * Writes every byte: containerd parses what these subcommands print, so a short write would corrupt it. Synchronous:
- * Deno's async write to stdout goes through its blocking pool, a thread round trip at the end of every `start`.
- */
-function print(bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
-}
 
 /**
  * The subcommands that call libc from their first steps, with the symbols each binds directly: `start` (the
@@ -124,12 +119,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-try {
-  Deno.exit(await main(Deno.args));
-} catch (err) {
-  // Command-line mistakes are answered like Go's flag package (its wording, exit status 2), plus where to look.
-  const bad = err instanceof FlagError;
-  const hint = bad ? `\n${USAGE_HINT}` : "";
-  Deno.stderr.writeSync(encoder.encode(`containerd-shim-deno-v2: ${(err as Error).message}${hint}\n`));
-  Deno.exit(bad ? 2 : 1);
-}
+await exitWith(() => main(Deno.args));

@@ -89,6 +89,55 @@ Deno.test("check names the socket it tried and the config file it read", async (
   }
 });
 
+// The bundle's launcher runs `start` and `delete` from bundles of their own (src/shim/bundle_layout.ts); those hand
+// any other command line to main.js, so a command line that merely ends in `start` or `delete` runs as it always did.
+for (
+  const [args, code, out, err] of [
+    [["-v", "delete"], 0, /^containerd-shim-deno-v2:\n {2}Version: /, /^$/],
+    [["-v", "start"], 0, /^containerd-shim-deno-v2:\n {2}Version: /, /^$/],
+    [["-id", "start"], 1, /^$/, /no command given/],
+    [["-namespace", "x", "-id", "delete"], 1, /^$/, /no command given/],
+    [
+      ["-x", "delete"],
+      2,
+      /^$/,
+      /^containerd-shim-deno-v2: flag provided but not defined: -x\nRun '.*--help' for usage\.\n$/,
+    ],
+    [["-namespace", "x", "delete"], 1, /^$/, /^containerd-shim-deno-v2: shim id cannot be empty\n$/],
+    [["-id", "x", "start"], 1, /^$/, /^containerd-shim-deno-v2: shim namespace cannot be empty/],
+  ] as [string[], number, RegExp, RegExp][]
+) {
+  Deno.test(`${args.join(" ")}: answered as main.ts answers it (exit ${code})`, async () => {
+    const r = await run(args);
+    assert.equal(r.code, code, r.err);
+    assert.match(r.out, out);
+    assert.match(r.err, err);
+  });
+}
+
+Deno.test("the bundle's start runs from its own one-file bundle", async () => {
+  const info = JSON.parse(await Deno.readTextFile(`${SHIM.slice(0, SHIM.lastIndexOf("/"))}/BUILD-INFO.json`));
+  if (info.flavour !== "bundle") return; // a compiled binary has one entry
+  const child = new Deno.Command(SHIM, {
+    args: ["-namespace", "cli", "-address", "/nonexistent/containerd.sock", "-id", "entry", "start"],
+    stdin: "piped", // start waits for its options there
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let argv: string[] = [];
+    const ran = await waitFor(async () => {
+      const raw = await Deno.readTextFile(`/proc/${child.pid}/cmdline`).catch(() => "");
+      argv = raw.split("\0");
+      return argv.some((a) => a.endsWith("/js/start/start.js"));
+    }, 15_000);
+    assert.ok(ran, `start's command line: ${argv.join(" ")}`);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});
+
 Deno.test("start shows as containerd-shim in ps/pgrep (comm) while it runs", async () => {
   // start reads its options from stdin first: while stdin stays open it waits there, already named.
   const child = new Deno.Command(SHIM, {

@@ -4,8 +4,10 @@
  * - `bundle` (default, works offline): `deno bundle --platform deno --code-splitting --minify --keep-names` turns
  *   `main.ts` and its npm dependencies into self-contained chunks under `dist/lib/js/` (entry `main.js`); the deno
  *   runtime is placed at `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible);
- *   `dist/containerd-shim-deno-v2` is a two-line `/bin/sh` launcher that `exec`s that runtime with
- *   {@linkcode launcherFlags}.
+ *   `dist/containerd-shim-deno-v2` is a short `/bin/sh` launcher that `exec`s that runtime with
+ *   {@linkcode launcherFlags}. `start` and `delete`, which containerd runs for every container, are also bundled on
+ *   their own (`dist/lib/js/<command>/<command>.js`, one file each: src/shim/bundle_layout.ts), and the launcher runs
+ *   those for them.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
  *   `deno compile` writes a single executable `dist/containerd-shim-deno-v2`.
  *
@@ -24,10 +26,12 @@ import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
+import type { BundledCommand } from "../src/shim/bundle_layout.ts";
 import {
   BUNDLE_DIR,
   BUNDLE_FILE,
   CACHE_DIR,
+  COMMAND_BUNDLES,
   launcherEnv as sharedLauncherEnv,
   launcherScript as sharedLauncherScript,
   RUNTIME_FILE,
@@ -79,9 +83,9 @@ export function launcherEnv(dist: string): Record<string, string> {
   return sharedLauncherEnv(join(dist, "lib"));
 }
 
-/** The launcher of `dist/` (see src/shim/launcher.ts). */
-export function launcherScript(dist: string): string {
-  return sharedLauncherScript(join(dist, "lib"));
+/** The launcher of `dist/` (see src/shim/launcher.ts), for a build with these command bundles. */
+export function launcherScript(dist: string, commands: readonly BundledCommand[] = COMMAND_BUNDLES): string {
+  return sharedLauncherScript(join(dist, "lib"), commands);
 }
 
 /** A temporary name next to `path`, so that the final rename stays on one filesystem and is atomic. */
@@ -167,12 +171,28 @@ export interface BuildOptions {
   entry?: string;
   /** Output directory; default `<repo>/dist`. */
   dist?: string;
+  /**
+   * The entry modules of the commands bundled on their own (bundle flavour only). Default: the shim's
+   * (`src/shim/<command>_main.ts`) for the default entry, none for another entry.
+   */
+  commands?: Partial<Record<BundledCommand, string>>;
 }
 
-function resolveOptions(opts: BuildOptions): { entry: string; dist: string } {
+/** The shim's own entry modules of the commands in COMMAND_BUNDLES. */
+function shimCommandEntries(): Record<BundledCommand, string> {
+  return Object.fromEntries(
+    COMMAND_BUNDLES.map((c) => [c, join(repoRoot, "src/shim", `${c}_main.ts`)]),
+  ) as Record<BundledCommand, string>;
+}
+
+function resolveOptions(
+  opts: BuildOptions,
+): { entry: string; dist: string; commands: [BundledCommand, string][] } {
+  const commands = opts.commands ?? (opts.entry === undefined ? shimCommandEntries() : {});
   return {
     entry: resolve(opts.entry ?? join(repoRoot, "main.ts")),
     dist: resolve(opts.dist ?? join(repoRoot, "dist")),
+    commands: (Object.entries(commands) as [BundledCommand, string][]).map(([c, e]) => [c, resolve(e)]),
   };
 }
 
@@ -200,16 +220,12 @@ async function computeDynamicImports(dir: string): Promise<void> {
   }
 }
 
-/** Builds the `bundle` flavour into `dist/` and returns what was written to `BUILD-INFO.json`. */
-export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
-  const { entry, dist } = resolveOptions(opts);
-  await requireEntry(entry);
-  await Deno.mkdir(join(dist, "lib"), { recursive: true });
-
-  // Code splitting: the entry chunk and what start/delete need stay small; the server's code is in its own chunks.
-  const chunks = join(dist, "lib", BUNDLE_DIR);
-  const tmp = tmpName(chunks);
-  await removeQuietly(tmp);
+/**
+ * `deno bundle` of `entry` into `outdir`, its entry chunk renamed `entryName`. Code splitting: the entry chunk holds
+ * what the entry imports statically, and each module imported only dynamically (the server's code in main's bundle,
+ * the boot path in `start`'s, runc and the unmount in `delete`'s) goes into chunks loaded when used.
+ */
+async function denoBundle(entry: string, outdir: string, entryName: string): Promise<void> {
   const args = [
     "bundle",
     "--config",
@@ -231,22 +247,43 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     "--external",
     "long",
     "--outdir",
-    tmp,
+    outdir,
     entry,
   ];
   const res = await run(Deno.execPath(), args, { NO_COLOR: "1" });
-  if (res.code !== 0) {
-    await removeQuietly(tmp);
-    throw new Error(`deno bundle failed (exit ${res.code}):\n${plain(res.out)}`);
+  if (res.code !== 0) throw new Error(`deno bundle of ${entry} failed (exit ${res.code}):\n${plain(res.out)}`);
+  const entryChunk = join(outdir, entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js"));
+  if (entryChunk !== join(outdir, entryName)) await Deno.rename(entryChunk, join(outdir, entryName));
+}
+
+/** Builds the `bundle` flavour into `dist/` and returns what was written to `BUILD-INFO.json`. */
+export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
+  const { entry, dist, commands } = resolveOptions(opts);
+  for (const e of [entry, ...commands.map(([, e]) => e)]) await requireEntry(e);
+  await Deno.mkdir(join(dist, "lib"), { recursive: true });
+
+  const chunks = join(dist, "lib", BUNDLE_DIR);
+  const tmp = tmpName(chunks);
+  const commandTmp = (c: BundledCommand) => `${tmp}-${c}`;
+  const temporaries = [tmp, ...commands.map(([c]) => commandTmp(c))];
+  for (const t of temporaries) await removeQuietly(t);
+  try {
+    // Each command's bundle goes to a directory of its own, then into the main bundle's as `<command>/<command>.js`.
+    await Promise.all([
+      denoBundle(entry, tmp, "main.js"),
+      ...commands.map(([c, e]) => denoBundle(e, commandTmp(c), `${c}.js`)),
+    ]);
+    for (const [c] of commands) await Deno.rename(commandTmp(c), join(tmp, c));
+  } catch (err) {
+    for (const t of temporaries) await removeQuietly(t);
+    throw err;
   }
-  const entryChunk = join(tmp, entry.slice(entry.lastIndexOf("/") + 1).replace(/\.ts$/, ".js"));
-  if (entryChunk !== join(tmp, "main.js")) await Deno.rename(entryChunk, join(tmp, "main.js"));
   // Deno loads every module a literal `import("./x.js")` names before running anything, which would read the server's
   // chunks in `start` too (~3 ms less per `start`), and the server's serving code (codecs, Task service) before it
   // could report "ready": a computed specifier is loaded only when the import runs. Every chunk, not only the entry.
   // (So a dynamic import in code a long-lived server runs later would read its chunk only then, possibly from a newer
   // dist/ that no longer has it: the server's own graph, serve_run.ts and below, has none and should keep it so.)
-  await computeDynamicImports(tmp);
+  for (const dir of [tmp, ...commands.map(([c]) => join(tmp, c))]) await computeDynamicImports(dir);
   // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
   const old = `${chunks}.old-${Deno.pid}`;
   await Deno.rename(chunks, old).catch(() => {});
@@ -257,7 +294,7 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   // A fresh code cache per build: entries of old bundles would only grow it (running shims keep their open files).
   await removeQuietly(join(dist, CACHE_PATH));
   await Deno.mkdir(join(dist, CACHE_PATH), { recursive: true });
-  await writeAtomic(join(dist, SHIM_BINARY), launcherScript(dist), 0o755);
+  await writeAtomic(join(dist, SHIM_BINARY), launcherScript(dist, commands.map(([c]) => c)), 0o755);
 
   const info: BuildInfo = {
     flavour: "bundle",

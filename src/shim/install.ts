@@ -13,7 +13,8 @@
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
-import { BUNDLE_DIR, BUNDLE_FILE, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY } from "./launcher.ts";
+import { BUNDLE_DIR, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY } from "./launcher.ts";
+import { type BundledCommand, bundleLibDir, COMMAND_BUNDLES, commandBundleFile } from "./bundle_layout.ts";
 import { RUNTIME_NAME } from "../version.ts";
 
 /** How a CRI runtime handler names our shim. */
@@ -141,6 +142,15 @@ export interface MergeResult {
   form: RuntimeForm;
 }
 
+/** Copies the files under `from` into `to` (created), subdirectories included (the command bundles'). */
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
+    else if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
+
 /**
  * Adds the CRI handler for our shim to the containerd config at `path` unless it has one, in the shape `target`
  * reads: config version 2 for containerd 1.x, 3 for 2.x. A missing or empty file gets a `version` line first. An
@@ -218,20 +228,19 @@ export async function install(argv: string[]): Promise<string> {
     lines.push(`installed ${bin} (compiled executable)`);
   } else {
     const lib = `${prefix}/lib/containerd-shim-deno`;
-    const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
-    if (!main.endsWith(`/${BUNDLE_FILE}`)) {
-      throw new Error("install runs from a build (deno task build), not from source");
-    }
-    const chunks = main.slice(0, -"/main.js".length);
+    const from = bundleLibDir(decodeURIComponent(new URL(Deno.mainModule).pathname));
+    if (!from) throw new Error("install runs from a build (deno task build), not from source");
     await Deno.mkdir(`${lib}/${CACHE_DIR}`, { recursive: true });
     await copyExecutable(Deno.execPath(), `${lib}/${RUNTIME_FILE}`);
     await Deno.remove(`${lib}/${BUNDLE_DIR}`, { recursive: true }).catch(() => {});
-    await Deno.mkdir(`${lib}/${BUNDLE_DIR}`);
-    for await (const e of Deno.readDir(chunks)) {
-      if (e.isFile) await Deno.copyFile(`${chunks}/${e.name}`, `${lib}/${BUNDLE_DIR}/${e.name}`);
+    await copyTree(`${from}/${BUNDLE_DIR}`, `${lib}/${BUNDLE_DIR}`);
+    // The launcher runs a command's own bundle only when the build has it (builds of other entries have none).
+    const commands: BundledCommand[] = [];
+    for (const c of COMMAND_BUNDLES) {
+      if (await Deno.stat(`${lib}/${commandBundleFile(c)}`).then((s) => s.isFile, () => false)) commands.push(c);
     }
     const tmp = `${bin}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, launcherScript(lib), { mode: 0o755 });
+    await Deno.writeTextFile(tmp, launcherScript(lib, commands), { mode: 0o755 });
     await Deno.chmod(tmp, 0o755);
     await Deno.rename(tmp, bin);
     lines.push(`installed ${bin} (launcher) and ${lib}/`);

@@ -1,28 +1,27 @@
 /**
- * The bundle flavour's launcher: a two-line `/bin/sh` script that runs the bundled shim with the Deno runtime placed
+ * The bundle flavour's launcher: a short `/bin/sh` script that runs the bundled shim with the Deno runtime placed
  * beside it, under the shim's permission flags. `deno task build` writes it into `dist/`; `install` writes it into
  * the install prefix. Absolute paths only: containerd runs the shim with a container's bundle as cwd.
+ *
+ * containerd ends the command line of `start` and `delete` with the command's name; for those the script runs the
+ * command's own one-file bundle (bundle_layout.ts, COMMAND_BUNDLES), otherwise `js/main.js`. A command bundle hands
+ * anything it does not handle itself (`-v start`, `-id start` …) to `main.js`, so the choice never changes what runs.
  *
  * @module
  */
 import { shimRunFlags } from "../permissions.ts";
+import {
+  BUNDLE_FILE,
+  type BundledCommand,
+  CACHE_DIR,
+  COMMAND_BUNDLES,
+  commandBundleFile,
+  RUNTIME_FILE,
+} from "./bundle_layout.ts";
 
 /** The executable name containerd resolves runtime `io.containerd.deno.v2` to. */
 export const SHIM_BINARY = "containerd-shim-deno-v2";
-/**
- * Inside the library directory: the runtime, the bundle's chunks, and the V8 code cache. The runtime's file name
- * starts with `containerd-shim` so that the kernel names every shim process that (comm keeps the first 15 bytes),
- * with no `prctl` through FFI at each process' start.
- */
-export const RUNTIME_FILE = "containerd-shim-deno-runtime";
-/**
- * The bundle is split into chunks (`deno bundle --code-splitting`): `start`, `delete` and `-v` load a few KB of
- * their own and never parse the server's code (protobuf codecs, ttrpc, the Task service), which lives in chunks that
- * only the server imports.
- */
-export const BUNDLE_DIR = "js";
-export const BUNDLE_FILE = `${BUNDLE_DIR}/main.js`;
-export const CACHE_DIR = "cache";
+export { BUNDLE_DIR, BUNDLE_FILE, bundleLibDir, CACHE_DIR, COMMAND_BUNDLES, RUNTIME_FILE } from "./bundle_layout.ts";
 
 /**
  * The launcher's environment (the server `start` re-spawns inherits it). A fixed `DENO_DIR` keeps V8's code cache
@@ -41,21 +40,31 @@ export function serverEnv(libDir: string): Record<string, string> {
   return { DENO_DIR: `${libDir}/${CACHE_DIR}/server` };
 }
 
-/** The library directory of the bundle whose entry is `mainPath`; undefined when it is not one (a run from source). */
-export function bundleLibDir(mainPath: string): string | undefined {
-  return mainPath.endsWith(`/${BUNDLE_FILE}`) ? mainPath.slice(0, -BUNDLE_FILE.length - 1) : undefined;
-}
-
 /** Quotes a word for `/bin/sh` when it contains anything but safe characters. */
 function shQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The launcher script for a library directory holding the runtime, the bundle and the cache. */
-export function launcherScript(libDir: string): string {
+/** The shell variable the launcher keeps the script to run in (not exported: the shim never sees it). */
+const ENTRY_VAR = "shim_entry";
+
+/**
+ * The launcher script for a library directory holding the runtime, the bundle and the cache. `commands` are the
+ * commands whose own bundles the directory holds (all of COMMAND_BUNDLES for a build of main.ts): the script runs a
+ * command's file when the last argument names it.
+ */
+export function launcherScript(libDir: string, commands: readonly BundledCommand[] = COMMAND_BUNDLES): string {
   const env = Object.entries(launcherEnv(libDir)).map(([k, v]) => `${k}=${shQuote(v)}`);
-  const argv = [`${libDir}/${RUNTIME_FILE}`, "run", ...shimRunFlags("command"), `${libDir}/${BUNDLE_FILE}`].map(
-    shQuote,
-  );
-  return `#!/bin/sh\n${env.join(" ")} exec ${argv.join(" ")} "$@"\n`;
+  const run = [`${libDir}/${RUNTIME_FILE}`, "run", ...shimRunFlags("command")].map(shQuote);
+  const main = shQuote(`${libDir}/${BUNDLE_FILE}`);
+  if (commands.length === 0) return `#!/bin/sh\n${env.join(" ")} exec ${run.join(" ")} ${main} "$@"\n`;
+  // `for x do` walks "$@" and leaves the last argument in x (unset without arguments): a builtin loop, no process.
+  const cases = commands.map((c) => `${c}) ${ENTRY_VAR}=${shQuote(`${libDir}/${commandBundleFile(c)}`)} ;;`);
+  return [
+    "#!/bin/sh",
+    "for last do :; done",
+    `case \${last-} in ${cases.join(" ")} *) ${ENTRY_VAR}=${main} ;; esac`,
+    `${env.join(" ")} exec ${run.join(" ")} "$${ENTRY_VAR}" "$@"`,
+    "",
+  ].join("\n");
 }

@@ -26,7 +26,8 @@ import { cstr, libc } from "../sys/libc.ts";
 import { O_CLOEXEC, O_NONBLOCK, O_WRONLY } from "../sys/abi.ts";
 import { listenReplacingDead } from "../sys/unix_socket.ts";
 import { devNull, posixSpawn } from "../sys/posix_spawn.ts";
-import { bundleLibDir, serverEnv } from "./launcher.ts";
+import { serverEnv } from "./launcher.ts";
+import { bundleLibDir, bundleMainPath } from "./bundle_layout.ts";
 import { handToSpare, sparePath } from "./spare.ts";
 import { buildId } from "./build_id.ts";
 import type { StartResult } from "./start.ts";
@@ -42,7 +43,13 @@ export function serverCommand(args: string[]): { cmd: string; args: string[]; en
   const flags = path.endsWith(".js")
     ? shimRunFlags("server")
     : shimRunFlags("server").filter((f) => f !== "--no-config");
-  return { cmd: Deno.execPath(), args: ["run", ...flags, path, ...args], env: libDir ? serverEnv(libDir) : undefined };
+  // The server is main.js, also when this `start` runs from its own bundle (js/start/start.js).
+  const script = libDir ? bundleMainPath(libDir) : path;
+  return {
+    cmd: Deno.execPath(),
+    args: ["run", ...flags, script, ...args],
+    env: libDir ? serverEnv(libDir) : undefined,
+  };
 }
 
 /** The fd the server finds its listening socket on (`-socket-fd`). */

@@ -30,6 +30,7 @@
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SPARE_PROCESS_NAME } from "../../src/shim/spare.ts";
+import { bundleLibDir } from "../../src/shim/bundle_layout.ts";
 import { labConfig, type LabLogLevel, type LabPaths, labPaths } from "./config.ts";
 import {
   type ContainerdBinaries,
@@ -133,7 +134,7 @@ export const repoRoot: string = fileURLToPath(new URL("../..", import.meta.url))
 /** `<repo>/dist`, put first on containerd's PATH. */
 export const distDir: string = join(repoRoot, "dist");
 const SHIM_NAME = "containerd-shim-deno-v2";
-const BUNDLE = join(distDir, "lib/js/main.js");
+const DIST_LIB = join(distDir, "lib");
 const READY_TIMEOUT_MS = 20_000;
 /** The log is rotated (to `.old`) at start when it has grown past this. */
 const LOG_ROTATE_BYTES = 64 << 20;
@@ -353,9 +354,13 @@ export async function isSpare(pid: number): Promise<boolean> {
   return (await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "")).trim() === SPARE_PROCESS_NAME;
 }
 
-/** True when `argv` is our shim: the launcher script, its deno runtime running the bundle, or a compiled binary. */
+/**
+ * True when `argv` is our shim: the launcher script, its deno runtime running the bundle (main.js, or the own bundle
+ * of `start` or `delete`), or a compiled binary.
+ */
 function isDenoShimArgv(argv: string[]): boolean {
-  return basename(argv[0]) === SHIM_NAME || argv.includes(BUNDLE) || argv.some((a) => basename(a) === SHIM_NAME);
+  return basename(argv[0]) === SHIM_NAME || argv.some((a) => bundleLibDir(a) === DIST_LIB) ||
+    argv.some((a) => basename(a) === SHIM_NAME);
 }
 
 /** True when `argv` is any containerd shim (ours or e.g. `containerd-shim-runc-v2`). */

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   buildBundle,
   buildCompile,
@@ -46,7 +46,7 @@ Deno.test("build: the bundle launcher runs the entry with the shim's permissions
     const launcher = join(dist, SHIM_BINARY);
     assert.equal((await Deno.stat(launcher)).mode! & 0o777, 0o755);
     const script = await Deno.readTextFile(launcher);
-    assert.equal(script, launcherScript(dist));
+    assert.equal(script, launcherScript(dist, [])); // another entry: no command bundles
     assert.equal(script.trimEnd().split("\n").length, 2);
     assert.equal((await Deno.stat(join(dist, "lib", RUNTIME_FILE))).mode! & 0o777, 0o755);
 
@@ -60,6 +60,37 @@ Deno.test("build: the bundle launcher runs the entry with the shim's permissions
     assert.equal(out.cwd, "/");
     assert.equal(out.ns, "k8s.io", "NAMESPACE is allowed");
     assert.equal(out.home, "NotCapable", "env outside the shim's list is denied");
+  });
+});
+
+Deno.test("build: the launcher runs a command's own bundle when the command line ends with it, main.js otherwise", async () => {
+  await withStub(async (entry, dist) => {
+    const dir = dirname(entry);
+    const stub = (name: string) => `console.log(JSON.stringify({ ran: ${JSON.stringify(name)}, args: Deno.args }));\n`;
+    await Deno.writeTextFile(entry, stub("main"));
+    for (const c of ["start", "delete"]) await Deno.writeTextFile(join(dir, `${c}_entry.ts`), stub(c));
+    await buildBundle({
+      entry,
+      dist,
+      commands: { start: join(dir, "start_entry.ts"), delete: join(dir, "delete_entry.ts") },
+    });
+    assert.equal(await Deno.readTextFile(join(dist, SHIM_BINARY)), launcherScript(dist, ["start", "delete"]));
+    for (const c of ["start", "delete"]) assert.ok((await Deno.stat(join(dist, "lib/js", c, `${c}.js`))).isFile);
+    for (
+      const [args, ran] of [
+        [["-id", "x", "start"], "start"],
+        [["-id", "x", "delete"], "delete"],
+        [["delete", "x"], "main"],
+        [["-v"], "main"],
+        [["restart"], "main"],
+        [[], "main"],
+        [["-id", "a b'c", "start"], "start"],
+      ] as [string[], string][]
+    ) {
+      const r = await runCommand(join(dist, SHIM_BINARY), args, { cwd: "/" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { ran, args }, `launcher ${JSON.stringify(args)}`);
+    }
   });
 });
 

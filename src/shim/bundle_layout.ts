@@ -1,0 +1,57 @@
+/**
+ * Where the bundle flavour's files live under its library directory (`dist/lib`, or `<prefix>/lib/containerd-shim-deno`
+ * once installed): the runtime, the chunks of `main.js`, the bundles of the commands containerd runs per container, and
+ * V8's code cache. A module without imports: `start` (through build_id.ts) and the server read it.
+ *
+ * @example
+ * ```ts
+ * import { bundleLibDir, bundleMainPath } from "./bundle_layout.ts";
+ * const lib = bundleLibDir("/usr/local/lib/containerd-shim-deno/js/start/start.js"); // "/usr/local/lib/containerd-shim-deno"
+ * console.log(bundleMainPath(lib!)); // "/usr/local/lib/containerd-shim-deno/js/main.js"
+ * ```
+ * @module
+ */
+
+/**
+ * Inside the library directory: the runtime, the bundle's chunks, and the V8 code cache. The runtime's file name
+ * starts with `containerd-shim` so that the kernel names every shim process that (comm keeps the first 15 bytes),
+ * with no `prctl` through FFI at each process' start.
+ */
+export const RUNTIME_FILE = "containerd-shim-deno-runtime";
+/**
+ * The bundle is split into chunks (`deno bundle --code-splitting`): `-v`, `install`, `check` and the server load what
+ * they need, and the server's code (protobuf codecs, ttrpc, the Task service) lives in chunks only the server imports.
+ */
+export const BUNDLE_DIR = "js";
+export const BUNDLE_FILE = `${BUNDLE_DIR}/main.js`;
+export const CACHE_DIR = "cache";
+
+/**
+ * The commands containerd runs once per container, each also bundled on its own into one file
+ * (`js/<command>/<command>.js`, with only what it loads lazily in chunks beside it): the launcher runs that file when
+ * the command line ends with the command's name. Every module file a fresh process loads costs it time (ten tiny
+ * modules ~1.4 ms more than one file, measured), and `main.js` with its chunks is eleven files for `delete`.
+ */
+export const COMMAND_BUNDLES = ["start", "delete"] as const;
+export type BundledCommand = typeof COMMAND_BUNDLES[number];
+
+/** A command's own bundle, relative to the library directory. */
+export function commandBundleFile(command: BundledCommand): string {
+  return `${BUNDLE_DIR}/${command}/${command}.js`;
+}
+
+/**
+ * The library directory of the bundle whose entry is `path` (`js/main.js` or a command's own file); undefined when it
+ * is not one (a run from source).
+ */
+export function bundleLibDir(path: string): string | undefined {
+  for (const file of [BUNDLE_FILE, ...COMMAND_BUNDLES.map(commandBundleFile)]) {
+    if (path.endsWith(`/${file}`)) return path.slice(0, -file.length - 1);
+  }
+  return undefined;
+}
+
+/** The main entry (`js/main.js`) of the library directory `libDir`: what the server runs, and what names the build. */
+export function bundleMainPath(libDir: string): string {
+  return `${libDir}/${BUNDLE_FILE}`;
+}

@@ -1,0 +1,25 @@
+/**
+ * `start`'s own entry: the bundle flavour's launcher runs it (as `js/start/start.js`, one file with only the server's
+ * boot path in chunks beside it) when containerd's command line ends with `start`. Anything else it is given goes to
+ * main.ts. It does what main.ts does for `start`, except naming the process: the launcher's runtime file is already
+ * named `containerd-shim-…` (bundle_layout.ts, RUNTIME_FILE), so the kernel names the process so.
+ *
+ * @module
+ */
+import { exitWith, handles, print, runMain } from "./command_main.ts";
+import { output } from "./bootstrap.ts";
+import { parseShimArgs } from "./flags.ts";
+import { readStdinSync, start } from "./start.ts";
+import { bindLibc } from "../sys/libc.ts";
+
+await exitWith(async () => {
+  const a = parseShimArgs(Deno.args, (k) => Deno.env.get(k));
+  if (!handles(a, "start")) return await runMain(import.meta.url);
+  // containerd 1.7+ (GRPC_ADDRESS set) may be asked its version (start.ts, chooseAnswer): its module loads meanwhile.
+  if (Deno.env.get("GRPC_ADDRESS")) import("./containerd_version.ts").catch(() => {});
+  try {
+    bindLibc([], { direct: true }); // opens libc for the reservation exchange
+  } catch { /* bound again, and reported, where it is first used */ }
+  print(output(await start(a, readStdinSync(Deno.stdin))));
+  return 0;
+});
