@@ -59,12 +59,7 @@ async function main(argv: string[]): Promise<number> {
   // The subcommand's modules load (Deno reads their files on its blocking pool) while libc is being bound.
   const plain = !a.version && !a.info;
   const startModules = plain && a.action === "start"
-    ? Promise.all([
-      import("./src/shim/start.ts"),
-      import("./src/shim/bootstrap.ts"),
-      // containerd 1.7+ (GRPC_ADDRESS set) may be asked its version (start.ts, chooseAnswer): load that module now too.
-      Deno.env.get("GRPC_ADDRESS") ? import("./src/shim/containerd_version.ts") : undefined,
-    ])
+    ? Promise.all([import("./src/shim/start.ts"), import("./src/shim/bootstrap.ts")])
     : undefined;
   const serveModule = plain && a.action === "" && a.socket ? import("./src/shim/serve.ts") : undefined;
   for (const p of [startModules, serveModule]) p?.catch(() => {}); // a failure is reported where it is awaited

@@ -36,6 +36,7 @@ import {
   launcherScript as sharedLauncherScript,
   RUNTIME_FILE,
   SHIM_BINARY,
+  warmUpCommandLines,
 } from "../src/shim/launcher.ts";
 
 /** Which artifact `dist/containerd-shim-deno-v2` is. */
@@ -54,6 +55,8 @@ export interface BuildInfo {
   revision: string | null;
   /** The `deno run` flags baked into the launcher (bundle) or the permission flags given to `deno compile`. */
   flags: string[];
+  /** The commands bundled on their own, which the launcher runs from their own files (bundle flavour). */
+  commands?: BundledCommand[];
 }
 
 /** Absolute path of the repository (this file lives in `<repo>/tools/`). */
@@ -303,30 +306,39 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     entry,
     revision: await gitRevision(),
     flags: launcherFlags(),
+    commands: commands.map(([c]) => c),
   };
   await writeBuildInfo(dist, info);
   return info;
 }
 
 /**
- * Runs the launcher once with `-v` so V8's code cache for the bundle exists before containerd's first start.
- * Returns the output on one line, or null when the entry does not answer `-v` (yet).
+ * Runs the launcher with `-v` and each command's warm-up command line (launcher.ts, warmUpCommandLines) so that V8's
+ * code cache for the bundle exists before containerd's first `start`. Returns the first output on one line, or null
+ * when the entry does not answer `-v` (yet).
  */
-export async function warmLauncher(dist: string = join(repoRoot, "dist")): Promise<string | null> {
-  const child = new Deno.Command(join(dist, SHIM_BINARY), {
-    args: ["-v"],
-    cwd: "/",
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  try {
-    const out = await child.output();
-    return out.success ? new TextDecoder().decode(out.stdout).replace(/\s+/g, " ").trim() : null;
-  } finally {
-    clearTimeout(timer);
+export async function warmLauncher(
+  dist: string = join(repoRoot, "dist"),
+  commands: readonly BundledCommand[] = COMMAND_BUNDLES,
+): Promise<string | null> {
+  let first: string | null | undefined;
+  for (const args of warmUpCommandLines(commands)) {
+    const child = new Deno.Command(join(dist, SHIM_BINARY), {
+      args,
+      cwd: "/",
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    try {
+      const out = await child.output();
+      first ??= out.success ? new TextDecoder().decode(out.stdout).replace(/\s+/g, " ").trim() : null;
+    } finally {
+      clearTimeout(timer);
+    }
   }
+  return first ?? null;
 }
 
 /** Error thrown when `deno compile` cannot get its `denort` base binary. */
@@ -410,7 +422,7 @@ async function main(): Promise<number> {
     } else {
       const info = await buildBundle(opts);
       const dist = resolveOptions(opts).dist;
-      const version = await warmLauncher(dist);
+      const version = await warmLauncher(dist, info.commands);
       const ms = Math.round(performance.now() - t0);
       console.log(`built ${join(dist, SHIM_BINARY)} (bundle, deno ${info.denoVersion}, ${ms} ms)`);
       if (version === null) console.log("note: the launcher did not answer -v; V8 code cache not warmed");

@@ -13,7 +13,7 @@
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
-import { BUNDLE_DIR, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY } from "./launcher.ts";
+import { BUNDLE_DIR, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY, warmUpCommandLines } from "./launcher.ts";
 import { type BundledCommand, bundleLibDir, COMMAND_BUNDLES, commandBundleFile } from "./bundle_layout.ts";
 import { RUNTIME_NAME } from "../version.ts";
 
@@ -223,6 +223,8 @@ export async function install(argv: string[]): Promise<string> {
   if (target && formFlag) checkForm(target, formFlag);
   await Deno.mkdir(`${prefix}/bin`, { recursive: true });
   const lines: string[] = [];
+  // The launcher runs a command's own bundle only when the build has it (builds of other entries have none).
+  const commands: BundledCommand[] = [];
   if (Deno.build.standalone) {
     await copyExecutable(Deno.execPath(), bin);
     lines.push(`installed ${bin} (compiled executable)`);
@@ -234,8 +236,6 @@ export async function install(argv: string[]): Promise<string> {
     await copyExecutable(Deno.execPath(), `${lib}/${RUNTIME_FILE}`);
     await Deno.remove(`${lib}/${BUNDLE_DIR}`, { recursive: true }).catch(() => {});
     await copyTree(`${from}/${BUNDLE_DIR}`, `${lib}/${BUNDLE_DIR}`);
-    // The launcher runs a command's own bundle only when the build has it (builds of other entries have none).
-    const commands: BundledCommand[] = [];
     for (const c of COMMAND_BUNDLES) {
       if (await Deno.stat(`${lib}/${commandBundleFile(c)}`).then((s) => s.isFile, () => false)) commands.push(c);
     }
@@ -245,8 +245,11 @@ export async function install(argv: string[]): Promise<string> {
     await Deno.rename(tmp, bin);
     lines.push(`installed ${bin} (launcher) and ${lib}/`);
   }
-  const warm = await new Deno.Command(bin, { args: ["-v"], stdout: "null", stderr: "piped" }).output();
-  if (!warm.success) throw new Error(`the installed shim does not run: ${new TextDecoder().decode(warm.stderr)}`);
+  // Each warm-up run also stores V8's code cache for what it loaded (launcher.ts, warmUpCommandLines).
+  for (const args of warmUpCommandLines(commands)) {
+    const warm = await new Deno.Command(bin, { args, stdout: "null", stderr: "piped" }).output();
+    if (!warm.success) throw new Error(`the installed shim does not run: ${new TextDecoder().decode(warm.stderr)}`);
+  }
   if (flags["merge-config"]) {
     const file = flags["merge-config"];
     const r = await mergeConfig(file, target!, bin, { form: formFlag });

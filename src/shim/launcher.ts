@@ -45,6 +45,17 @@ function shQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * The command lines that store V8's code cache for the bundle (main.js, and each command's own bundle) before
+ * containerd's first `start`: each prints the version. Deno stores the cache of the modules a process compiled only
+ * when its event loop turns, which a `start` reusing a server or a `delete` never lets happen (they run synchronously
+ * to `Deno.exit`: ~3 ms more for each of them while no cache exists); `-v start` loads `start`'s bundle, then hands
+ * the command line to main.js through a dynamic import, which turns the loop.
+ */
+export function warmUpCommandLines(commands: readonly BundledCommand[] = COMMAND_BUNDLES): string[][] {
+  return [["-v"], ...commands.map((c) => ["-v", c])];
+}
+
 /** The shell variable the launcher keeps the script to run in (not exported: the shim never sees it). */
 const ENTRY_VAR = "shim_entry";
 

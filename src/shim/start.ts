@@ -25,7 +25,7 @@ import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
 import { reservePlace } from "./reserve.ts";
-import type { ContainerdVersion } from "./containerd_version.ts";
+import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -117,7 +117,7 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     config,
     input,
     { grpcAddress },
-    async () => (await import("./containerd_version.ts")).containerdVersion(a.publishBinary),
+    () => containerdVersion(a.publishBinary),
   );
   result.bootstrap = input.bootstrap !== undefined;
   result.format = answer.format;

@@ -15,8 +15,6 @@ import { bindLibc } from "../sys/libc.ts";
 await exitWith(async () => {
   const a = parseShimArgs(Deno.args, (k) => Deno.env.get(k));
   if (!handles(a, "start")) return await runMain(import.meta.url);
-  // containerd 1.7+ (GRPC_ADDRESS set) may be asked its version (start.ts, chooseAnswer): its module loads meanwhile.
-  if (Deno.env.get("GRPC_ADDRESS")) import("./containerd_version.ts").catch(() => {});
   try {
     bindLibc([], { direct: true }); // opens libc for the reservation exchange
   } catch { /* bound again, and reported, where it is first used */ }
