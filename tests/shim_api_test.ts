@@ -2,6 +2,8 @@
  * Task API features that ctr 1.6 cannot reach, driven through the harness: Update, the shim cgroup and OOM score
  * of the server, and memory/fd stability over a few hundred execs (the long soak is `deno task soak`).
  */
+import { listBundle } from "../src/shim/delete.ts";
+import { ROOTFS_UNMOUNTED_FILE } from "../src/task/bundle_files.ts";
 import assert from "node:assert/strict";
 import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { Any } from "../src/proto/mod.ts";
@@ -229,6 +231,8 @@ Deno.test("a server's whole life, boot to exit through one container, never load
     assert.equal((await client.call("Wait", { id })).exitStatus, 0);
     await client.call("State", { id });
     await client.call("Delete", { id });
+    // Delete leaves its mark that rootfs holds no mount, which spares containerd's `delete` that check.
+    assert.ok(listBundle(bundle)?.has(ROOTFS_UNMOUNTED_FILE), "no rootfs.unmounted in the bundle after Delete");
     await client.call("Shutdown", { id });
     client.close();
     client = undefined;

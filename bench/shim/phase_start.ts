@@ -9,7 +9,8 @@
  * 3. a second `start` with the same group annotation: the server already runs, `start` only finds it;
  * 4. the server is stopped with SIGTERM by PID, after checking its cmdline, and waited for;
  * 5. `delete` for the first container in the same bundle (what containerd runs after every task: the server is gone
- *    and runc keeps no state for the id by then), exec → exit.
+ *    and runc keeps no state for the id by then; the bundle holds what each side's server leaves after Delete),
+ *    exec → exit.
  *
  * Before each iteration D (an empty `deno run` like ours, phase_floor.ts) is timed too: `start` and `delete` are judged
  * against the D of their own iterations.
@@ -26,6 +27,7 @@ import { emptyDenoRunner } from "./phase_floor.ts";
 import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
+import { ROOTFS_UNMOUNTED_FILE } from "../../src/task/bundle_files.ts";
 
 const NS = "isobench";
 const GROUP_ANNOTATION = "io.containerd.runc.v2.group";
@@ -166,6 +168,8 @@ export async function measureStart(
     const delBundle = `${dirname(b.dir)}/${group}-a`;
     await Deno.mkdir(`${delBundle}/rootfs`, { recursive: true }); // containerd's bundle has it, unmounted by then
     await Deno.writeTextFile(`${delBundle}/runtime`, "");
+    // What our server's Delete leaves besides (src/task/bundle_files.ts): its mark that rootfs holds no mount.
+    if (side === "deno") await Deno.writeFile(`${delBundle}/${ROOTFS_UNMOUNTED_FILE}`, new Uint8Array());
     await Deno.copyFile(`${b.dir}/address`, `${delBundle}/address`).catch(() => {});
     const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", delBundle, "delete"], {
       cwd: delBundle,

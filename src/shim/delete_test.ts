@@ -12,6 +12,8 @@ import { parseShimArgs } from "./flags.ts";
 import { listenUnix } from "../sys/unix_socket.ts";
 import { libc } from "../sys/libc.ts";
 import { task } from "../proto/mod.ts";
+import { mount, unmountAll } from "../sys/mount.ts";
+import { ROOTFS_UNMOUNTED_FILE } from "../task/bundle_files.ts";
 
 Deno.test("runcStateDirExists: runc's directory for the container decides whether runc delete runs", () => {
   const root = Deno.makeTempDirSync({ prefix: "runc-root-" });
@@ -88,5 +90,31 @@ Deno.test("deleteTask reads only what the bundle holds: pid from init.pid, 137, 
   } finally {
     Deno.removeSync(bundle, { recursive: true });
     Deno.removeSync(sockets, { recursive: true });
+  }
+});
+
+Deno.test("deleteTask unmounts a rootfs left mounted, unless the server's Delete marked it unmounted", async () => {
+  const bundle = Deno.makeTempDirSync({ prefix: "delete-rootfs-" });
+  const rootfs = `${bundle}/rootfs`, mark = `${bundle}/${ROOTFS_UNMOUNTED_FILE}`;
+  const args = parseShimArgs(
+    ["-namespace", `delete-test-${Deno.pid}`, "-id", "r1", "-bundle", bundle, "delete"],
+    () => {
+      return undefined;
+    },
+  );
+  const mounted = () => Deno.statSync(rootfs).dev !== Deno.statSync(bundle).dev;
+  Deno.mkdirSync(rootfs);
+  try {
+    mount({ type: "tmpfs", source: "tmpfs", options: ["size=1m"] }, rootfs);
+    assert.ok(mounted());
+    Deno.writeFileSync(mark, new Uint8Array());
+    await deleteTask(args);
+    assert.ok(mounted(), "with the mark, delete trusts it and leaves the mount point alone");
+    Deno.removeSync(mark);
+    await deleteTask(args);
+    assert.ok(!mounted(), "without it, delete finds the mount and unmounts it");
+  } finally {
+    await unmountAll(rootfs).catch(() => {});
+    Deno.removeSync(bundle, { recursive: true });
   }
 });

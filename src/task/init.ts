@@ -7,6 +7,7 @@
 import { log } from "../log.ts";
 import { isNotExist, isNotRunning, type Runc } from "../runc/mod.ts";
 import { unmountAll } from "../sys/mount.ts";
+import { INIT_PID_FILE, ROOTFS_UNMOUNTED_FILE } from "./bundle_files.ts";
 import { errNotFound, errState, wrapError } from "./errors.ts";
 import type { ProcessIO, StdioPaths } from "./io.ts";
 import { Process } from "./process.ts";
@@ -23,9 +24,6 @@ export interface InitContext {
   criuWorkPath: string;
   openIO(paths: StdioPaths): Promise<ProcessIO>;
 }
-
-/** Where runc writes the init's pid, as the Go shim names it (its `delete` reads it). */
-export const INIT_PID_FILE = "init.pid";
 
 /** How long Delete waits for output to drain before closing the pipes anyway (the Go shim's bound). */
 const DELETE_DRAIN_MS = 2000;
@@ -101,6 +99,10 @@ export class InitProcess extends Process {
     this.io?.close();
     try {
       await unmountAll(this.ctx.rootfs);
+      // Tells the `delete` command containerd runs next that there is nothing left to unmount (bundle_files.ts).
+      await Deno.writeFile(`${this.ctx.bundle}/${ROOTFS_UNMOUNTED_FILE}`, new Uint8Array()).catch((err) =>
+        log.debug("cannot mark the rootfs unmounted", { id: this.ctx.id, error: err })
+      );
     } catch (err) {
       log.warn("failed to cleanup rootfs mount", { id: this.ctx.id, error: err });
       failure ??= wrapError("failed rootfs umount", err);
