@@ -3,10 +3,10 @@
  * the server of the build that started them while a newly installed build starts servers of its own.
  *
  * A build is named by the files it runs from: the executable (`deno compile`'s single binary) and the main module
- * (the bundle flavour's `main.js`, also for `start` run from its own bundle beside it; `main.ts` from source). Installing or rebuilding the shim writes new files (a
- * rename into place gives a new inode, an in-place copy a new mtime), so the identity changes with every install,
- * and costs two `statx` calls (libc's, loaded by every caller already: `Deno.statSync` builds four `Date`s, ~0.6 ms
- * the first time in a process), not a read of the files.
+ * (the bundle flavour's `main.js`, also for `start` run from its own bundle beside it; `main.ts` from source).
+ * Installing or rebuilding the shim writes new files (a rename into place gives a new inode, an in-place copy a new
+ * mtime), so the identity changes with every install, and costs two `statx` calls (libc's, loaded by every caller
+ * already: `Deno.statSync` builds four `Date`s, ~0.6 ms the first time in a process), not a read of the files.
  *
  * @example
  * ```ts

@@ -1,6 +1,7 @@
 /**
- * `delete`'s own entry: the bundle flavour's launcher runs it (as `js/delete/delete.js`, one file) when containerd's
- * command line ends with `delete`, which it does after every task. Anything else it is given goes to main.ts.
+ * `delete`'s own entry: the bundle flavour's launcher runs it (as `js/delete/delete.js`, which holds all `delete`
+ * loads in the common case) when containerd's command line ends with `delete`, which it does after every task.
+ * Anything else it is given goes to main.ts.
  *
  * @module
  */

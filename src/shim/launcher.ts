@@ -4,7 +4,7 @@
  * the install prefix. Absolute paths only: containerd runs the shim with a container's bundle as cwd.
  *
  * containerd ends the command line of `start` and `delete` with the command's name; for those the script runs the
- * command's own one-file bundle (bundle_layout.ts, COMMAND_BUNDLES), otherwise `js/main.js`. A command bundle hands
+ * command's own bundle (bundle_layout.ts, COMMAND_BUNDLES), otherwise `js/main.js`. A command bundle hands
  * anything it does not handle itself (`-v start`, `-id start` …) to `main.js`, so the choice never changes what runs.
  *
  * @module
