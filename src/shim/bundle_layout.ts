@@ -6,8 +6,8 @@
  * @example
  * ```ts
  * import { bundleLibDir, bundleMainPath } from "./bundle_layout.ts";
- * const lib = bundleLibDir("/usr/local/lib/containerd-shim-deno/js/start/start.js"); // "/usr/local/lib/containerd-shim-deno"
- * console.log(bundleMainPath(lib!)); // "/usr/local/lib/containerd-shim-deno/js/main.js"
+ * const lib = bundleLibDir("/opt/shim/lib/js/start/start.js"); // "/opt/shim/lib"
+ * console.log(bundleMainPath(lib!)); // "/opt/shim/lib/js/main.js"
  * ```
  * @module
  */

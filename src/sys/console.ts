@@ -24,8 +24,7 @@
 
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, TIOCGWINSZ, TIOCSWINSZ, WINSIZE } from "./abi.ts";
 import { EAGAIN, ECONNABORTED, EINTR, SysError } from "./errno.ts";
-import { setNonblocking } from "./libc.ts";
-import { check, cstr, errno, libc } from "./libc.ts";
+import { check, cstr, errno, libc, setNonblocking } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";
 import { listenUnix } from "./unix_socket.ts";
 import { receiveWithFds } from "./fd_passing.ts";

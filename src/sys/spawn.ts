@@ -34,8 +34,7 @@
 import { CLD_EXITED, O_CLOEXEC, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
 import { EBADF, EINTR, ESRCH, SysError } from "./errno.ts";
 import { closeFd, pipe } from "./fdio.ts";
-import { setNonblocking } from "./libc.ts";
-import { check, errno, libc } from "./libc.ts";
+import { check, errno, libc, setNonblocking } from "./libc.ts";
 import { devNull, posixSpawn } from "./posix_spawn.ts";
 import { poller } from "./poller.ts";
 import { signalName } from "./process.ts";
