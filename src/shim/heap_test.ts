@@ -155,3 +155,22 @@ Deno.test("the shim's V8 flags keep hot code off the optimizing compilers (their
   assert.ok(hot);
   assert.deepEqual(tiers, [false, false, false, false], "[maglev on, turbofan on, f on maglev, f on turbofan]");
 });
+
+Deno.test("HeapKeeper prepares what gives memory back before a collection and runs it after", () => {
+  const order: string[] = [];
+  const k = new HeapKeeper({
+    every: 1,
+    idleMs: 60_000,
+    gc: () => order.push("gc"),
+    trim: () => {
+      order.push("prepare");
+      return () => order.push("give back");
+    },
+  });
+  try {
+    k.released();
+    assert.deepEqual(order, ["prepare", "gc", "give back"]);
+  } finally {
+    k.close();
+  }
+});

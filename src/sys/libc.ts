@@ -122,6 +122,9 @@ const symbols = {
   closedir: { parameters: ["pointer"], result: "i32" },
   // Memory: hands freed heap pages back to the kernel after a garbage collection (src/shim/heap.ts).
   malloc_trim: { parameters: ["usize"], result: "i32" },
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
+  // The address as an integer (it is one read from /proc, not a buffer of ours).
+  madvise: { parameters: ["u64", "usize", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc symbols. */
@@ -224,6 +227,7 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   eventfd: { nr: [290, 19] }, // eventfd2
   mount: { nr: [165, 40] },
   umount2: { nr: [166, 39] },
+  madvise: { nr: [28, 233] },
   inotify_init1: { nr: [294, 26] },
   inotify_add_watch: { nr: [254, 27] },
   inotify_rm_watch: { nr: [255, 28] },

@@ -30,6 +30,8 @@ export interface PosixSpawnOptions {
   args?: string[];
   /** Variables added to (or replacing in) the inherited environment. */
   env?: Record<string, string>;
+  /** Variables added only where the inherited environment (and `env`) has none: settings a user's own value wins over. */
+  envDefaults?: Record<string, string>;
   /** The child's working directory. */
   cwd?: string;
   /** The child's fds by number: ours to dup onto it, or -1 to leave it inherited. */
@@ -160,11 +162,17 @@ function environStrings(): string[] {
   return out;
 }
 
-/** Our environment with `extra` applied, as a `char *[]`. */
-function mergedEnvironment(extra: Record<string, string>): { buf: Uint8Array; address: bigint } {
+/** Our environment with `extra` applied and `defaults` added where absent, as a `char *[]`. */
+function mergedEnvironment(
+  extra: Record<string, string>,
+  defaults: Record<string, string> = {},
+): { buf: Uint8Array; address: bigint } {
+  const name = (kv: string) => kv.slice(0, Math.max(kv.indexOf("="), 0));
   const keys = new Set(Object.keys(extra));
-  const kept = environStrings().filter((kv) => !keys.has(kv.slice(0, Math.max(kv.indexOf("="), 0))));
+  const kept = environStrings().filter((kv) => !keys.has(name(kv)));
   for (const [k, v] of Object.entries(extra)) kept.push(`${k}=${v}`);
+  const present = new Set(kept.map(name));
+  for (const [k, v] of Object.entries(defaults)) if (!present.has(k)) kept.push(`${k}=${v}`);
   return cStringArray(kept);
 }
 
@@ -193,7 +201,9 @@ export function posixSpawn(cmd: string, options: PosixSpawnOptions): number {
   ok(C.posix_spawn_file_actions_init(fa), "posix_spawn_file_actions_init");
   try {
     const argv = cStringArray([cmd, ...(options.args ?? [])]);
-    const envp = options.env ? mergedEnvironment(options.env) : undefined;
+    const envp = options.env || options.envDefaults
+      ? mergedEnvironment(options.env ?? {}, options.envDefaults)
+      : undefined;
     for (let target = 0; target < fds.length; target++) {
       let source = fds[target];
       if (source < 0) continue;

@@ -47,6 +47,8 @@ export interface SpawnOptions {
   args?: string[];
   /** Variables added to (or replacing in) the inherited environment. */
   env?: Record<string, string>;
+  /** Variables added only where neither the inherited environment nor `env` has them. */
+  envDefaults?: Record<string, string>;
   /** The child's working directory. */
   cwd?: string;
   /** Default "inherit" for all three, as `Deno.Command#spawn`. */
@@ -191,7 +193,13 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
         fds[target] = child;
       } else throw new TypeError(`invalid stdio mode ${JSON.stringify(mode)}`);
     }
-    const pid = posixSpawn(cmd, { args: options.args, env: options.env, cwd: options.cwd, fds });
+    const pid = posixSpawn(cmd, {
+      args: options.args,
+      env: options.env,
+      envDefaults: options.envDefaults,
+      cwd: options.cwd,
+      fds,
+    });
     return track(pid, ours);
   } catch (err) {
     for (const fd of ours) if (fd >= 0) C.close(fd);

@@ -43,6 +43,20 @@ Deno.test("spawn: piped stdio, cwd, added environment and the exit code", async 
   assert.equal(pendingChildren(), 0);
 });
 
+Deno.test("spawn: environment defaults fill in only what neither the environment nor env sets", async () => {
+  const child = spawn("sh", {
+    args: ["-c", 'echo "$SPAWN_GIVEN|$SPAWN_DEFAULT|$PATH"'],
+    env: { SPAWN_GIVEN: "given" },
+    envDefaults: { SPAWN_GIVEN: "lost", SPAWN_DEFAULT: "default", PATH: "/lost" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  });
+  const [out, status] = await Promise.all([text(child.stdout), child.status]);
+  assert.equal(out, `given|default|${Deno.env.get("PATH")}\n`);
+  assert.equal(status.code, 0);
+});
+
 Deno.test("spawn: the status is kept when the child exited and was reaped before anyone awaited it", async () => {
   const child = spawn("sh", { args: ["-c", "exit 7"], stdin: "null", stdout: "null", stderr: "null" });
   // Let it exit and be reaped (pidfd) with nobody awaiting the status yet.
