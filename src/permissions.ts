@@ -128,19 +128,28 @@ export const SHIM_V8_FLAGS = [
  * compiled before it was written, so every `start` and `delete` compiled each function it ran, again; with
  * `--no-lazy` all of them come from the cache. Side by side: `start` with a server running 52.3 → 47.1 ms and `delete`
  * 44.2 → 40.5 ms against an empty `deno run` of 31.8 ms. Not for the server: there it cost 1.2 MiB of private dirty
- * memory for 15–20 ms of its boot (bench/analysis.md, session 6). V8 rejects a code cache written under other flags,
- * so the server keeps its own cache directory (src/shim/launcher.ts, `serverEnv`).
+ * memory for 15–20 ms of its boot (bench/analysis.md, session 6); the server reads no code cache at all
+ * ({@linkcode SERVER_RUN_FLAGS}).
  */
 export const COMMAND_V8_FLAGS = SHIM_V8_FLAGS.map((f) => f.startsWith("--v8-flags=") ? `${f},--no-lazy` : f);
 
 /**
+ * The server's flags beyond the permissions and V8's: no V8 code cache. The server compiles lazily, so the cache holds
+ * little more than each module's top level, and its boot was no faster with it (`bench/ab_server.ts`, 6 pairs: from
+ * `start`'s exit to the first answer 90.8 against 91.2 ms); but reading it kept the cache's database pages in the
+ * malloc heap for the life of the server: 0.35 MiB more private dirty memory per server (bench/analysis.md, session 11).
+ */
+export const SERVER_RUN_FLAGS = ["--no-code-cache"];
+
+/**
  * The complete `deno run` flags of the shim when it runs from a bundle: the launcher written by `deno task build`
- * (`command`: what containerd runs, `start` and `delete`), and `start` spawning itself as the server (`server`).
- * `--no-config` and `--no-lock`: containerd runs the shim with the bundle directory as cwd, where no deno.json or
- * deno.lock must be looked up; `--no-remote` and `--no-npm`: the bundle is self-contained and must never resolve or
- * fetch anything.
+ * (`command`: what containerd runs, `start` and `delete`), and `start` spawning itself as the server (`server`, with
+ * {@linkcode SERVER_RUN_FLAGS}). `--no-config` and `--no-lock`: containerd runs the shim with the bundle directory as
+ * cwd, where no deno.json or deno.lock must be looked up; `--no-remote` and `--no-npm`: the bundle is self-contained
+ * and must never resolve or fetch anything.
  */
 export function shimRunFlags(role: "command" | "server"): string[] {
   const v8 = role === "command" ? COMMAND_V8_FLAGS : SHIM_V8_FLAGS;
-  return [...shimPermissionFlags(), ...v8, "--no-config", "--no-lock", "--no-remote", "--no-npm"];
+  const own = role === "server" ? SERVER_RUN_FLAGS : [];
+  return [...shimPermissionFlags(), ...v8, "--no-config", "--no-lock", "--no-remote", "--no-npm", ...own];
 }

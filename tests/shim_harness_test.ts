@@ -7,7 +7,9 @@ import { Code, TtrpcError } from "../src/ttrpc/status.ts";
 import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { task, TASK_SERVICE_V3 } from "../src/proto/mod.ts";
 import { addressPath } from "../src/shim/address.ts";
-import { busyboxRootfs, FakeEvents, makeBundle, runShim, TaskClient } from "./harness/shim.ts";
+import { busyboxRootfs, FakeEvents, makeBundle, runShim, SHIM, TaskClient } from "./harness/shim.ts";
+import { SERVER_MALLOC_TUNABLES } from "../src/shim/start_boot.ts";
+import { SERVER_BUNDLE_FILE } from "../src/shim/bundle_layout.ts";
 import { readCmdline } from "./lab/proc.ts";
 
 const PROCESS_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process";
@@ -552,5 +554,38 @@ Deno.test("spareSeconds 0: the server exits with its group, as the Go shim does"
     client.close();
     assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 5000), "the server did not exit");
     await runShim("delete", a);
+  });
+});
+
+Deno.test("the server runs from its own one-file bundle, reads no code cache, and gets glibc's malloc settings unless the environment has its own", async () => {
+  const info = JSON.parse(await Deno.readTextFile(`${SHIM.slice(0, SHIM.lastIndexOf("/"))}/BUILD-INFO.json`));
+  await withHarness("srvenv", async ({ dir, ns, opts }) => {
+    const config = `${dir}/shim.json`;
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 0 }));
+    const servers: Record<string, { argv: string[]; environ: string[] }> = {};
+    for (const [id, env] of [["own", {}], ["user", { GLIBC_TUNABLES: "glibc.malloc.check=0" }]] as const) {
+      const a = {
+        ...opts(id, await makeBundle(dir, id, ["true"])),
+        env: { CONTAINERD_SHIM_DENO_CONFIG: config, ...env },
+      };
+      const started = await runShim("start", a);
+      assert.equal(started.code, 0, started.stderr);
+      const client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+      const pid = (await client.call("Connect", { id })).shimPid;
+      const environ = (await Deno.readTextFile(`/proc/${pid}/environ`)).split("\0");
+      servers[id] = { argv: await readCmdline(pid) ?? [], environ };
+      assert.equal(await runToEnd(client, id, a.bundle, `${dir}/${id}.log`), 0);
+      client.close();
+      await runShim("delete", a);
+    }
+    // The dynamic loader parses the variable in place, ending each setting with a NUL where the ":" was.
+    const raw = servers.own.environ.join("\0"), ours = SERVER_MALLOC_TUNABLES.GLIBC_TUNABLES;
+    assert.ok(raw.includes(`GLIBC_TUNABLES=${ours.replaceAll(":", "\0")}`) || raw.includes(`GLIBC_TUNABLES=${ours}`));
+    assert.ok(servers.user.environ.includes("GLIBC_TUNABLES=glibc.malloc.check=0"), servers.user.environ.join(" "));
+    if (info.flavour !== "bundle") return; // a compiled binary is its own server, flags built in
+    for (const { argv } of Object.values(servers)) {
+      assert.ok(argv.some((x) => x.endsWith(`/${SERVER_BUNDLE_FILE}`)), argv.join(" "));
+      assert.ok(argv.includes("--no-code-cache"), argv.join(" "));
+    }
   });
 });

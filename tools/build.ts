@@ -26,7 +26,7 @@ import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
-import type { BundledCommand } from "../src/shim/bundle_layout.ts";
+import { type BundledCommand, SERVER_BUNDLE } from "../src/shim/bundle_layout.ts";
 import {
   BUNDLE_DIR,
   BUNDLE_FILE,
@@ -57,6 +57,8 @@ export interface BuildInfo {
   flags: string[];
   /** The commands bundled on their own, which the launcher runs from their own files (bundle flavour). */
   commands?: BundledCommand[];
+  /** Whether the server has its own one-file bundle, which `start` spawns it from (bundle flavour). */
+  server?: boolean;
 }
 
 /** Absolute path of the repository (this file lives in `<repo>/tools/`). */
@@ -72,7 +74,7 @@ export const CACHE_PATH = `lib/${CACHE_DIR}`;
 
 /**
  * The `deno run` flags of the bundle launcher: `shimRunFlags("command")` from `src/permissions.ts`, the list whose
- * `"server"` form `start` uses to spawn the server (the same permissions; V8 flags differ in `--no-lazy` only).
+ * `"server"` form `start` uses to spawn the server (the same permissions; `--no-lazy` and `--no-code-cache` differ).
  * Besides the permission set: `--no-config` and `--no-lock`
  * (containerd runs the shim with the container's bundle directory as cwd: no deno.json or deno.lock lookups there),
  * `--no-remote` and `--no-npm` (the bundle is self-contained; the runtime must never resolve or fetch anything).
@@ -179,6 +181,11 @@ export interface BuildOptions {
    * (`src/shim/<command>_main.ts`) for the default entry, none for another entry.
    */
   commands?: Partial<Record<BundledCommand, string>>;
+  /**
+   * The entry module of the server's own bundle, one file (bundle flavour only). Default: the shim's
+   * (`src/shim/server_main.ts`) for the default entry, none for another entry (`start` then spawns main.js).
+   */
+  server?: string;
 }
 
 /** The shim's own entry modules of the commands in COMMAND_BUNDLES. */
@@ -190,9 +197,11 @@ function shimCommandEntries(): Record<BundledCommand, string> {
 
 function resolveOptions(
   opts: BuildOptions,
-): { entry: string; dist: string; commands: [BundledCommand, string][] } {
+): { entry: string; dist: string; commands: [BundledCommand, string][]; server?: string } {
   const commands = opts.commands ?? (opts.entry === undefined ? shimCommandEntries() : {});
+  const server = opts.server ?? (opts.entry === undefined ? join(repoRoot, "src/shim/server_main.ts") : undefined);
   return {
+    server: server === undefined ? undefined : resolve(server),
     entry: resolve(opts.entry ?? join(repoRoot, "main.ts")),
     dist: resolve(opts.dist ?? join(repoRoot, "dist")),
     commands: (Object.entries(commands) as [BundledCommand, string][]).map(([c, e]) => [c, resolve(e)]),
@@ -224,11 +233,12 @@ async function computeDynamicImports(dir: string): Promise<void> {
 }
 
 /**
- * `deno bundle` of `entry` into `outdir`, its entry chunk renamed `entryName`. Code splitting: the entry chunk holds
- * what the entry imports statically, and each module imported only dynamically (the server's code in main's bundle,
- * the boot path in `start`'s, runc and the unmount in `delete`'s) goes into chunks loaded when used.
+ * `deno bundle` of `entry` into `outdir`, its entry chunk renamed `entryName`. With code splitting the entry chunk
+ * holds what the entry imports statically, and each module imported only dynamically (the server's code in main's
+ * bundle, the boot path in `start`'s, runc and the unmount in `delete`'s) goes into chunks loaded when used. Without
+ * (the server's bundle), dynamically imported modules are inlined too: one file.
  */
-async function denoBundle(entry: string, outdir: string, entryName: string): Promise<void> {
+async function denoBundle(entry: string, outdir: string, entryName: string, split = true): Promise<void> {
   const args = [
     "bundle",
     "--config",
@@ -236,7 +246,7 @@ async function denoBundle(entry: string, outdir: string, entryName: string): Pro
     "--frozen",
     "--platform",
     "deno",
-    "--code-splitting",
+    ...(split ? ["--code-splitting"] : []),
     // Minified: every chunk is source that V8 keeps in the heap and scans again to compile each function on its first
     // call (the code cache holds only what was compiled before it was written). Measured against the plain bundle: a
     // server 0.7 MiB less private dirty (12.98 -> 12.28 MiB), `start` with a server running 2 ms and `delete` 1.5 ms
@@ -261,22 +271,26 @@ async function denoBundle(entry: string, outdir: string, entryName: string): Pro
 
 /** Builds the `bundle` flavour into `dist/` and returns what was written to `BUILD-INFO.json`. */
 export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
-  const { entry, dist, commands } = resolveOptions(opts);
-  for (const e of [entry, ...commands.map(([, e]) => e)]) await requireEntry(e);
+  const { entry, dist, commands, server } = resolveOptions(opts);
+  for (const e of [entry, ...commands.map(([, e]) => e), ...server ? [server] : []]) await requireEntry(e);
   await Deno.mkdir(join(dist, "lib"), { recursive: true });
 
   const chunks = join(dist, "lib", BUNDLE_DIR);
   const tmp = tmpName(chunks);
   const commandTmp = (c: BundledCommand) => `${tmp}-${c}`;
-  const temporaries = [tmp, ...commands.map(([c]) => commandTmp(c))];
+  const serverTmp = `${tmp}-server`;
+  const temporaries = [tmp, serverTmp, ...commands.map(([c]) => commandTmp(c))];
   for (const t of temporaries) await removeQuietly(t);
   try {
-    // Each command's bundle goes to a directory of its own, then into the main bundle's as `<command>/<command>.js`.
+    // Each command's bundle goes to a directory of its own, then into the main bundle's as `<command>/<command>.js`;
+    // the server's likewise, as `server/server.js` (SERVER_BUNDLE_FILE).
     await Promise.all([
       denoBundle(entry, tmp, "main.js"),
       ...commands.map(([c, e]) => denoBundle(e, commandTmp(c), `${c}.js`)),
+      ...server ? [denoBundle(server, serverTmp, `${SERVER_BUNDLE}.js`, false)] : [],
     ]);
     for (const [c] of commands) await Deno.rename(commandTmp(c), join(tmp, c));
+    if (server) await Deno.rename(serverTmp, join(tmp, SERVER_BUNDLE));
   } catch (err) {
     for (const t of temporaries) await removeQuietly(t);
     throw err;
@@ -307,6 +321,7 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     revision: await gitRevision(),
     flags: launcherFlags(),
     commands: commands.map(([c]) => c),
+    server: server !== undefined,
   };
   await writeBuildInfo(dist, info);
   return info;

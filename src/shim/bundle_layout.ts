@@ -1,7 +1,7 @@
 /**
  * Where the bundle flavour's files live under its library directory (`dist/lib`, or `<prefix>/lib/containerd-shim-deno`
- * once installed): the runtime, the chunks of `main.js`, the bundles of the commands containerd runs per container, and
- * V8's code cache. A module without imports: `start` (through build_id.ts) and the server read it.
+ * once installed): the runtime, the chunks of `main.js`, the server's bundle, the bundles of the commands containerd
+ * runs per container, and V8's code cache. A module without imports: `start` (through build_id.ts) and the server read it.
  *
  * @example
  * ```ts
@@ -36,23 +36,37 @@ export const CACHE_DIR = "cache";
 export const COMMAND_BUNDLES = ["start", "delete"] as const;
 export type BundledCommand = typeof COMMAND_BUNDLES[number];
 
+/**
+ * The server's own bundle, relative to the library directory: one file, nothing split out (`start` spawns the server
+ * from it). Every module a process keeps loaded costs it memory for as long as it lives, V8's module records and the
+ * runtime's own bookkeeping beside the source: a per-pod server whose code came in 30 chunks held ~0.35 MiB more
+ * private dirty memory in the malloc heap than one loading the same code from one file (bench/analysis.md, session 11).
+ */
+export const SERVER_BUNDLE = "server";
+export const SERVER_BUNDLE_FILE = `${BUNDLE_DIR}/${SERVER_BUNDLE}/${SERVER_BUNDLE}.js`;
+
 /** A command's own bundle, relative to the library directory. */
 export function commandBundleFile(command: BundledCommand): string {
   return `${BUNDLE_DIR}/${command}/${command}.js`;
 }
 
 /**
- * The library directory of the bundle whose entry is `path` (`js/main.js` or a command's own file); undefined when it
- * is not one (a run from source).
+ * The library directory of the bundle whose entry is `path` (`js/main.js`, the server's or a command's own file);
+ * undefined when it is not one (a run from source).
  */
 export function bundleLibDir(path: string): string | undefined {
-  for (const file of [BUNDLE_FILE, ...COMMAND_BUNDLES.map(commandBundleFile)]) {
+  for (const file of [BUNDLE_FILE, SERVER_BUNDLE_FILE, ...COMMAND_BUNDLES.map(commandBundleFile)]) {
     if (path.endsWith(`/${file}`)) return path.slice(0, -file.length - 1);
   }
   return undefined;
 }
 
-/** The main entry (`js/main.js`) of the library directory `libDir`: what the server runs, and what names the build. */
+/** The main entry (`js/main.js`) of the library directory `libDir`: what names the build. */
 export function bundleMainPath(libDir: string): string {
   return `${libDir}/${BUNDLE_FILE}`;
+}
+
+/** The server's own bundle in `libDir` (see {@linkcode SERVER_BUNDLE_FILE}). */
+export function bundleServerPath(libDir: string): string {
+  return `${libDir}/${SERVER_BUNDLE_FILE}`;
 }

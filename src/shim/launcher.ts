@@ -32,9 +32,9 @@ export function launcherEnv(libDir: string): Record<string, string> {
 }
 
 /**
- * The environment `start` adds for the server it spawns from the bundle in `libDir`: V8 code cache of its own, since
- * the server runs under other V8 flags than the commands (src/permissions.ts, COMMAND_V8_FLAGS) and V8 rejects a cache
- * written under other flags: sharing one, each kind would keep replacing the other's entries.
+ * The environment `start` adds for the server it spawns from the bundle in `libDir`: a `DENO_DIR` of its own. The
+ * server reads no V8 code cache (src/permissions.ts, SERVER_RUN_FLAGS), but Deno still keeps its module-analysis
+ * databases there; apart, the commands' databases, which every `start` and `delete` reads, hold only their entries.
  */
 export function serverEnv(libDir: string): Record<string, string> {
   return { DENO_DIR: `${libDir}/${CACHE_DIR}/server` };
