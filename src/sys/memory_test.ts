@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { idleStackRange, idleStackRelease, STACK_MARGIN, trimMalloc, tuneMallocForIdle } from "./memory.ts";
-import { readFile } from "./procfs.ts";
 
 const MAPS = [
   "55d0c0000000-55d0c0200000 r-xp 00000000 fe:00 123 /usr/bin/deno",
