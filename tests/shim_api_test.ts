@@ -4,6 +4,7 @@
  */
 import { listBundle } from "../src/shim/delete.ts";
 import { ROOTFS_UNMOUNTED_FILE } from "../src/task/bundle_files.ts";
+import { SERVER_BUNDLE_FILE } from "../src/shim/bundle_layout.ts";
 import assert from "node:assert/strict";
 import { encodeAny, encodeJsonAny } from "../src/proto/any.ts";
 import { Any } from "../src/proto/mod.ts";
@@ -244,7 +245,8 @@ Deno.test("a server's whole life, boot to exit through one container, never load
     for await (const e of Deno.readDir(bundle)) if (e.name.endsWith(`-${pid}-v8.log`)) log = `${bundle}/${e.name}`;
     assert.ok(log, "the server wrote no V8 log");
     const scripts = await loadedScripts(log);
-    assert.ok(scripts.some((s) => s.endsWith("/js/main.js")), `the log lists no bundle script:\n${scripts.join("\n")}`);
+    const entry = (s: string) => s.endsWith(`/${SERVER_BUNDLE_FILE}`) || s.endsWith("/js/main.js");
+    assert.ok(scripts.some(entry), `the log lists no bundle script:\n${scripts.join("\n")}`);
     assert.ok(events.events.some((e) => e.topic === "/tasks/exit"), "no TaskExit was published");
     assert.deepEqual(scripts.filter((s) => NODE_TIMERS_SCRIPTS.includes(s)), []);
   } finally {

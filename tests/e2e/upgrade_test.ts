@@ -11,12 +11,13 @@ import { labWith, RUNTIME, serverPid } from "./helpers.ts";
 import { distDir, isSpare, waitFor } from "../lab/mod.ts";
 import { findProcesses, runCommand } from "../lab/proc.ts";
 import { launcherScript, SHIM_BINARY } from "../../src/shim/launcher.ts";
+import { bundleServerPath } from "../../src/shim/bundle_layout.ts";
 
 const NS = "e2e-upgrade";
 
 /** Pids of servers (argv has `-socket`) running the bundle under `libDir`; spares (which serve nothing) left out. */
 async function serversOf(libDir: string): Promise<number[]> {
-  const bundle = `${libDir}/js/main.js`;
+  const bundle = bundleServerPath(libDir);
   const out: number[] = [];
   for (const p of await findProcesses((argv) => argv.includes(bundle) && argv.includes("-socket"))) {
     if (!await isSpare(p.pid)) out.push(p.pid);
