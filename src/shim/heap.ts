@@ -26,7 +26,7 @@
  */
 
 import { log } from "../log.ts";
-import { idleStackRelease, trimMalloc, tuneMallocForIdle } from "../sys/memory.ts";
+import { idleStackRelease, trimMalloc } from "../sys/memory.ts";
 import { after, type Timer } from "../timer.ts";
 
 /**
@@ -58,19 +58,15 @@ export interface HeapKeeperOptions {
   trim?: () => () => void;
 }
 
-/** Whether malloc was set for an idle heap yet (at the first collection, once the server has booted). */
-let mallocTuned = false;
-
 /**
  * What gives the kernel back, after a collection, what the process touched but no longer uses (src/sys/memory.ts):
- * malloc's free pages, set from the first collection on to give free memory at the heap's end back at once, and the
- * main thread's stack below where it runs now, read before the collection. Deno's boot leaves ~420 KiB of stack
- * touched that an idle server, a few KiB deep, never uses again (bench/analysis.md, session 11).
+ * malloc's free pages, and the main thread's stack below where it runs now, read before the collection. Deno's boot
+ * leaves ~420 KiB of stack touched that an idle server, a few KiB deep, never uses again (bench/analysis.md, session
+ * 11).
  */
 export function prepareGiveBack(): () => void {
   const releaseStack = idleStackRelease();
   return () => {
-    if (!mallocTuned) mallocTuned = tuneMallocForIdle() || true; // tried once: a refusal is not retried
     trimMalloc();
     releaseStack();
   };

@@ -62,14 +62,13 @@ function serverScript(libDir: string): string {
 }
 
 /**
- * glibc's malloc settings for the server's boot, unless containerd's environment sets its own `GLIBC_TUNABLES` (a
- * no-op under another libc): one arena for all threads, and 16 KiB of padding kept above the heap's top instead of 128.
- * By default each thread that allocates gets a malloc heap of its own, whose free end `malloc_trim` never returns, and
- * the padding leaves the boot's live blocks spread over more pages. A per-pod server with one container: 10.65 → 10.32
- * MiB private dirty, with its boot as fast (bench/analysis.md, session 11; no padding at all cost the boot ~5 ms of
- * `brk` calls). The settings for an idle heap follow once the server has booted (src/shim/heap.ts). runc, which the
- * server spawns, inherits these too; the containers' processes do not (runc starts them with their spec's
- * environment).
+ * glibc's malloc settings for the server, unless containerd's environment sets its own `GLIBC_TUNABLES` (a no-op under
+ * another libc): one arena for all threads, and 16 KiB of padding kept above the heap's top instead of 128. By default
+ * each thread that allocates gets a malloc heap of its own, whose free end `malloc_trim` never returns, and the padding
+ * leaves the boot's live blocks spread over more pages. A per-pod server with one container: 10.65 → 10.32 MiB private
+ * dirty, with its boot as fast (bench/analysis.md, session 11; no padding at all cost the boot ~5 ms of `brk` calls,
+ * and the same settings made only once the server had booted gave nothing). runc, which the server spawns, inherits
+ * them too; the containers' processes do not (runc starts them with their spec's environment).
  */
 export const SERVER_MALLOC_TUNABLES = { GLIBC_TUNABLES: "glibc.malloc.arena_max=1:glibc.malloc.top_pad=16384" };
 

@@ -122,7 +122,6 @@ const symbols = {
   closedir: { parameters: ["pointer"], result: "i32" },
   // Memory: hands freed heap pages back to the kernel after a garbage collection (src/shim/heap.ts).
   malloc_trim: { parameters: ["usize"], result: "i32" },
-  mallopt: { parameters: ["i32", "i32"], result: "i32" },
   // The address as an integer (it is one read from /proc, not a buffer of ours).
   madvise: { parameters: ["u64", "usize", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -1,6 +1,6 @@
 /**
- * Giving memory back to the kernel, for a long-lived process whose work comes in bursts: glibc malloc's free pages and
- * its settings for an idle heap, and the pages of the main thread's stack that lie below where it runs now.
+ * Giving memory back to the kernel, for a long-lived process whose work comes in bursts: glibc malloc's free pages, and
+ * the pages of the main thread's stack that lie below where it runs now.
  *
  * A stack page, once touched, stays in the process's private dirty memory until it exits: the kernel does not know
  * that the part below the stack pointer is dead. A Deno process touches ~420 KiB of its main thread's stack while it
@@ -87,25 +87,6 @@ export function idleStackRelease(margin: number = STACK_MARGIN): () => number {
       return 0;
     }
   };
-}
-
-/** mallopt's parameters (glibc's malloc.h). */
-const M_TRIM_THRESHOLD = -1;
-const M_TOP_PAD = -2;
-
-/**
- * Makes glibc's malloc give free memory at the end of its heap back as soon as it is freed: a trim threshold of
- * `trimThreshold` bytes (128 KiB by default, and raised by glibc itself as large blocks come and go) and no padding
- * kept above the heap's top (128 KiB by default). For a process past its start-up: during Deno's boot the same
- * settings cost a server ~13 ms of `brk` calls. Returns false when a setting was refused (another libc, say).
- */
-export function tuneMallocForIdle(trimThreshold = 64 * 1024): boolean {
-  try {
-    const C = libc();
-    return C.mallopt(M_TRIM_THRESHOLD, trimThreshold) === 1 && C.mallopt(M_TOP_PAD, 0) === 1;
-  } catch {
-    return false;
-  }
 }
 
 /** glibc's malloc_trim(0): the free pages of every arena back to the kernel (and the main heap's free end). */
