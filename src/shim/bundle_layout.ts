@@ -19,8 +19,8 @@
  */
 export const RUNTIME_FILE = "containerd-shim-deno-runtime";
 /**
- * The bundle is split into chunks (`deno bundle --code-splitting`): `-v`, `install`, `check` and the server load what
- * they need, and the server's code (protobuf codecs, ttrpc, the Task service) lives in chunks only the server imports.
+ * The main bundle is split into chunks (`deno bundle --code-splitting`): `-v`, `install` and `check` load what they
+ * need. Beside it are the bundles of the server and of the per-container commands, each in a directory of its own.
  */
 export const BUNDLE_DIR = "js";
 export const BUNDLE_FILE = `${BUNDLE_DIR}/main.js`;
