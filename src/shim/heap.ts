@@ -55,7 +55,7 @@ export interface HeapKeeperOptions {
    * collected too); when `gc` is the default, defaults to {@linkcode prepareGiveBack}: glibc's malloc_trim(0) and the
    * main thread's stack below where it runs (src/sys/memory.ts).
    */
-  trim?: () => () => void;
+  giveBack?: () => () => void;
 }
 
 /**
@@ -77,7 +77,7 @@ export class HeapKeeper {
   readonly #every: number;
   readonly #idleMs: number;
   readonly #gc: Gc | undefined;
-  readonly #trim: (() => () => void) | undefined;
+  readonly #giveBack: (() => () => void) | undefined;
   readonly #growth: number;
   readonly #idleGrowth: number;
   readonly #rss: () => number;
@@ -95,7 +95,7 @@ export class HeapKeeper {
     this.#every = opts.every ?? 256;
     this.#idleMs = opts.idleMs ?? 2000;
     this.#gc = opts.gc ?? (globalThis as { gc?: Gc }).gc;
-    this.#trim = opts.trim ?? (opts.gc ? undefined : prepareGiveBack);
+    this.#giveBack = opts.giveBack ?? (opts.gc ? undefined : prepareGiveBack);
     this.#growth = opts.growthBytes ?? 6 * 1024 * 1024;
     this.#idleGrowth = opts.idleGrowthBytes ?? 1024 * 1024;
     this.#rss = opts.rss ?? (() => Deno.memoryUsage().rss);
@@ -151,7 +151,7 @@ export class HeapKeeper {
     this.#since = 0;
     this.#pending = false;
     if (!this.#gc) return;
-    const giveBack = this.#trim?.();
+    const giveBack = this.#giveBack?.();
     if (reduce) this.#gc({ type: "major", execution: "sync", flavor: "last-resort" });
     else this.#gc();
     giveBack?.();

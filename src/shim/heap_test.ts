@@ -162,7 +162,7 @@ Deno.test("HeapKeeper prepares what gives memory back before a collection and ru
     every: 1,
     idleMs: 60_000,
     gc: () => order.push("gc"),
-    trim: () => {
+    giveBack: () => {
       order.push("prepare");
       return () => order.push("give back");
     },

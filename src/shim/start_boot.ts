@@ -68,7 +68,8 @@ function serverScript(libDir: string): string {
  * leaves the boot's live blocks spread over more pages. A per-pod server with one container: 10.65 → 10.32 MiB private
  * dirty, with its boot as fast (bench/analysis.md, session 11; no padding at all cost the boot ~5 ms of `brk` calls,
  * and the same settings made only once the server had booted gave nothing). runc, which the server spawns, inherits
- * them too; the containers' processes do not (runc starts them with their spec's environment).
+ * the variable as glibc's loader left it (it parses it in place); the containers' processes do not (runc starts them
+ * with their spec's environment).
  */
 export const SERVER_MALLOC_TUNABLES = { GLIBC_TUNABLES: "glibc.malloc.arena_max=1:glibc.malloc.top_pad=16384" };
 
