@@ -32,6 +32,7 @@
 import { log, logEnabled } from "../log.ts";
 import { SysError } from "../sys/errno.ts";
 import { closeFd, read, waitFor, writeAll } from "../sys/fdio.ts";
+import { scratchBuffer } from "../sys/memory.ts";
 import { type Child, type ChildStatus, spawn as spawnChild, type SpawnOptions } from "../sys/spawn.ts";
 import { isUnknownCommand, RuncError } from "./errors.ts";
 import { lastErrorMessage, lastLogErrorSince, logSize } from "./log.ts";
@@ -236,7 +237,7 @@ function criuArgs(o: CriuOptions): string[] {
 }
 
 /** One read buffer for every runc call's output: each read is copied out before anything else can run. */
-const scratch = new Uint8Array(new ArrayBuffer(64 * 1024));
+const scratch = scratchBuffer(64 * 1024);
 
 /** Concatenates `chunks` (no copy for a single one). */
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

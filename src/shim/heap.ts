@@ -26,7 +26,7 @@
  */
 
 import { log } from "../log.ts";
-import { idleStackRelease, trimMalloc } from "../sys/memory.ts";
+import { idleStackRelease, releaseScratchBuffers, trimMalloc } from "../sys/memory.ts";
 import { after, type Timer } from "../timer.ts";
 
 /**
@@ -69,6 +69,7 @@ export function prepareGiveBack(): () => void {
   return () => {
     trimMalloc();
     releaseStack();
+    releaseScratchBuffers();
   };
 }
 

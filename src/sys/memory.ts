@@ -1,6 +1,6 @@
 /**
- * Giving memory back to the kernel, for a long-lived process whose work comes in bursts: glibc malloc's free pages, and
- * the pages of the main thread's stack that lie below where it runs now.
+ * Giving memory back to the kernel, for a long-lived process whose work comes in bursts: glibc malloc's free pages, the
+ * pages of the main thread's stack that lie below where it runs now, and those of the shared scratch buffers.
  *
  * A stack page, once touched, stays in the process's private dirty memory until it exits: the kernel does not know
  * that the part below the stack pointer is dead. A Deno process touches ~420 KiB of its main thread's stack while it
@@ -22,7 +22,7 @@
  * ```
  * @module
  */
-import { libc } from "./libc.ts";
+import { addressOf, libc } from "./libc.ts";
 import { readFile } from "./procfs.ts";
 
 const MADV_DONTNEED = 4;
@@ -94,4 +94,42 @@ export function trimMalloc(): void {
   try {
     libc().malloc_trim(0n);
   } catch { /* without FFI nothing to trim */ }
+}
+
+/** Every buffer made by {@linkcode scratchBuffer}. */
+const scratchBuffers: Uint8Array[] = [];
+
+/**
+ * A module's scratch buffer (off V8's moving heap) whose contents are dead between uses: each use fills it and copies
+ * what it needs out of it synchronously, within one turn of JS. The pages a burst of work touched in it are given back
+ * by {@linkcode releaseScratchBuffers}, which may run at any point where no such use is on the stack: a timer's callback,
+ * say.
+ */
+export function scratchBuffer(size: number): Uint8Array {
+  const buf = new Uint8Array(new ArrayBuffer(size));
+  scratchBuffers.push(buf);
+  return buf;
+}
+
+/**
+ * Gives back the whole pages inside every {@linkcode scratchBuffer} (the next use finds them zeroed, and fills them
+ * anyway); returns how many bytes of address range that was. Never throws.
+ */
+export function releaseScratchBuffers(): number {
+  let released = 0;
+  for (const buf of scratchBuffers) {
+    try {
+      const at = Number(addressOf(buf));
+      // 4 KiB pages, else (a 64 KiB-page kernel refuses an unaligned start) 64 KiB ones.
+      for (const page of [4096, ALIGN]) {
+        const start = Math.ceil(at / page) * page, end = Math.floor((at + buf.byteLength) / page) * page;
+        if (end <= start) break;
+        if (libc().madvise(BigInt(start), BigInt(end - start), MADV_DONTNEED) === 0) {
+          released += end - start;
+          break;
+        }
+      }
+    } catch { /* only memory */ }
+  }
+  return released;
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { idleStackRange, idleStackRelease, STACK_MARGIN, trimMalloc } from "./memory.ts";
+import {
+  idleStackRange,
+  idleStackRelease,
+  releaseScratchBuffers,
+  scratchBuffer,
+  STACK_MARGIN,
+  trimMalloc,
+} from "./memory.ts";
 
 const MAPS = [
   "55d0c0000000-55d0c0200000 r-xp 00000000 fe:00 123 /usr/bin/deno",
@@ -79,4 +86,15 @@ Deno.test("trimMalloc: harmless, and malloc works afterwards", () => {
   trimMalloc();
   const big = new Uint8Array(1 << 20).fill(1);
   assert.equal(big[big.length - 1], 1);
+});
+
+Deno.test("releaseScratchBuffers: the whole pages inside a scratch buffer go back (zeroed), and it stays usable", () => {
+  const buf = scratchBuffer(64 * 1024);
+  buf.fill(7);
+  const released = releaseScratchBuffers();
+  assert.ok(released >= 56 * 1024, `released ${released} bytes`);
+  assert.equal(buf[32 * 1024], 0, "an interior page still holds its bytes");
+  assert.ok(buf.every((b) => b === 0 || b === 7), "only whole pages are zeroed");
+  buf.fill(1);
+  assert.ok(buf.every((b) => b === 1));
 });

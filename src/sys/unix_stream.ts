@@ -29,6 +29,7 @@
 import { EBADF, isErrno } from "./errno.ts";
 import { closeFd, paceIo, read, waitFor, write } from "./fdio.ts";
 import { existingPoller } from "./poller.ts";
+import { scratchBuffer } from "./memory.ts";
 import { after } from "../timer.ts";
 import { ReactorReader, reactorReadsAvailable, reactorReadsReady } from "./reactor_reader.ts";
 import {
@@ -46,7 +47,7 @@ export const READ_CHUNK = 64 * 1024;
 
 // Shared by every connection: it is filled and copied out synchronously, so no two reads can interleave on it.
 // An explicit ArrayBuffer keeps it off V8's moving heap.
-const scratch = new Uint8Array(new ArrayBuffer(READ_CHUNK));
+const scratch = scratchBuffer(READ_CHUNK);
 
 /**
  * How a connection waits for its peer's bytes:

@@ -22,6 +22,7 @@ import { closeFd, openAppend, paceIo, read, waitFor, write as writeFd, writeAll 
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import { spawn, type SpawnOptions } from "../sys/spawn.ts";
+import { scratchBuffer } from "../sys/memory.ts";
 import { after, sleep, type Timer } from "../timer.ts";
 
 /** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
@@ -33,7 +34,7 @@ export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
  * (≈ 0.8 → 1.6 GiB/s in-process, like `dd | cat`); larger gained nothing more. Pages are touched only as data comes.
  */
 const CHUNK = 256 * 1024;
-const shared = new Uint8Array(new ArrayBuffer(CHUNK));
+const shared = scratchBuffer(CHUNK);
 
 /** The stdio fields of a Create or Exec request. */
 export interface StdioPaths {
