@@ -137,7 +137,8 @@ export const COMMAND_V8_FLAGS = SHIM_V8_FLAGS.map((f) => f.startsWith("--v8-flag
  * The server's flags beyond the permissions and V8's: no V8 code cache. The server compiles lazily, so the cache holds
  * little more than each module's top level, and its boot was no faster with it (`bench/ab_server.ts`, 6 pairs: from
  * `start`'s exit to the first answer 90.8 against 91.2 ms); but reading it kept the cache's database pages in the
- * malloc heap for the life of the server: 0.35 MiB more private dirty memory per server (bench/analysis.md, session 11).
+ * malloc heap for the life of the server: 0.35 MiB more private dirty memory per server (bench/analysis.md, session
+ * 11).
  */
 export const SERVER_RUN_FLAGS = ["--no-code-cache"];
 

@@ -1,7 +1,8 @@
 /**
  * Where the bundle flavour's files live under its library directory (`dist/lib`, or `<prefix>/lib/containerd-shim-deno`
  * once installed): the runtime, the chunks of `main.js`, the server's bundle, the bundles of the commands containerd
- * runs per container, and V8's code cache. A module without imports: `start` (through build_id.ts) and the server read it.
+ * runs per container, and V8's code cache. A module without imports: `start` (through build_id.ts) and the server read
+ * it.
  *
  * @example
  * ```ts
@@ -39,8 +40,9 @@ export type BundledCommand = typeof COMMAND_BUNDLES[number];
 /**
  * The server's own bundle, relative to the library directory: one file, nothing split out (`start` spawns the server
  * from it). Every module a process keeps loaded costs it memory for as long as it lives, V8's module records and the
- * runtime's own bookkeeping beside the source: a per-pod server whose code came in 30 chunks held ~0.35 MiB more
- * private dirty memory in the malloc heap than one loading the same code from one file (bench/analysis.md, session 11).
+ * runtime's own bookkeeping beside the source: a per-pod server whose code came in ~30 chunks held ~0.4 MiB more
+ * private dirty memory, most of it in the malloc heap, than one loading the same code from one file (bench/analysis.md,
+ * session 11).
  */
 export const SERVER_BUNDLE = "server";
 export const SERVER_BUNDLE_FILE = `${BUNDLE_DIR}/${SERVER_BUNDLE}/${SERVER_BUNDLE}.js`;

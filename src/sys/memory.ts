@@ -101,9 +101,9 @@ const scratchBuffers: Uint8Array[] = [];
 
 /**
  * A module's scratch buffer (off V8's moving heap) whose contents are dead between uses: each use fills it and copies
- * what it needs out of it synchronously, within one turn of JS. The pages a burst of work touched in it are given back
- * by {@linkcode releaseScratchBuffers}, which may run at any point where no such use is on the stack: a timer's callback,
- * say.
+ * what it needs out of it synchronously, within one turn of JS. The pages a burst of work touched in it are given
+ * back by {@linkcode releaseScratchBuffers}, which may run at any point where no such use is on the stack: a timer's
+ * callback, say.
  */
 export function scratchBuffer(size: number): Uint8Array {
   const buf = new Uint8Array(new ArrayBuffer(size));

@@ -30,7 +30,7 @@ export interface PosixSpawnOptions {
   args?: string[];
   /** Variables added to (or replacing in) the inherited environment. */
   env?: Record<string, string>;
-  /** Variables added only where the inherited environment (and `env`) has none: settings a user's own value wins over. */
+  /** Variables added only where the inherited environment (and `env`) has none: a user's own value wins. */
   envDefaults?: Record<string, string>;
   /** The child's working directory. */
   cwd?: string;
