@@ -1,8 +1,9 @@
 /**
- * What the program's entry points share: `main.ts`, and the own bundles of `start` and `delete` that the bundle
- * flavour's launcher runs for those commands (bundle_layout.ts, COMMAND_BUNDLES). Each entry parses the command line
- * the same way, prints what containerd reads through {@linkcode print}, and ends through {@linkcode exitWith}, so a
- * command answers, fails and exits alike whichever file ran it.
+ * What the program's entry points share: `main.ts`, the own bundles of `start` and `delete` that the bundle flavour's
+ * launcher runs for those commands (bundle_layout.ts, COMMAND_BUNDLES), and the server's, which `start` spawns
+ * (server_main.ts). Each entry parses the command line the same way, prints what containerd reads through
+ * {@linkcode print}, and ends through {@linkcode exitWith}, so a command answers, fails and exits alike whichever file
+ * ran it.
  *
  * @example
  * ```ts
