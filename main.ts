@@ -10,7 +10,7 @@
  */
 import "./src/shim/node_globals.ts"; // must stay first: keeps protobufjs from booting Deno's Node compatibility layer
 import { FlagError } from "./src/cli/flags.ts";
-import { exitWith, print } from "./src/shim/command_main.ts";
+import { exitWith, print, SERVER_EARLY_LIBC } from "./src/shim/command_main.ts";
 import { noArgumentsMessage, parseShimArgs, usage } from "./src/shim/flags.ts";
 import { RUNTIME_NAME, VERSION } from "./src/version.ts";
 import type { LibcSymbol } from "./src/sys/libc.ts";
@@ -23,7 +23,7 @@ const encoder = new TextEncoder();
  * opening libc binds (src/sys/libc.ts); the server's reads and writes (ttrpc, stdio copies) are hot enough to be
  * bound on their own.
  */
-const EARLY_LIBC: Record<string, LibcSymbol[]> = { start: [], "": ["read", "write"] };
+const EARLY_LIBC: Record<string, readonly LibcSymbol[]> = { start: [], "": SERVER_EARLY_LIBC };
 
 /** What ps, top and pgrep show for the shim (comm holds 15 bytes). */
 const PROCESS_NAME = "containerd-shim";

@@ -21,6 +21,13 @@
 import { FlagError } from "../cli/flags.ts";
 import { USAGE_HINT } from "./flags.ts";
 import type { ShimArgs } from "./flags.ts";
+import type { LibcSymbol } from "../sys/libc.ts";
+
+/**
+ * The libc symbols a server binds when it opens libc, in the same `Deno.dlopen` (main.ts and server_main.ts): its
+ * reads and writes (ttrpc, stdio copies) are hot enough for bindings of their own instead of going through `syscall()`.
+ */
+export const SERVER_EARLY_LIBC: readonly LibcSymbol[] = ["read", "write"];
 
 /**
  * Writes every byte: containerd parses what these subcommands print, so a short write would corrupt it. Synchronous:

@@ -52,17 +52,17 @@ export interface HeapKeeperOptions {
   collectAfterBoot?: boolean;
   /**
    * Called before each collection, and what it returns runs after it (so that the garbage of its preparation is
-   * collected too); when `gc` is the default, defaults to {@linkcode prepareGiveBack}: glibc's malloc_trim(0) and the
-   * main thread's stack below where it runs (src/sys/memory.ts).
+   * collected too); when `gc` is the default, defaults to {@linkcode prepareGiveBack}: glibc's malloc_trim(0), the
+   * main thread's stack below where it runs and the scratch buffers' pages (src/sys/memory.ts).
    */
   giveBack?: () => () => void;
 }
 
 /**
  * What gives the kernel back, after a collection, what the process touched but no longer uses (src/sys/memory.ts):
- * malloc's free pages, and the main thread's stack below where it runs now, read before the collection. Deno's boot
- * leaves ~420 KiB of stack touched that an idle server, a few KiB deep, never uses again (bench/analysis.md, session
- * 11).
+ * malloc's free pages, the shared scratch buffers' pages, and the main thread's stack below where it runs now, read
+ * before the collection. Deno's boot leaves ~420 KiB of stack touched that an idle server, a few KiB deep, never uses
+ * again (bench/analysis.md, session 11).
  */
 export function prepareGiveBack(): () => void {
   const releaseStack = idleStackRelease();

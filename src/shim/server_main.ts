@@ -6,7 +6,7 @@
  * @module
  */
 import "./node_globals.ts"; // must stay first: keeps protobufjs from booting Deno's Node compatibility layer
-import { exitWith, handles, runMain } from "./command_main.ts";
+import { exitWith, handles, runMain, SERVER_EARLY_LIBC } from "./command_main.ts";
 import { parseShimArgs } from "./flags.ts";
 import { serve } from "./serve.ts";
 import { bindLibc } from "../sys/libc.ts";
@@ -15,7 +15,7 @@ await exitWith(async () => {
   const a = parseShimArgs(Deno.args, (k) => Deno.env.get(k));
   if (!handles(a, "") || !a.socket) return await runMain(import.meta.url);
   try {
-    bindLibc(["read", "write"], { direct: true }); // opens libc with what serving calls most, in one dlopen
+    bindLibc(SERVER_EARLY_LIBC, { direct: true }); // opens libc with what serving calls most, in one dlopen
   } catch { /* bound again, and reported, where it is first used */ }
   return await serve(a);
 });

@@ -63,7 +63,7 @@ export function idleStackRange(
 
 /**
  * Reads where the main thread's stack pointer is now and returns what drops the stack pages below it (minus
- * {@linkcode STACK_MARGIN}): a call that allocates nothing, so a caller can read first, collect the garbage of the
+ * {@linkcode STACK_MARGIN}): a call that reads no file, so a caller can read first, collect the garbage of the
  * reading, and release after. The release returns how many bytes of address range it gave back (not all were
  * necessarily resident), 0 when there was nothing to do. Must be called from the main thread, which JS runs on in
  * `deno run`; from any other the stack pointer is outside `[stack]` and nothing is released. Never throws: the pages
