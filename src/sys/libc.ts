@@ -3,6 +3,7 @@
  * absolute path), done on first use and once per process; each symbol is bound on its first call. Deno compiles a
  * call trampoline for every sync symbol it binds (0.2–0.4 ms each), so the plain system calls among them are made
  * through one `syscall()` binding instead ({@linkcode SYSCALLS}), with the same parameters, results and errno.
+ * Short-lived commands skip the trampolines altogether ({@linkcode useCallPointers}).
  *
  * Sync symbols run on the JS thread, so `errno()` read right after a failing call is that call's errno. A
  * `nonblocking: true` symbol runs on a blocking-pool thread where errno is invisible to JS, and a pending one keeps
@@ -130,6 +131,8 @@ const symbols = {
 export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 let lib: Libc | undefined;
+/** Whether functions are called through their addresses (see {@linkcode useCallPointers}). */
+let callPointers = false;
 /** Every opened handle, kept reachable for the life of the process (their symbols are in use). */
 const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
 /** The JS thread's errno, as an address (see `symbols.__errno_location`). */
@@ -146,6 +149,67 @@ export function libc(): Libc {
 }
 
 /**
+ * Makes this process call libc's functions through their addresses (`Deno.UnsafeFnPointer`) instead of a binding of
+ * their own: for short-lived commands (`start`, `delete`), called before libc is first used. Deno compiles a call
+ * trampoline for each bound function, and its first costs a process ~1.3 ms more than the rest; a function whose
+ * address is looked up as a static and called through Deno's generic call path needs neither. Opening libc in a
+ * `start` reusing a server took 4.4 ms one way and 2.6 the other (30 pairs side by side), and each call costs a few
+ * µs more, which a command making a dozen calls never sees. A server keeps its bindings: its reads and writes are hot. Works under an `--allow-ffi` scoped to libc's path
+ * too (only raw memory access needs the unscoped one). Blocking-pool (`nonblocking`) functions and statics stay bound.
+ */
+export function useCallPointers(): void {
+  if (!lib) callPointers = true;
+}
+
+/** Whether this process calls libc's functions through their addresses (tests). */
+export function callsThroughPointers(): boolean {
+  return callPointers;
+}
+
+/** Parameter types that are 64 bits wide. */
+const WIDE = new Set(["i64", "u64", "isize", "usize"]);
+
+/** Whether `name` is a function made on the JS thread: what can be called through its address. */
+function pointerCallable(name: LibcSymbol): boolean {
+  const def = symbols[name] as { type?: string; nonblocking?: boolean };
+  return def.type === undefined && !def.nonblocking;
+}
+
+/**
+ * Binds `names` from the library at `path` in one `Deno.dlopen` (none when `names` is empty) and returns them by
+ * name: functions through their addresses when {@linkcode useCallPointers} applies, otherwise as Deno's bindings.
+ */
+function bindSymbols(path: string, names: readonly LibcSymbol[]): Record<string, unknown> {
+  if (names.length === 0) return {};
+  const viaAddress = callPointers ? names.filter(pointerCallable) : [];
+  const defs = Object.fromEntries(
+    names.map((n) => {
+      if (!viaAddress.includes(n)) return [n, symbols[n]];
+      return [n, { name: (symbols[n] as { name?: string }).name ?? n, type: "pointer" }];
+    }),
+  ) as Deno.ForeignLibraryInterface;
+  const one = Deno.dlopen(path, defs);
+  libraries.push(one);
+  const out: Record<string, unknown> = { ...one.symbols };
+  for (const n of viaAddress) {
+    const address = one.symbols[n] as Deno.PointerValue;
+    if (address === null) throw new Error(`${path}: ${n} has no address`);
+    const fn = new Deno.UnsafeFnPointer(
+      address as Deno.PointerObject<Deno.ForeignFunction>,
+      symbols[n] as Deno.ForeignFunction,
+    ) as unknown as { call(...args: unknown[]): unknown };
+    // Deno's generic path takes a 64-bit argument given as a number ~20 times slower than as a bigint (0.03–1 ms
+    // against 5–10 µs here), and our callers pass either.
+    const wide = (symbols[n] as Deno.ForeignFunction).parameters.flatMap((t, i) => WIDE.has(t as string) ? [i] : []);
+    out[n] = wide.length === 0 ? (...args: unknown[]) => fn.call(...args) : (...args: unknown[]) => {
+      for (const i of wide) if (typeof args[i] === "number") args[i] = BigInt(args[i] as number);
+      return fn.call(...args);
+    };
+  }
+  return out;
+}
+
+/**
  * Opens libc from the first candidate path that works, binding `early` in the same `Deno.dlopen` as the symbol that
  * proves the path (one dlopen, not two, for a short-lived command that knows what it will call).
  */
@@ -154,14 +218,11 @@ function openLibc(requested: readonly LibcSymbol[]): Libc {
   const early = [...new Set<LibcSymbol>(["read_address", "syscall", ...requested])];
   const failures: string[] = [];
   for (const candidate of libcCandidates()) {
-    let first: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
+    let first: Record<string, unknown>;
     try {
       // Opening with the one symbol everything needs proves the path works (and is allowed).
-      first = Deno.dlopen(candidate, {
-        __errno_location: symbols.__errno_location,
-        ...Object.fromEntries(early.map((n) => [n, symbols[n]])),
-      } as Deno.ForeignLibraryInterface);
-      const p = (first.symbols.__errno_location as () => bigint)();
+      first = bindSymbols(candidate, ["__errno_location", ...early]);
+      const p = (first.__errno_location as () => bigint)();
       if (p === 0n) throw new Error("__errno_location returned NULL");
       // __errno_location() is per thread; JS only ever calls sync symbols from its own thread, so cache it.
       errnoAddress = p;
@@ -171,11 +232,10 @@ function openLibc(requested: readonly LibcSymbol[]): Libc {
       failures.push(`${candidate}: ${e instanceof Error ? e.message : String(e)}`);
       continue;
     }
-    libraries.push(first);
     const out = lazySymbols(candidate) as unknown as Record<string, unknown>;
     for (const n of early) {
       Object.defineProperty(out, n, {
-        value: first.symbols[n],
+        value: first[n],
         enumerable: true,
         writable: false,
         configurable: false,
@@ -339,13 +399,9 @@ export function bindLibc(names: readonly LibcSymbol[], opts: { direct?: boolean 
   const out = lib as unknown as Record<string, unknown>;
   const todo = unique.filter((n) => Object.getOwnPropertyDescriptor(out, n)?.get);
   if (todo.length === 0) return;
-  const one = Deno.dlopen(
-    libPath!,
-    Object.fromEntries(todo.map((n) => [n, symbols[n]])) as Deno.ForeignLibraryInterface,
-  );
-  libraries.push(one);
+  const bound = bindSymbols(libPath!, todo);
   for (const n of todo) {
-    Object.defineProperty(out, n, { value: one.symbols[n], enumerable: true, writable: false, configurable: false });
+    Object.defineProperty(out, n, { value: bound[n], enumerable: true, writable: false, configurable: false });
   }
 }
 
@@ -359,11 +415,7 @@ function lazySymbols(path: string): Libc {
       enumerable: true,
       get() {
         let fn = syscallFunction(name) as unknown;
-        if (fn === undefined) {
-          const one = Deno.dlopen(path, { [name]: symbols[name] } as Deno.ForeignLibraryInterface);
-          libraries.push(one);
-          fn = one.symbols[name];
-        }
+        if (fn === undefined) fn = bindSymbols(path, [name])[name];
         Object.defineProperty(out, name, { value: fn, enumerable: true, writable: false, configurable: false });
         return fn;
       },

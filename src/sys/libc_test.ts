@@ -18,6 +18,8 @@ Deno.test("addressOf gives distinct, stable addresses of ArrayBuffer views", () 
 
 const scopedScript = `
 const sys = await import(${JSON.stringify(new URL("./mod.ts", import.meta.url).href)});
+const libcModule = await import(${JSON.stringify(new URL("./libc.ts", import.meta.url).href)});
+if (Deno.args[0] === "pointers") libcModule.useCallPointers();
 const out = {};
 try { sys.close(-1); } catch (e) { out.close = e.code; }
 out.stat = sys.readFile("/proc/self/stat").startsWith(Deno.pid + " ");
@@ -34,31 +36,48 @@ await conn.write(new TextEncoder().encode("x"));
 conn.close();
 out.console = await pending.then(() => "received?", (e) => e.message);
 socket.close();
+out.pointers = libcModule.callsThroughPointers();
 console.log(JSON.stringify(out));
 `;
 
-Deno.test("src/sys works with --allow-ffi scoped to libcCandidates() (no raw pointer APIs)", async () => {
+/** Runs scopedScript under `ffi` (the --allow-ffi flag), asking for calls through addresses when `pointers`. */
+async function runSysScript(ffi: string, pointers: boolean): Promise<Record<string, unknown>> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
       "--no-config",
-      `--allow-ffi=${libcCandidates().join(",")}`,
+      ffi,
       "--allow-read",
       "--allow-write",
       "--allow-net",
       scopedScript,
+      pointers ? "pointers" : "",
     ],
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), {
-    close: "EBADF",
-    stat: true,
-    subreaper: false,
-    read: 3,
-    console: "console socket: expected one pty fd, got 0",
-  });
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+const SYS_RESULTS = {
+  close: "EBADF",
+  stat: true,
+  subreaper: false,
+  read: 3,
+  console: "console socket: expected one pty fd, got 0",
+};
+
+Deno.test("src/sys works with --allow-ffi scoped to libcCandidates() (no raw pointer APIs)", async () => {
+  const scoped = `--allow-ffi=${libcCandidates().join(",")}`;
+  assert.deepEqual(await runSysScript(scoped, false), { ...SYS_RESULTS, pointers: false });
+  // Calls through addresses are allowed by the scoped permission (raw memory access is what needs the unscoped one).
+  assert.deepEqual(await runSysScript(scoped, true), { ...SYS_RESULTS, pointers: true });
+});
+
+Deno.test("useCallPointers: src/sys works the same with libc called through addresses", async () => {
+  assert.deepEqual(await runSysScript("--allow-ffi", true), { ...SYS_RESULTS, pointers: true });
+  assert.deepEqual(await runSysScript("--allow-ffi", false), { ...SYS_RESULTS, pointers: false });
 });
 
 Deno.test("bindLibc binds the listed symbols at once; they work and later calls do not rebind them", () => {
