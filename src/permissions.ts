@@ -124,14 +124,22 @@ export const SHIM_V8_FLAGS = [
 
 /**
  * V8 settings of the short-lived commands of the bundle flavour (`start`, `delete`, and what people type): the
- * server's, plus `--no-lazy`. V8 compiles a function on its first call, and Deno's code cache holds only what was
- * compiled before it was written, so every `start` and `delete` compiled each function it ran, again; with
- * `--no-lazy` all of them come from the cache. Side by side: `start` with a server running 52.3 → 47.1 ms and `delete`
- * 44.2 → 40.5 ms against an empty `deno run` of 31.8 ms. Not for the server: there it cost 1.2 MiB of private dirty
- * memory for 15–20 ms of its boot (bench/analysis.md, session 6); the server reads no code cache at all
- * ({@linkcode SERVER_RUN_FLAGS}).
+ * server's, plus `--no-lazy` and `--no-sparkplug`.
+ *
+ * `--no-lazy`: V8 compiles a function on its first call, and Deno's code cache holds only what was compiled before it
+ * was written, so every `start` and `delete` compiled each function it ran, again; with `--no-lazy` all of them come
+ * from the cache. Side by side: `start` with a server running 52.3 → 47.1 ms and `delete` 44.2 → 40.5 ms against an
+ * empty `deno run` of 31.8 ms. Not for the server: there it cost 1.2 MiB of private dirty memory for 15–20 ms of its
+ * boot (bench/analysis.md, session 6); the server reads no code cache at all ({@linkcode SERVER_RUN_FLAGS}).
+ *
+ * `--no-sparkplug`: a loop run a few dozen times (the socket name's SHA-256, libc's first calls) made V8 compile
+ * baseline code, and a process's first baseline compile cost ~1 ms: hashing the socket name took 1.5 ms the first time
+ * and 0.5 without it. A `start` reusing a server spent 1.3 ms less (30 pairs, bench/analysis.md, session 12). The
+ * server keeps Sparkplug, whose code its hot RPC paths run in.
  */
-export const COMMAND_V8_FLAGS = SHIM_V8_FLAGS.map((f) => f.startsWith("--v8-flags=") ? `${f},--no-lazy` : f);
+export const COMMAND_V8_FLAGS = SHIM_V8_FLAGS.map((f) =>
+  f.startsWith("--v8-flags=") ? `${f},--no-lazy,--no-sparkplug` : f
+);
 
 /**
  * The server's flags beyond the permissions and V8's: no V8 code cache. The server compiles lazily, so the cache holds
