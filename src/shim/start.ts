@@ -107,6 +107,7 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   let result: StartResult;
   if (reserved.kind === "reserved") result = { address, reused: true };
   else {
+    // Only plain data crosses: in the bundle the boot path runs on copies of the modules it shares with this one.
     const { bootServer } = await import("./start_boot.ts");
     result = await bootServer({ a, bundle, config, input, path, address }, reserved);
   }

@@ -22,7 +22,7 @@ import type { ShimArgs } from "./flags.ts";
 import type { StartInput } from "./start_input.ts";
 import type { ShimConfig } from "./config.ts";
 import { reservePlace, type ReserveResult } from "./reserve.ts";
-import { cstr, libc, statPath } from "../sys/libc.ts";
+import { cstr, libc, statPath, useCallPointers } from "../sys/libc.ts";
 import { O_CLOEXEC, O_NONBLOCK, O_WRONLY } from "../sys/abi.ts";
 import { listenReplacingDead } from "../sys/unix_socket.ts";
 import { devNull, posixSpawn } from "../sys/posix_spawn.ts";
@@ -169,6 +169,10 @@ export interface BootContext {
  * server instead. Throws when no server would take the container after {@link SPAWN_ATTEMPTS} tries.
  */
 export async function bootServer(ctx: BootContext, reserved: ReserveResult): Promise<StartResult> {
+  // In the bundle `start`'s entry is one file and this module's graph has copies of what it shares with it, libc's
+  // binding among them (tools/build.ts, inlineStaticImports): this copy opens libc on its own, the way start_main.ts
+  // opened the entry's. Elsewhere libc is open by now and this does nothing.
+  useCallPointers();
   const { a, bundle, config, input, path, address } = ctx;
   let result: StartResult | undefined;
   let spare: Spare | undefined;

@@ -94,6 +94,33 @@ Deno.test("build: the launcher runs a command's own bundle when the command line
   });
 });
 
+Deno.test("build: start's entry is one file; what it imports dynamically keeps its chunks, with copies of its own", async () => {
+  await withStub(async (entry, dist) => {
+    const dir = dirname(entry);
+    await Deno.writeTextFile(
+      join(dir, "shared.ts"),
+      "let n = 0;\nexport function bump(): number {\n  return ++n;\n}\n",
+    );
+    await Deno.writeTextFile(
+      join(dir, "boot.ts"),
+      'import { bump } from "./shared.ts";\nexport const boot = () => bump();\n',
+    );
+    await Deno.writeTextFile(
+      join(dir, "start_entry.ts"),
+      'import { bump } from "./shared.ts";\nbump();\nconst { boot } = await import("./boot.ts");\n' +
+        "console.log(JSON.stringify({ entry: bump(), boot: boot() }));\n",
+    );
+    await buildBundle({ entry, dist, commands: { start: join(dir, "start_entry.ts") } });
+    const startJs = await Deno.readTextFile(join(dist, "lib/js/start/start.js"));
+    assert.doesNotMatch(startJs, /\bfrom\s*"\.\/|\bimport\s*"\.\//, "no static imports left in start.js");
+    assert.match(startJs, /import\(new URL\("\.\/boot-[\w-]+\.js"/, "the boot module is still loaded on demand");
+    const r = await runCommand(join(dist, SHIM_BINARY), ["-id", "x", "start"], { cwd: "/" });
+    assert.equal(r.code, 0, r.stderr);
+    // The entry counted twice on its copy of shared.ts, the boot module once on the chunk's.
+    assert.deepEqual(JSON.parse(r.stdout), { entry: 2, boot: 1 });
+  });
+});
+
 Deno.test("build: the launcher runs with the shim's own run flags (the ones start re-spawns the server with)", () => {
   const flags = launcherFlags();
   assert.deepEqual(flags, shimRunFlags("command"));
