@@ -8,12 +8,6 @@
  * @module
  */
 
-/** Where libc may live; `src/sys/libc.ts` opens the first that exists, always by absolute path. */
-export function libcCandidates(arch: string = Deno.build.arch): string[] {
-  const triple = arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
-  return [`/lib/${triple}/libc.so.6`, `/usr/lib/${triple}/libc.so.6`, "/lib64/libc.so.6", "/usr/lib64/libc.so.6"];
-}
-
 /** Environment variables the shim reads: containerd's shim contract plus our own config override. */
 export const SHIM_ENV = [
   "NAMESPACE",

@@ -22,7 +22,6 @@
  * @module
  */
 
-import { libcCandidates } from "../permissions.ts";
 import {
   AT_FDCWD,
   F_GETFD,
@@ -40,6 +39,15 @@ import {
   STATX_UID,
 } from "./abi.ts";
 import { EINTR, ENOENT, SysError } from "./errno.ts";
+
+/**
+ * Where libc may live; the first that exists is opened, always by absolute path. Here rather than beside the
+ * permissions: `start` loads this module, and the permission table would be one more thing for it to evaluate.
+ */
+export function libcCandidates(arch: string = Deno.build.arch): string[] {
+  const triple = arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+  return [`/lib/${triple}/libc.so.6`, `/usr/lib/${triple}/libc.so.6`, "/lib64/libc.so.6", "/usr/lib64/libc.so.6"];
+}
 
 const symbols = {
   // Its result as an integer: the one address JS keeps, with no pointer object.

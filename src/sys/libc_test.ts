@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { libcCandidates } from "../permissions.ts";
 import { O_CLOEXEC, POLLIN } from "./abi.ts";
 import { EAGAIN, EBADF, EINTR, ENOENT } from "./errno.ts";
-import { addressOf, bindLibc, callAgain, cstr, errno, libc, viaSyscall } from "./libc.ts";
+import { addressOf, bindLibc, callAgain, cstr, errno, libc, libcCandidates, viaSyscall } from "./libc.ts";
 
 Deno.test("errno is the errno of the sync call that just failed", () => {
   assert.equal(libc().close(-1), -1);
