@@ -190,20 +190,6 @@ export function openAppend(path: string): number {
   return check(libc().open(cstr(path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644), "open", path);
 }
 
-/**
- * Creates or truncates the file `path` (mode 0666 less the umask, as Deno's writeFile) and writes all of `bytes`,
- * through libc: microseconds, where a process's first `Deno.writeTextFileSync` costs ~0.75 ms. Throws SysError.
- */
-export function writeFileSync(path: string, bytes: Uint8Array): void {
-  const fd = check(libc().open(cstr(path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666), "open", path);
-  try {
-    // A regular file's fd blocks: write() never answers "would block" here.
-    for (let off = 0; off < bytes.length;) off += write(fd, bytes.subarray(off));
-  } finally {
-    libc().close(fd);
-  }
-}
-
 /** A pipe as `[readFd, writeFd]`, with pipe2(2) `flags` on both ends (default O_CLOEXEC|O_NONBLOCK). */
 export function pipe(flags: number = O_CLOEXEC | O_NONBLOCK): [number, number] {
   const fds = new Int32Array(2);

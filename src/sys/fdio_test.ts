@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { F_GETFD, F_GETFL, FD_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY } from "./abi.ts";
 import { EBADF, EPIPE, isErrno } from "./errno.ts";
-import { closeFd, copy, pipe, read, readAsync, waitFor, write, writeAll, writeFileSync } from "./fdio.ts";
+import { closeFd, copy, pipe, read, readAsync, waitFor, write, writeAll } from "./fdio.ts";
 import { mkfifo, openFifo } from "./fifo.ts";
 import { check, cstr, libc, setNonblocking } from "./libc.ts";
 import { poller } from "./poller.ts";
@@ -169,18 +169,4 @@ Deno.test("paceIo: the first slice starts with the first I/O, not when the modul
   const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--ext=ts", script], stdout: "piped" }).output();
   assert.equal(out.code, 0);
   assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { first: true, later: true });
-});
-
-Deno.test("writeFileSync creates a file, and truncates it when it exists", () => {
-  const dir = Deno.makeTempDirSync({ prefix: "fdio-write-" });
-  try {
-    const path = `${dir}/address`;
-    writeFileSync(path, new TextEncoder().encode("unix:///run/containerd/s/long-name"));
-    writeFileSync(path, new TextEncoder().encode("unix:///x"));
-    assert.equal(Deno.readTextFileSync(path), "unix:///x");
-    assert.equal(Deno.statSync(path).isFile, true);
-    assert.throws(() => writeFileSync(`${dir}/missing/file`, new Uint8Array([1])), /ENOENT/);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
 });

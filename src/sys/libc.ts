@@ -27,7 +27,11 @@ import {
   F_GETFD,
   F_GETFL,
   F_SETFL,
+  O_CLOEXEC,
+  O_CREAT,
   O_NONBLOCK,
+  O_TRUNC,
+  O_WRONLY,
   S_IFMT,
   S_IFREG,
   STATX,
@@ -530,6 +534,25 @@ export function statPath(path: string): PathStat {
     isFile: (mode & S_IFMT) === S_IFREG,
     mtimeMs: Number(v.getBigInt64(STATX.mtimeSec, true)) * 1000 + Math.floor(v.getUint32(STATX.mtimeNsec, true) / 1e6),
   };
+}
+
+/**
+ * Creates or truncates the file `path` (mode 0666 less the umask, as Deno's writeFile) and writes all of `bytes`,
+ * through libc: for short-lived commands (`start` writing `address`), where a process's first `Deno.writeFileSync`
+ * cost ~0.9 ms and these three calls a few µs each. Throws SysError.
+ */
+export function writeFileSync(path: string, bytes: Uint8Array): void {
+  const fd = check(libc().open(cstr(path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666), "open", path);
+  try {
+    // A regular file's fd blocks: write() never answers "would block" here.
+    for (let off = 0; off < bytes.length;) {
+      const n = libc().write(fd, bytes.subarray(off), BigInt(bytes.length - off));
+      if (n >= 0) off += n;
+      else if (!callAgain(errno())) throw lastError("write", path);
+    }
+  } finally {
+    libc().close(fd);
+  }
 }
 
 /** The uid owning the file at `path` (a socket, say). Throws SysError (ENOENT...). */
