@@ -73,6 +73,20 @@ Deno.test("containerd's version is asked once per binary and then read from the 
     }
     assert.equal((await Deno.readTextFile(count)).trim().split("\n").length, 1);
     assert.equal(await containerdVersion(undefined, [notContainerd, `${dir}/missing`]), undefined);
+    // The cache keeps each line parsed (null: not containerd), and an entry without it is parsed when read.
+    const file = `${dir}/state/containerd-versions.json`;
+    const cache = JSON.parse(await Deno.readTextFile(file));
+    const parsed = Object.values(cache).map((e) => (e as { parsed: unknown }).parsed);
+    assert.deepEqual(parsed.sort(), [{ major: 2, minor: 1 }, null].sort());
+    for (const e of Object.values(cache) as { parsed?: unknown; version: string }[]) {
+      delete e.parsed;
+      e.version = e.version.replace("v2.1.9", "v2.2.0");
+    }
+    await Deno.writeTextFile(file, JSON.stringify(cache));
+    assert.deepEqual(await containerdVersion(undefined, [notContainerd, fake]), { major: 2, minor: 2 });
+    assert.equal((await Deno.readTextFile(count)).trim().split("\n").length, 1, "read from the old entry, not asked");
+    const rewritten = JSON.parse(await Deno.readTextFile(file));
+    assert.ok(Object.values(rewritten).every((e) => (e as { parsed?: unknown }).parsed !== undefined));
   } finally {
     Deno.env.delete("CONTAINERD_SHIM_DENO_STATE_DIR");
     await Deno.remove(dir, { recursive: true });
