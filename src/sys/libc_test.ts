@@ -161,7 +161,7 @@ Deno.test("callAgain: EINTR and the ENOENT a runtime initialisation leaves in er
   assert.equal(callAgain(EBADF), false);
 });
 
-Deno.test("writeFileSync creates a file, and truncates it when it exists", () => {
+Deno.test("writeFileSync creates a file, and writes over one that exists, cut to the new length", () => {
   const dir = Deno.makeTempDirSync({ prefix: "fdio-write-" });
   try {
     const path = `${dir}/address`;
