@@ -17,7 +17,7 @@
  * @module
  */
 
-import { O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_TRUNC, O_WRONLY } from "./abi.ts";
+import { O_APPEND, O_CLOEXEC, O_CREAT, O_NONBLOCK, O_WRONLY } from "./abi.ts";
 import { EAGAIN, SysError } from "./errno.ts";
 import { callAgain, check, cstr, errno, libc } from "./libc.ts";
 import { existingPoller, poller } from "./poller.ts";

@@ -30,7 +30,6 @@ import {
   O_CLOEXEC,
   O_CREAT,
   O_NONBLOCK,
-  O_TRUNC,
   O_WRONLY,
   S_IFMT,
   S_IFREG,
