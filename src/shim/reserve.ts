@@ -17,7 +17,7 @@
  * @module
  */
 import { encodeFrame, FrameType, HEADER_LENGTH, readFrameHeader } from "../ttrpc/frame.ts";
-import { unixExchange } from "../sys/unix_socket.ts";
+import { type Exchange, unixSend } from "../sys/unix_socket.ts";
 import { readFields, stringFields, WireWriter } from "./wire.ts";
 
 /** The private ttrpc service a server offers its own `start` processes. */
@@ -81,8 +81,25 @@ export function responseStatus(frame: Uint8Array): { code: number; message: stri
 
 /** Asks the server listening on `path` to hold a place for container `id` of `namespace`. Synchronous. */
 export function reservePlace(path: string, namespace: string, id: string): ReserveResult {
-  const whole = (b: Uint8Array) => b.length >= HEADER_LENGTH && b.length >= HEADER_LENGTH + readFrameHeader(b).length;
-  const ex = unixExchange(path, reserveFrame(namespace, id), whole, RESERVE_TIMEOUT_MS);
+  return sendReserve(path, namespace, id).finish();
+}
+
+/**
+ * The first half of {@linkcode reservePlace}: sends the request and returns at once; `finish()` (call it once) reads
+ * the answer, waiting up to the Reserve timeout from then. `start` does its own work while the server answers.
+ */
+export function sendReserve(path: string, namespace: string, id: string): { finish(): ReserveResult } {
+  const sent = unixSend(path, reserveFrame(namespace, id), RESERVE_TIMEOUT_MS);
+  if (sent.kind === "absent") return { finish: () => sent };
+  return { finish: () => answerOf(sent.receive(wholeFrame, RESERVE_TIMEOUT_MS)) };
+}
+
+/** Whether `b` holds a whole ttrpc frame. */
+function wholeFrame(b: Uint8Array): boolean {
+  return b.length >= HEADER_LENGTH && b.length >= HEADER_LENGTH + readFrameHeader(b).length;
+}
+
+function answerOf(ex: Exchange): ReserveResult {
   if (ex.kind === "absent") return ex;
   if (!ex.complete) return { kind: "refused", reason: "no answer to Reserve" };
   let status: { code: number; message: string };

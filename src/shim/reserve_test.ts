@@ -10,6 +10,7 @@ import {
   reserveFrame,
   reservePlace,
   responseStatus,
+  sendReserve,
 } from "./reserve.ts";
 import { readFields, stringFields } from "./wire.ts";
 
@@ -83,6 +84,23 @@ Deno.test("reservePlace: reserved, refused by an exiting server, a server predat
     });
     assert.deepEqual(reservePlace(`${dir}/legacy.sock`, "ns", "a"), { kind: "reserved" });
     assert.deepEqual(reservePlace(`${dir}/none.sock`, "ns", "a"), { kind: "absent" });
+  } finally {
+    worker.terminate();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sendReserve: the server answers while the caller works; finish() reads the answer then", async () => {
+  const dir = await Deno.makeTempDir();
+  const worker = await serversInWorker(`${dir}/current.sock`, `${dir}/legacy.sock`);
+  try {
+    const ok = sendReserve(`${dir}/current.sock`, "ns", "a");
+    const exiting = sendReserve(`${dir}/current.sock`, "ns", "exiting");
+    const none = sendReserve(`${dir}/none.sock`, "ns", "a");
+    await new Promise((r) => setTimeout(r, 200)); // both answers are written by now, and wait in the sockets
+    assert.deepEqual(ok.finish(), { kind: "reserved" });
+    assert.deepEqual(exiting.finish(), { kind: "refused", reason: "shim server is exiting" });
+    assert.deepEqual(none.finish(), { kind: "absent" });
   } finally {
     worker.terminate();
     await Deno.remove(dir, { recursive: true });

@@ -24,7 +24,7 @@ import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
-import { reservePlace } from "./reserve.ts";
+import { sendReserve } from "./reserve.ts";
 import { writeFileSync } from "../sys/libc.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
 
@@ -103,8 +103,17 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
   // A synchronous exchange over libc: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node
-  // timers module, ~7 ms of every `start` that reuses a server.
-  const reserved = reservePlace(path, a.namespace, a.id);
+  // timers module, ~7 ms of every `start` that reuses a server. Sent first, and read once the answer to give
+  // containerd is known: the server handles the request (~1 ms) while this process looks up containerd's version.
+  const reservation = sendReserve(path, a.namespace, a.id);
+  const grpcAddress = Deno.env.get("GRPC_ADDRESS");
+  const answer = await chooseAnswer(
+    config,
+    input,
+    { grpcAddress },
+    () => containerdVersion(a.publishBinary),
+  );
+  const reserved = reservation.finish();
   let result: StartResult;
   if (reserved.kind === "reserved") result = { address, reused: true };
   else {
@@ -113,13 +122,6 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     result = await bootServer({ a, bundle, config, input, path, address }, reserved);
   }
   writeFileSync(`${bundle}/address`, new TextEncoder().encode(address));
-  const grpcAddress = Deno.env.get("GRPC_ADDRESS");
-  const answer = await chooseAnswer(
-    config,
-    input,
-    { grpcAddress },
-    () => containerdVersion(a.publishBinary),
-  );
   result.bootstrap = input.bootstrap !== undefined;
   result.format = answer.format;
   result.version = answer.version;

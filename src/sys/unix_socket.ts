@@ -254,18 +254,29 @@ export type Exchange =
   | { kind: "answered"; data: Uint8Array; complete: boolean; peerPid: number; error?: number; eof?: boolean };
 
 /**
- * Connects to `path`, writes `request` and reads until `complete(received)` is true, the peer closes, or `timeoutMs`
- * passed: a synchronous round trip for short-lived commands, where starting Deno's async I/O and timers costs more
- * than the exchange. A full backlog (EAGAIN) is retried until the deadline. `opts.fds` go with the request's first
- * byte (SCM_RIGHTS; the peer gets copies, the caller keeps its own).
+ * A request {@linkcode unixSend} wrote, whose answer is still to be read: {@linkcode SentRequest.receive} reads it and
+ * closes the socket (call it once; until then the socket stays open).
  */
-export function unixExchange(
+export interface SentRequest {
+  kind: "sent";
+  /**
+   * Reads until `complete(received)` is true, the peer closes, or `timeoutMs` (from now) passed, then closes the
+   * socket. What went wrong while sending is answered at once.
+   */
+  receive(complete: (received: Uint8Array) => boolean, timeoutMs: number): Exchange;
+}
+
+/**
+ * The first half of {@linkcode unixExchange}: connects to `path` and writes `request` (with `opts.fds`), retrying a
+ * full backlog (EAGAIN) for up to `timeoutMs`. The caller does other work while the peer answers, then reads the
+ * answer with {@linkcode SentRequest.receive}.
+ */
+export function unixSend(
   path: string,
   request: Uint8Array,
-  complete: (received: Uint8Array) => boolean,
   timeoutMs: number,
   opts: { fds?: readonly number[] } = {},
-): Exchange {
+): { kind: "absent" } | SentRequest {
   let target: { addr: Uint8Array; len: number };
   try {
     target = sockaddrUn(path, "connect");
@@ -274,20 +285,28 @@ export function unixExchange(
   }
   const deadline = performance.now() + timeoutMs;
   const fd = unixSocket(path);
+  let open = true;
+  const closeOnce = () => {
+    if (open) libc().close(fd);
+    open = false;
+  };
   try {
     while (libc().connect(fd, target.addr, target.len) !== 0) {
       const e = errno();
       if (e === EINTR) continue;
-      if (e !== EAGAIN || performance.now() >= deadline) return { kind: "absent" };
+      if (e !== EAGAIN || performance.now() >= deadline) {
+        closeOnce();
+        return { kind: "absent" };
+      }
       pollIn(-1, 5);
     }
     const peerPid = peerCredentials(fd).pid;
-    const unanswered = (error?: number): Exchange => ({
-      kind: "answered",
-      data: new Uint8Array(),
-      complete: false,
-      peerPid,
-      error,
+    const unanswered = (error?: number): SentRequest => ({
+      kind: "sent",
+      receive: () => {
+        closeOnce();
+        return { kind: "answered", data: new Uint8Array(), complete: false, peerPid, error };
+      },
     });
     for (let off = 0; off < request.length;) {
       let n: number;
@@ -311,26 +330,64 @@ export function unixExchange(
       }
       off += n;
     }
-    let received = new Uint8Array();
-    const buf = new Uint8Array(4096);
-    while (!complete(received)) {
-      const left = deadline - performance.now();
-      if (left <= 0) return { kind: "answered", data: received, complete: false, peerPid };
-      if (!pollIn(fd, left)) continue;
-      const n = libc().read(fd, buf, BigInt(buf.length));
-      if (n < 0) {
-        const e = errno();
-        if (callAgain(e) || e === EAGAIN) continue; // (a read cannot fail with ENOENT: libc.ts, callAgain)
-        return { kind: "answered", data: received, complete: false, peerPid, error: e };
-      }
-      if (n === 0) return { kind: "answered", data: received, complete: false, peerPid, eof: true };
-      const next = new Uint8Array(received.length + n);
-      next.set(received);
-      next.set(buf.subarray(0, n), received.length);
-      received = next;
-    }
-    return { kind: "answered", data: received, complete: true, peerPid };
-  } finally {
-    libc().close(fd);
+    return {
+      kind: "sent",
+      receive: (complete, ms) => {
+        try {
+          return receiveAnswer(fd, peerPid, complete, performance.now() + ms);
+        } finally {
+          closeOnce();
+        }
+      },
+    };
+  } catch (err) {
+    closeOnce();
+    throw err;
   }
+}
+
+/** Reads from `fd` until `complete(received)`, end of file, an error or `deadline` (a `performance.now()` time). */
+function receiveAnswer(
+  fd: number,
+  peerPid: number,
+  complete: (received: Uint8Array) => boolean,
+  deadline: number,
+): Exchange {
+  let received = new Uint8Array();
+  const buf = new Uint8Array(4096);
+  while (!complete(received)) {
+    const left = deadline - performance.now();
+    if (left <= 0) return { kind: "answered", data: received, complete: false, peerPid };
+    if (!pollIn(fd, left)) continue;
+    const n = libc().read(fd, buf, BigInt(buf.length));
+    if (n < 0) {
+      const e = errno();
+      if (callAgain(e) || e === EAGAIN) continue; // (a read cannot fail with ENOENT: libc.ts, callAgain)
+      return { kind: "answered", data: received, complete: false, peerPid, error: e };
+    }
+    if (n === 0) return { kind: "answered", data: received, complete: false, peerPid, eof: true };
+    const next = new Uint8Array(received.length + n);
+    next.set(received);
+    next.set(buf.subarray(0, n), received.length);
+    received = next;
+  }
+  return { kind: "answered", data: received, complete: true, peerPid };
+}
+
+/**
+ * Connects to `path`, writes `request` and reads until `complete(received)` is true, the peer closes, or `timeoutMs`
+ * passed: a synchronous round trip for short-lived commands, where starting Deno's async I/O and timers costs more
+ * than the exchange. A full backlog (EAGAIN) is retried until the deadline. `opts.fds` go with the request's first
+ * byte (SCM_RIGHTS; the peer gets copies, the caller keeps its own). {@linkcode unixSend} is its first half.
+ */
+export function unixExchange(
+  path: string,
+  request: Uint8Array,
+  complete: (received: Uint8Array) => boolean,
+  timeoutMs: number,
+  opts: { fds?: readonly number[] } = {},
+): Exchange {
+  const deadline = performance.now() + timeoutMs;
+  const sent = unixSend(path, request, timeoutMs, opts);
+  return sent.kind === "absent" ? sent : sent.receive(complete, deadline - performance.now());
 }
