@@ -270,12 +270,13 @@ async function denoBundle(entry: string, outdir: string, entryName: string, spli
 }
 
 /**
- * The commands whose entry chunk is made one file ({@linkcode inlineStaticImports}): `start`, which containerd runs for
- * every container. Its entry holds what a `start` reusing a server runs; the boot path it imports dynamically
- * (start_boot.ts) keeps its chunks. Not `delete`: its dynamically loaded parts (the unmount, runc) catch errors its
- * entry's modules define (SysError), and copies of those classes would not match.
+ * The commands whose entry chunk is made one file ({@linkcode inlineStaticImports}): `start` and `delete`, which
+ * containerd runs for every container. Each entry holds what the common case runs (a `start` reusing a server, a
+ * `delete` after a normal task Delete); what they import dynamically (the server's boot path; runc, the unmount, the
+ * socket probe) keeps its chunks. Nothing with state crosses: the boot path gets plain data, and `delete`'s entry
+ * neither opens libc nor checks the class of an error its dynamic parts throw.
  */
-const ONE_FILE_COMMANDS: readonly BundledCommand[] = ["start"];
+const ONE_FILE_COMMANDS: readonly BundledCommand[] = ["start", "delete"];
 
 /**
  * Rewrites the chunk `file` with the chunks it imports statically inlined (a second `deno bundle`, of the chunk),

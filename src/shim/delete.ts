@@ -102,7 +102,7 @@ export async function removeDeadSocket(path: string): Promise<boolean> {
     return false;
   }
   if (!before.isSocket) return false;
-  const { unixListening } = await import("../sys/unix_socket.ts");
+  const { unixListening } = await withLibc(import("../sys/unix_socket.ts"));
   if (unixListening(path)) return false;
   try {
     const now = Deno.lstatSync(path);
@@ -112,6 +112,17 @@ export async function removeDeadSocket(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A module that calls libc, loaded with libc set to be called through addresses, as a short-lived command should
+ * (src/sys/libc.ts, useCallPointers). Only here: importing libc.ts where every `delete` runs would load it (~12 KB)
+ * into each, and a `delete` after a normal task Delete calls no libc at all.
+ */
+async function withLibc<T>(load: Promise<T>): Promise<T> {
+  const [libc, mod] = await Promise.all([import("../sys/libc.ts"), load]);
+  libc.useCallPointers();
+  return mod;
 }
 
 /** A log line on stderr (containerd logs warnings as cleanup warnings); the logger loads only when there is one. */
@@ -131,7 +142,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   // --force` would then only find nothing (runc removes a leftover directory and succeeds on --force, which is why
   // the check is on the directory). Skipping it saves starting runc on every container's teardown.
   if (runcStateDirExists(root, a.id)) {
-    const { isNotExist, Runc } = await import("../runc/mod.ts");
+    const { isNotExist, Runc } = await withLibc(import("../runc/mod.ts"));
     const runc = new Runc({
       binary: opts.binaryName || "runc",
       root,
@@ -150,7 +161,7 @@ export async function deleteTask(a: ShimArgs): Promise<Uint8Array> {
   const unmounted = names?.has(ROOTFS_UNMOUNTED_FILE) ?? false;
   if (!unmounted && mayHave(names, "rootfs") && mightBeMounted(rootfs, bundle)) {
     try {
-      const { unmountAll } = await import("../sys/mount.ts");
+      const { unmountAll } = await withLibc(import("../sys/mount.ts"));
       await unmountAll(rootfs);
     } catch (err) {
       await note("warn", "failed to cleanup rootfs mount", { id: a.id, error: err });

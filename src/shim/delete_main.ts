@@ -8,12 +8,10 @@
 import { exitWith, handles, print, runMain } from "./command_main.ts";
 import { deleteTask } from "./delete.ts";
 import { parseShimArgs } from "./flags.ts";
-import { useCallPointers } from "../sys/libc.ts";
 
 await exitWith(async () => {
   const a = parseShimArgs(Deno.args, (k) => Deno.env.get(k));
   if (!handles(a, "delete")) return await runMain(import.meta.url);
-  useCallPointers(); // a short-lived command: no call trampolines to compile (libc.ts)
   print(await deleteTask(a));
   return 0;
 });
