@@ -166,8 +166,9 @@ export function libc(): Libc {
  * trampoline for each bound function, and its first costs a process ~1.3 ms more than the rest; a function whose
  * address is looked up as a static and called through Deno's generic call path needs neither. Opening libc in a
  * `start` reusing a server took 4.4 ms one way and 2.6 the other (30 pairs side by side), and each call costs a few
- * µs more, which a command making a dozen calls never sees. A server keeps its bindings: its reads and writes are hot. Works under an `--allow-ffi` scoped to libc's path
- * too (only raw memory access needs the unscoped one). Blocking-pool (`nonblocking`) functions and statics stay bound.
+ * µs more, which a command making a dozen calls never sees. A server keeps its bindings: its reads and writes are hot.
+ * Works under an `--allow-ffi` scoped to libc's path too (only raw memory access needs the unscoped one).
+ * Blocking-pool (`nonblocking`) functions and statics stay bound.
  */
 export function useCallPointers(): void {
   if (!lib) callPointers = true;
@@ -538,9 +539,9 @@ export function statPath(path: string): PathStat {
 }
 
 /**
- * Creates or truncates the file `path` (mode 0666 less the umask, as Deno's writeFile) and writes all of `bytes`,
- * through libc: for short-lived commands (`start` writing `address`), where a process's first `Deno.writeFileSync`
- * cost ~0.9 ms and these three calls a few µs each. Throws SysError.
+ * Writes all of `bytes` to the file `path`, created (mode 0666 less the umask, as Deno's writeFile) or written over and
+ * cut to the new length, through libc: for short-lived commands (`start` writing `address`), where a process's first
+ * `Deno.writeFileSync` cost ~0.9 ms and these calls a few µs each. Throws SysError.
  */
 export function writeFileSync(path: string, bytes: Uint8Array): void {
   // Not O_TRUNC: written over in place, then cut to length. Truncating a file that has data frees its blocks and the
