@@ -6,8 +6,8 @@
  *   runtime is placed at `dist/lib/containerd-shim-deno-runtime` (a hard link to the running deno when possible);
  *   `dist/containerd-shim-deno-v2` is a short `/bin/sh` launcher that `exec`s that runtime with
  *   {@linkcode launcherFlags}. `start` and `delete`, which containerd runs for every container, are also bundled on
- *   their own (`dist/lib/js/<command>/<command>.js` and a few chunks: src/shim/bundle_layout.ts), and the launcher
- *   runs those for them.
+ *   their own (`dist/lib/js/<command>/<command>.js`, one file, and the chunks of what it loads only when needed:
+ *   src/shim/bundle_layout.ts, {@linkcode inlineStaticImports}), and the launcher runs those for them.
  * - `compile` (`--compile`, needs the `denort` base binary: downloaded from dl.deno.land, or named by `DENORT_BIN`):
  *   `deno compile` writes a single executable `dist/containerd-shim-deno-v2`.
  *
