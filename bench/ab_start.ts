@@ -1,0 +1,83 @@
+/**
+ * `start` reusing a running server, for two builds of our shim side by side and against D (an empty `deno run` of the
+ * same runtime with the shim's flags, phase_floor.ts): interleaved A/B/D, D/B/A, each build against a server of its
+ * own that has already answered a few `start`s. What the benchmark's "start, server already runs" row measures against
+ * a server ~100 ms old, here against a warm one, and between two builds, so that a change to `start` is judged within
+ * one run. No containerd and no container: `start` only needs a bundle with a `config.json`.
+ *
+ * @example
+ * ```sh
+ * deno run -A tools/build.ts --out /tmp/a && git stash && deno run -A tools/build.ts --out /tmp/b && git stash pop
+ * deno run -A bench/ab_start.ts /tmp/a /tmp/b 40
+ * ```
+ * @module
+ */
+import { resolve } from "node:path";
+import { floorCommand } from "./shim/phase_floor.ts";
+import { abOrder, quantile } from "./shim/stats.ts";
+import { startAddress } from "./shim/phase_start.ts";
+
+const NS = "abstart";
+const GROUP_ANNOTATION = "io.containerd.runc.v2.group";
+const WARMUP = 3;
+const median = (xs: number[]) => quantile([...xs].sort((x, y) => x - y), 0.5);
+
+async function timed(cmd: string, args: string[], opts: { cwd: string; env: Record<string, string> }) {
+  const t0 = performance.now();
+  const out = await new Deno.Command(cmd, { ...opts, args, stdin: "null", stdout: "piped", stderr: "piped" }).output();
+  const ms = performance.now() - t0;
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return { ms, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+const [distA, distB] = Deno.args.slice(0, 2).map((d) => resolve(d));
+if (!distA || !distB) throw new Error("usage: ab_start.ts <distA> <distB> [pairs]");
+const pairs = Number(Deno.args[2] ?? 40);
+const dir = await Deno.makeTempDir({ prefix: "abstart-" });
+const servers: string[] = [];
+try {
+  const spec = new Deno.Command("runc", { args: ["spec", "--bundle", dir] });
+  if (!(await spec.output()).success) throw new Error("runc spec failed");
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  config.annotations = { [GROUP_ANNOTATION]: `abstart-${Deno.pid}` };
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  await Deno.writeTextFile(`${dir}/empty.js`, "");
+  const address = `${dir}/containerd.sock`;
+  const env = { GRPC_ADDRESS: address, TTRPC_ADDRESS: `${address}.ttrpc`, NAMESPACE: NS, MAX_SHIM_VERSION: "2" };
+  const start = (dist: string, id: string) =>
+    timed(`${dist}/containerd-shim-deno-v2`, ["-namespace", NS, "-address", address, "-id", id, "start"], {
+      cwd: dir,
+      env,
+    });
+  const info = JSON.parse(await Deno.readTextFile(`${distA}/BUILD-INFO.json`));
+  const d = floorCommand({ flavour: "bundle", flags: info.flags }, `${dir}/empty.js`, distA);
+  const runs: Record<string, () => Promise<number>> = {
+    A: async () => (await start(distA, "reuse")).ms,
+    B: async () => (await start(distB, "reuse")).ms,
+    D: async () => (await timed(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
+  };
+  // Each build boots a server of its own (a build starts only servers of its own build: start_boot.ts).
+  for (const dist of [distA, distB]) servers.push(startAddress((await start(dist, "boot")).stdout));
+  const ms: Record<string, number[]> = { A: [], B: [], D: [] };
+  for (let i = 0; i < WARMUP + pairs; i++) {
+    for (const side of abOrder<string>(i, "A", "B").flatMap((s, k) => k === 0 ? ["D", s] : [s])) {
+      const t = await runs[side]();
+      if (i >= WARMUP) ms[side].push(t);
+    }
+  }
+  const ratio = (x: string, y: string) => median(ms[x].map((v, i) => v / ms[y][i]));
+  console.log(
+    `start reusing a warm server, ${pairs} rounds (medians, ms): D ${median(ms.D).toFixed(1)}, ` +
+      `A ${median(ms.A).toFixed(1)}, B ${median(ms.B).toFixed(1)}`,
+  );
+  console.log(
+    `pair ratios: A/D ${ratio("A", "D").toFixed(3)}, B/D ${ratio("B", "D").toFixed(3)}, ` +
+      `B/A ${ratio("B", "A").toFixed(3)}`,
+  );
+} finally {
+  // The servers wait for a Create that never comes: stop them (their sockets name them).
+  for (const socket of servers) {
+    await new Deno.Command("pkill", { args: ["-f", "--", `-socket ${socket}`] }).output().catch(() => {});
+  }
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
