@@ -16,19 +16,12 @@ import { resolve } from "node:path";
 import { floorCommand } from "./shim/phase_floor.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
 import { startAddress } from "./shim/phase_start.ts";
+import { mustTime } from "./shim/procs.ts";
 
 const NS = "abstart";
 const GROUP_ANNOTATION = "io.containerd.runc.v2.group";
 const WARMUP = 3;
 const median = (xs: number[]) => quantile([...xs].sort((x, y) => x - y), 0.5);
-
-async function timed(cmd: string, args: string[], opts: { cwd: string; env: Record<string, string> }) {
-  const t0 = performance.now();
-  const out = await new Deno.Command(cmd, { ...opts, args, stdin: "null", stdout: "piped", stderr: "piped" }).output();
-  const ms = performance.now() - t0;
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return { ms, stdout: new TextDecoder().decode(out.stdout) };
-}
 
 const [distA, distB] = Deno.args.slice(0, 2).map((d) => resolve(d));
 if (!distA || !distB) throw new Error("usage: ab_start.ts <distA> <distB> [pairs]");
@@ -45,16 +38,17 @@ try {
   const address = `${dir}/containerd.sock`;
   const env = { GRPC_ADDRESS: address, TTRPC_ADDRESS: `${address}.ttrpc`, NAMESPACE: NS, MAX_SHIM_VERSION: "2" };
   const start = (dist: string, id: string) =>
-    timed(`${dist}/containerd-shim-deno-v2`, ["-namespace", NS, "-address", address, "-id", id, "start"], {
+    mustTime(`${dist}/containerd-shim-deno-v2`, ["-namespace", NS, "-address", address, "-id", id, "start"], {
       cwd: dir,
       env,
+      captureStdout: true,
     });
   const info = JSON.parse(await Deno.readTextFile(`${distA}/BUILD-INFO.json`));
   const d = floorCommand({ flavour: "bundle", flags: info.flags }, `${dir}/empty.js`, distA);
   const runs: Record<string, () => Promise<number>> = {
     A: async () => (await start(distA, "reuse")).ms,
     B: async () => (await start(distB, "reuse")).ms,
-    D: async () => (await timed(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
+    D: async () => (await mustTime(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
   };
   // Each build boots a server of its own (a build starts only servers of its own build: start_boot.ts).
   for (const dist of [distA, distB]) servers.push(startAddress((await start(dist, "boot")).stdout));
