@@ -1,9 +1,10 @@
 /**
  * `start` reusing a running server, for two builds of our shim side by side and against D (an empty `deno run` of the
- * same runtime with the shim's flags, phase_floor.ts): interleaved A/B/D, D/B/A, each build against a server of its
- * own that has already answered a few `start`s. What the benchmark's "start, server already runs" row measures against
- * a server ~100 ms old, here against a warm one, and between two builds, so that a change to `start` is judged within
- * one run. No containerd and no container: `start` only needs a bundle with a `config.json`.
+ * same runtime with the shim's flags, phase_floor.ts): interleaved D/A/B/L, D/B/A/L, each build against a server of
+ * its own that has already answered a few `start`s. What the benchmark's "start, server already runs" row measures
+ * against a server ~100 ms old, here against a warm one, and between two builds, so that a change to `start` is judged
+ * within one run. L is A's launcher running the empty script: D plus the `/bin/sh` step of the bundle flavour. No
+ * containerd and no container: `start` only needs a bundle with a `config.json`.
  *
  * @example
  * ```sh
@@ -13,7 +14,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { floorCommand } from "./shim/phase_floor.ts";
+import { emptyLauncherScript, floorCommand } from "./shim/phase_floor.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
 import { startAddress } from "./shim/phase_start.ts";
 import { mustTime } from "./shim/procs.ts";
@@ -45,16 +46,25 @@ try {
     });
   const info = JSON.parse(await Deno.readTextFile(`${distA}/BUILD-INFO.json`));
   const d = floorCommand({ flavour: "bundle", flags: info.flags }, `${dir}/empty.js`, distA);
+  // L: A's launcher running the empty script instead of a command's bundle, i.e. D plus the bundle flavour's `/bin/sh`
+  // step, which a compiled shim does not have.
+  const emptyLauncher = emptyLauncherScript(
+    await Deno.readTextFile(`${distA}/containerd-shim-deno-v2`),
+    `${dir}/empty.js`,
+  );
+  if (emptyLauncher === null) throw new Error(`${distA} has no launcher script (a compiled shim?)`);
+  await Deno.writeTextFile(`${dir}/launcher-empty`, emptyLauncher, { mode: 0o755 });
   const runs: Record<string, () => Promise<number>> = {
     A: async () => (await start(distA, "reuse")).ms,
     B: async () => (await start(distB, "reuse")).ms,
     D: async () => (await mustTime(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
+    L: async () => (await mustTime(`${dir}/launcher-empty`, [], { cwd: dir, env })).ms,
   };
   // Each build boots a server of its own (a build starts only servers of its own build: start_boot.ts).
   for (const dist of [distA, distB]) servers.push(startAddress((await start(dist, "boot")).stdout));
-  const ms: Record<string, number[]> = { A: [], B: [], D: [] };
+  const ms: Record<string, number[]> = { A: [], B: [], D: [], L: [] };
   for (let i = 0; i < WARMUP + pairs; i++) {
-    for (const side of abOrder<string>(i, "A", "B").flatMap((s, k) => k === 0 ? ["D", s] : [s])) {
+    for (const side of abOrder<string>(i, "A", "B").flatMap((s, k) => k === 0 ? ["D", s] : [s, "L"])) {
       const t = await runs[side]();
       if (i >= WARMUP) ms[side].push(t);
     }
@@ -62,11 +72,11 @@ try {
   const ratio = (x: string, y: string) => median(ms[x].map((v, i) => v / ms[y][i]));
   console.log(
     `start reusing a warm server, ${pairs} rounds (medians, ms): D ${median(ms.D).toFixed(1)}, ` +
-      `A ${median(ms.A).toFixed(1)}, B ${median(ms.B).toFixed(1)}`,
+      `A ${median(ms.A).toFixed(1)}, B ${median(ms.B).toFixed(1)}, L ${median(ms.L).toFixed(1)}`,
   );
   console.log(
     `pair ratios: A/D ${ratio("A", "D").toFixed(3)}, B/D ${ratio("B", "D").toFixed(3)}, ` +
-      `B/A ${ratio("B", "A").toFixed(3)}`,
+      `B/A ${ratio("B", "A").toFixed(3)}, L/D ${ratio("L", "D").toFixed(3)}`,
   );
 } finally {
   // The servers wait for a Create that never comes: stop them (their sockets name them).

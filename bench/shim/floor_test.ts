@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { dLimitVsGo, floorMedians, lifecycleFloor, subcommandFloor } from "./floor.ts";
 import { evaluateTargets } from "./targets.ts";
-import { floorCommand } from "./phase_floor.ts";
-import { RUNTIME_FILE } from "../../src/shim/launcher.ts";
+import { emptyLauncherScript, floorCommand } from "./phase_floor.ts";
+import { launcherScript, RUNTIME_FILE } from "../../src/shim/launcher.ts";
 import { sampleResults } from "./test_fixture.ts";
 
 Deno.test("floor: medians of D and G; none without both sample sets", () => {
@@ -55,4 +55,15 @@ Deno.test("floor: start and delete are judged against the D timed in their own i
   assert.equal(rows.start.toFloor, "1.10× D"); // 11 ms against 10
   assert.equal(rows.delete.status, "missed"); // 34 ms > 11 ms
   assert.equal(rows.lifecycle.floor?.toFixed(2), "2.21", "the lifecycle keeps the floor phase's D");
+});
+
+Deno.test("floor: L is the launcher itself, with an empty script where a command's bundle was", () => {
+  const launcher = launcherScript("/opt/lib");
+  const l = emptyLauncherScript(launcher, "/x/empty.js");
+  assert.ok(l);
+  assert.equal(l.split("\n").length, launcher.split("\n").length);
+  assert.match(l, /^#!\/bin\/sh\n/);
+  assert.match(l, / exec \/opt\/lib\/\S+ run .* "\/x\/empty\.js" "\$@"\n$/);
+  assert.doesNotMatch(l, /"\$shim_entry"/);
+  assert.equal(emptyLauncherScript("\x7fELF…", "/x/empty.js"), null, "a compiled shim has no launcher");
 });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { distDir, type Lab } from "../../tests/lab/mod.ts";
 import { memoryOf } from "../../tests/lab/proc.ts";
 import { firstLineReady, privateDirtyOf, timed } from "./procs.ts";
-import { RUNTIME_FILE } from "../../src/shim/launcher.ts";
+import { ENTRY_VAR, RUNTIME_FILE } from "../../src/shim/launcher.ts";
 import type { FloorSamples, ProcessMemory } from "./results.ts";
 import { abOrder } from "./stats.ts";
 
@@ -119,6 +119,36 @@ export async function emptyDenoRunner(lab: Lab): Promise<{ run: () => Promise<nu
       if (r.code !== 0) throw new Error(`floor: empty deno run: ${r.stderr}`);
       return r.ms;
     },
+  };
+}
+
+/**
+ * The bundle flavour's launcher (`launcher`, its text) made to run `script` instead of a command's bundle: D plus the
+ * launcher's `/bin/sh` step, which a compiled shim does not have. Null when the text is not such a launcher.
+ */
+export function emptyLauncherScript(launcher: string, script: string): string | null {
+  const entry = `"$${ENTRY_VAR}"`;
+  if (!launcher.startsWith("#!/bin/sh\n") || !launcher.includes(entry)) return null;
+  return launcher.replace(entry, JSON.stringify(script));
+}
+
+/**
+ * A runner of L, dist's launcher running an empty script (see {@link emptyLauncherScript}), for the `start` phase to
+ * time beside D; null for a compiled shim, which has no launcher.
+ */
+export async function emptyLauncherRunner(lab: Lab): Promise<(() => Promise<number>) | null> {
+  const dir = `${lab.dir}/floor`;
+  await Deno.mkdir(dir, { recursive: true });
+  const empty = `${dir}/empty.js`;
+  await Deno.writeTextFile(empty, "");
+  const text = emptyLauncherScript(await Deno.readTextFile(lab.shimBinary), empty);
+  if (text === null) return null;
+  const launcher = `${dir}/launcher-empty`;
+  await Deno.writeTextFile(launcher, text, { mode: 0o755 });
+  return async () => {
+    const r = await timed(launcher, [], { cwd: dir });
+    if (r.code !== 0) throw new Error(`floor: the launcher with an empty script: ${r.stderr}`);
+    return r.ms;
   };
 }
 

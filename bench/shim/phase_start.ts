@@ -13,7 +13,8 @@
  *    exec → exit.
  *
  * Before each iteration D (an empty `deno run` like ours, phase_floor.ts) is timed too: `start` and `delete` are judged
- * against the D of their own iterations.
+ * against the D of their own iterations. So is L, our launcher running an empty script, for the report: how much of
+ * D's multiple is the bundle flavour's `/bin/sh` step.
  *
  * @module
  */
@@ -23,7 +24,7 @@ import { readCmdline, terminate } from "../../tests/lab/proc.ts";
 import { Client } from "../../src/ttrpc/client.ts";
 import { isClosedError, TtrpcError } from "../../src/ttrpc/status.ts";
 import { runTag } from "./ctr.ts";
-import { emptyDenoRunner } from "./phase_floor.ts";
+import { emptyDenoRunner, emptyLauncherRunner } from "./phase_floor.ts";
 import { mustTime, type Side } from "./procs.ts";
 import type { StartSamples } from "./results.ts";
 import { abOrder } from "./stats.ts";
@@ -142,6 +143,8 @@ export async function measureStart(
     emptyDeno: [],
   };
   const emptyDeno = await emptyDenoRunner(lab);
+  const emptyLauncher = await emptyLauncherRunner(lab);
+  if (emptyLauncher) out.emptyLauncher = [];
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
     const group = `iso-${side}-${runTag()}-${i}`;
@@ -188,6 +191,7 @@ export async function measureStart(
     for (let i = 0; i < WARMUP; i++) for (const side of abOrder<Side>(i, "go", "deno")) await once(side, -1 - i, false);
     for (let i = 0; i < n; i++) {
       out.emptyDeno!.push(await emptyDeno.run());
+      if (emptyLauncher) out.emptyLauncher!.push(await emptyLauncher());
       for (const side of abOrder<Side>(i, "go", "deno")) await once(side, i, true);
       if ((i + 1) % 10 === 0) progress(`start ${i + 1}/${n}`);
     }

@@ -135,6 +135,16 @@ function floorTable(r: ShimBenchResults): string {
       `D timed again before each iteration of the \`start\` phase (what \`start\` and \`delete\` are judged against): ` +
         `${cell(summarize(r.start.emptyDeno))} ms.`,
     );
+    const l = r.start.emptyLauncher;
+    if (l?.length === r.start.emptyDeno.length) {
+      const perIteration = summarize(l.map((ms, i) => ms / r.start!.emptyDeno![i])).median;
+      rows.push(
+        "",
+        `L, our launcher running an empty script (D plus the bundle flavour's \`/bin/sh\` step, which a compiled shim ` +
+          `does not have), timed right after D in the same iterations: ${cell(summarize(l))} ms, ` +
+          `${f(perIteration, 2)}× D (median per iteration).`,
+      );
+    }
   }
   if (fl.emptyCommand) rows.push("", `D runs \`${fl.emptyCommand}\`.`);
   return rows.join("\n");

@@ -94,6 +94,19 @@ Deno.test("report: both shims side by side, ratios, statuses, the chart and the 
   assert.match(terminalTable(sampleResults()), /== targets/);
 });
 
+Deno.test("report: L, the launcher with an empty script, beside the start phase's D, only when timed with it", () => {
+  const r = sampleResults();
+  r.start!.emptyDeno = [20, 30, 40];
+  assert.doesNotMatch(renderReport(r, undefined, "c.svg"), /L, our launcher/);
+  r.start!.emptyLauncher = [21, 33, 42];
+  assert.match(
+    renderReport(r, undefined, "c.svg"),
+    /L, our launcher running an empty script .* 33\.0 \/ 40\.2 \(21\.0–42\.0\) ms, 1\.05× D \(median per iteration\)/,
+  );
+  r.start!.emptyLauncher = [21, 33]; // not one per iteration: not comparable
+  assert.doesNotMatch(renderReport(r, undefined, "c.svg"), /L, our launcher/);
+});
+
 Deno.test("chart: one labelled row per target, escaped text, the memory goal line", () => {
   const svg = renderChart(evaluateTargets(sampleResults(), sampleSoak()), sampleResults().memory!, "a < b");
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));

@@ -28,6 +28,11 @@ export interface StartSamples {
    * which saw the same load, rather than against the floor phase's.
    */
   emptyDeno?: number[];
+  /**
+   * L: dist's launcher running an empty script (D plus the bundle flavour's `/bin/sh` step), timed right after D in
+   * the same iterations. Absent for a compiled shim and in results from before it was measured.
+   */
+  emptyLauncher?: number[];
 }
 
 /**

@@ -57,7 +57,7 @@ export function warmUpCommandLines(commands: readonly BundledCommand[] = COMMAND
 }
 
 /** The shell variable the launcher keeps the script to run in (not exported: the shim never sees it). */
-const ENTRY_VAR = "shim_entry";
+export const ENTRY_VAR = "shim_entry";
 
 /**
  * The launcher script for a library directory holding the runtime, the bundle and the cache. `commands` are the
