@@ -98,15 +98,18 @@ async function timeToAnswer(address: string, timeoutMs = 10_000): Promise<number
   }
 }
 
-/** The environment containerd gives a shim's `start` in `namespace` (both shims get the same). */
-export function shimEnv(lab: Lab, namespace: string): Record<string, string> {
-  return {
-    TTRPC_ADDRESS: lab.ttrpcAddress,
-    GRPC_ADDRESS: lab.address,
-    NAMESPACE: namespace,
-    MAX_SHIM_VERSION: "2",
-    GOMAXPROCS: "2",
-  };
+/**
+ * The environment the lab's containerd gives a shim's `start` in `namespace` (both shims get the same): containerd 1.6
+ * sets only `TTRPC_ADDRESS` and `GOMAXPROCS`; 1.7 and later add `GRPC_ADDRESS`, `NAMESPACE` and `MAX_SHIM_VERSION`
+ * (shim-protocol.md). Without `GRPC_ADDRESS` our `start` knows it talks to 1.6 without looking containerd's version up.
+ */
+export function shimEnv(
+  lab: Pick<Lab, "address" | "ttrpcAddress" | "containerd">,
+  namespace: string,
+): Record<string, string> {
+  const env: Record<string, string> = { TTRPC_ADDRESS: lab.ttrpcAddress, GOMAXPROCS: "2" };
+  if (lab.containerd.series === "1.6") return env;
+  return { ...env, GRPC_ADDRESS: lab.address, NAMESPACE: namespace, MAX_SHIM_VERSION: "2" };
 }
 
 /** PID of the server that `start` spawned for container `id` (its argv names the id and the lab's address). */

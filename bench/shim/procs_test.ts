@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { cpuOf, memoryTotals, mustTime, processesSharingExe, timed } from "./procs.ts";
-import { startAddress } from "./phase_start.ts";
+import { shimEnv, startAddress } from "./phase_start.ts";
 
 Deno.test("cpuOf and memoryTotals read this process; a gone pid is skipped", async () => {
   const cpu = await cpuOf(Deno.pid);
@@ -34,4 +34,22 @@ Deno.test("startAddress: the plain v2 address and the bootstrap JSON of containe
     "/run/containerd/s/abc",
   );
   assert.throws(() => startAddress("error: boom"), /no unix address/);
+});
+
+Deno.test("shimEnv: what the lab's containerd sets for a shim, 1.6 without the 1.7 additions", () => {
+  const lab = (series: "1.6" | "1.7" | "2") => ({
+    address: "/l/c.sock",
+    ttrpcAddress: "/l/c.sock.ttrpc",
+    containerd: { series, version: "x" },
+  });
+  assert.deepEqual(shimEnv(lab("1.6"), "ns"), { TTRPC_ADDRESS: "/l/c.sock.ttrpc", GOMAXPROCS: "2" });
+  for (const series of ["1.7", "2"] as const) {
+    assert.deepEqual(shimEnv(lab(series), "ns"), {
+      TTRPC_ADDRESS: "/l/c.sock.ttrpc",
+      GOMAXPROCS: "2",
+      GRPC_ADDRESS: "/l/c.sock",
+      NAMESPACE: "ns",
+      MAX_SHIM_VERSION: "2",
+    });
+  }
 });
