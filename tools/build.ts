@@ -270,15 +270,6 @@ async function denoBundle(entry: string, outdir: string, entryName: string, spli
 }
 
 /**
- * The commands whose entry chunk is made one file ({@linkcode inlineStaticImports}): `start` and `delete`, which
- * containerd runs for every container. Each entry holds what the common case runs (a `start` reusing a server, a
- * `delete` after a normal task Delete); what they import dynamically (the server's boot path; runc, the unmount, the
- * socket probe) keeps its chunks. Nothing with state crosses: the boot path gets plain data, and `delete`'s entry
- * neither opens libc nor checks the class of an error its dynamic parts throw.
- */
-const ONE_FILE_COMMANDS: readonly BundledCommand[] = ["start", "delete"];
-
-/**
  * Rewrites the chunk `file` with the chunks it imports statically inlined (a second `deno bundle`, of the chunk),
  * leaving its computed dynamic imports as they are. A module's first statement runs ~1 ms later for each file Deno
  * loads for it; `start` reusing a server: 2.3 ms less with its three files made one (30 pairs, bench/analysis.md,
@@ -337,7 +328,11 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   // (So a dynamic import in code a long-lived server runs later would read its chunk only then, possibly from a newer
   // dist/ that no longer has it: the server's own graph, serve_run.ts and below, has none and should keep it so.)
   for (const dir of [tmp, ...commands.map(([c]) => join(tmp, c))]) await computeDynamicImports(dir);
-  for (const [c] of commands) if (ONE_FILE_COMMANDS.includes(c)) await inlineStaticImports(join(tmp, c, `${c}.js`));
+  // Each command's entry is made one file: it holds what the common case runs (a `start` reusing a server, a `delete`
+  // after a normal task Delete); what it imports dynamically (the server's boot path; runc, the unmount, the socket
+  // probe) keeps its chunks. Nothing with state crosses: the boot path gets plain data, and `delete`'s entry neither
+  // opens libc nor checks the class of an error its dynamic parts throw.
+  for (const [c] of commands) await inlineStaticImports(join(tmp, c, `${c}.js`));
   // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
   const old = `${chunks}.old-${Deno.pid}`;
   await Deno.rename(chunks, old).catch(() => {});
