@@ -20,6 +20,8 @@ import { EINTR, ENOENT, ESRCH, isErrno, SysError } from "./errno.ts";
 import { check, cstr, errno, libc } from "./libc.ts";
 
 const CHUNK = 4096;
+/** Offset of `d_name` in glibc's `struct dirent` on LP64 (ino 8, off 8, reclen 2, type 1). */
+const DIRENT_NAME = 19;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -89,4 +91,23 @@ export function writeFile(path: string, data: string | Uint8Array): void {
   } finally {
     C.close(fd);
   }
+}
+
+/** The entry names of directory `path` (without "." and ".."), in directory order. Throws SysError. */
+export function listDirectory(path: string): string[] {
+  const C = libc();
+  const dir = C.opendir(cstr(path));
+  if (dir === null) throw new SysError("opendir", errno(), path);
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const ent = C.readdir(dir);
+      if (ent === null) break; // end of directory (or an error, which readdir reports the same way)
+      const name = Deno.UnsafePointerView.getCString(ent, DIRENT_NAME);
+      if (name !== "." && name !== "..") names.push(name);
+    }
+  } finally {
+    C.closedir(dir);
+  }
+  return names;
 }

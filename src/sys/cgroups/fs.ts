@@ -1,7 +1,7 @@
 /**
  * File-system helpers for cgroup trees, through libc because Deno refuses any access below /sys without
- * `--allow-all`: reading a cgroup file that may be missing, testing that a directory exists, listing a directory,
- * and the host's hugepage sizes (read once per process).
+ * `--allow-all`: reading a cgroup file that may be missing, testing that a directory exists, and the host's hugepage
+ * sizes (read once per process). Directories are listed with procfs.ts's `listDirectory`.
  *
  * @example
  * ```ts
@@ -13,15 +13,13 @@
  */
 
 import { S_IFMT } from "../abi.ts";
-import { ENODEV, ENOENT, ENOTDIR, ESRCH, isErrno, SysError } from "../errno.ts";
-import { cstr, errno, libc, statPath } from "../libc.ts";
-import { readFile } from "../procfs.ts";
+import { ENODEV, ENOENT, ENOTDIR, ESRCH, isErrno } from "../errno.ts";
+import { statPath } from "../libc.ts";
+import { listDirectory, readFile } from "../procfs.ts";
 import { log } from "../../log.ts";
 import { hugePageSizeName } from "./parse.ts";
 
 const S_IFDIR = 0o040000;
-/** Offset of `d_name` in glibc's `struct dirent` on LP64 (ino 8, off 8, reclen 2, type 1). */
-const DIRENT_NAME = 19;
 
 /**
  * The content of a cgroup (or /proc) file, or `null` when it does not exist: ENOENT, or ENODEV/ESRCH, which
@@ -44,25 +42,6 @@ export function isDirectory(path: string): boolean {
     if (isErrno(err, ENOENT, ENOTDIR)) return false;
     throw err;
   }
-}
-
-/** The entry names of directory `path` (without "." and ".."), in directory order. Throws SysError. */
-export function listDirectory(path: string): string[] {
-  const C = libc();
-  const dir = C.opendir(cstr(path));
-  if (dir === null) throw new SysError("opendir", errno(), path);
-  const names: string[] = [];
-  try {
-    for (;;) {
-      const ent = C.readdir(dir);
-      if (ent === null) break; // end of directory (or an error, which readdir reports the same way)
-      const name = Deno.UnsafePointerView.getCString(ent, DIRENT_NAME);
-      if (name !== "." && name !== "..") names.push(name);
-    }
-  } finally {
-    C.closedir(dir);
-  }
-  return names;
 }
 
 let hugePages: readonly string[] | undefined;
