@@ -112,6 +112,8 @@ const symbols = {
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // Bounded waits on the JS thread at the end of a turn (the poller's linger, src/sys/poller.ts).
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   epoll_wait_nb: { name: "epoll_wait", parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
   // poll(NULL, 0, ms) on a blocking-pool thread: a timeout for short-lived commands (`start` waiting for its server)
   // without Deno's timers, whose first use loads its Node timers module (~5–15 ms); it keeps the process alive until

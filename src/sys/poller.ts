@@ -10,8 +10,23 @@
  * Under load Deno 2.9.6 was seen to leave a returned `epoll_wait` undelivered for seconds; a timer keeps waking the
  * event loop while the call is pending ({@linkcode watchCompletion}).
  *
- * A wait resolves on readiness, hang-up or error; it can also resolve spuriously (an fd number reused after a close
- * without {@linkcode Poller.forget}), so callers always retry their read/write and wait again on EAGAIN.
+ * **Lingering** ({@linkcode Poller.linger}, on in the shim's server). A wait in the blocking pool costs a thread hop
+ * per event: the kernel wakes the pool thread, which wakes the JS thread, two cross-CPU wake-ups on a VM where each
+ * costs tens of µs (an RPC that needs no runc measured ~30% faster with the server pinned to one CPU). So at the end
+ * of an event-loop turn that left waits behind (an immediate, src/sys/immediate.ts: after the turn's completions and
+ * microtasks) the JS thread first waits itself, in a synchronous `epoll_wait` of up to `ms` on an epoll that holds
+ * the poller's and the runtime's own (src/sys/runtime_epoll.ts): a peer's next request, typically a fraction of a
+ * millisecond after the last answer, then wakes the JS thread directly, as Go's netpoller wakes the thread that runs
+ * the handler. It blocks, it does not spin: no CPU is spent while it waits. When `ms` passes with nothing, or the
+ * runtime's epoll shows work of its own (a signal, such as a `Deno.Command` child's SIGCHLD or the nudge's SIGURG,
+ * or a pipe Deno reads), the wait goes to the blocking pool as before, and JS activity while it runs there calls it
+ * back (the eventfd) so that the next turn lingers again.
+ *
+ * What the runtime's epoll does not show: completions from Deno's own blocking pool (async file-system ops,
+ * `nonblocking` FFI calls) and tasks V8 posts from other threads, its timers included. Tokio writes its waker only
+ * while its thread is parked in that epoll, not while JS runs (measured: a pool op finishing during a linger left
+ * the epoll quiet), so such a completion waits for the linger to end, up to `ms`. Code on a lingering poller's hot
+ * paths uses synchronous file-system calls for that reason (they are metadata operations of microseconds).
  *
  * @example
  * ```ts
@@ -37,10 +52,12 @@ import {
   EPOLLOUT,
   EPOLLRDHUP,
 } from "./abi.ts";
-import { EBADF, EEXIST, ENOENT, SysError } from "./errno.ts";
+import { EBADF, EEXIST, EINTR, ENOENT, SysError } from "./errno.ts";
 import { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
 import { check, errno, libc } from "./libc.ts";
 import { watchCompletion } from "./nudge.ts";
+import { immediateQueue } from "./immediate.ts";
+import { runtimeEpollFds } from "./runtime_epoll.ts";
 
 /** Which readiness to wait for. */
 export type Direction = "read" | "write";
@@ -60,6 +77,8 @@ interface Entry {
 }
 
 const MAX_EVENTS = 64;
+/** The longest linger accepted: the runtime's timers can be this late. */
+export const MAX_LINGER_MS = 50;
 const READ_EVENTS = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 const WRITE_EVENTS = EPOLLOUT | EPOLLHUP | EPOLLERR;
 
@@ -80,6 +99,20 @@ export class Poller {
   #closed = false;
   #failures = 0;
   #failingSince = 0;
+  #lingerMs = 0;
+  /** The epoll a linger waits on: this poller's epoll fd and the runtime's; -1 until lingering is first enabled. */
+  #lingerEpfd = -1;
+  #queueImmediate: ((fn: () => void) => void) | null = null;
+  #lingerQueued = false;
+  /** The pool's epoll_wait was asked to return (JS is active again) so that the next turn lingers. */
+  #recalling = false;
+  /** How lingers ended (for tests and diagnostics). */
+  readonly lingerStats: { events: number; timeouts: number; runtime: number; recalls: number } = {
+    events: 0,
+    timeouts: 0,
+    runtime: 0,
+    recalls: 0,
+  };
 
   constructor() {
     this.#epfd = check(libc().epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -101,6 +134,51 @@ export class Poller {
   /** Whether close() was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The linger in ms; 0 when off. */
+  get lingerMs(): number {
+    return this.#lingerMs;
+  }
+
+  /**
+   * Lets the JS thread wait up to `ms` itself at the end of a turn before a wait goes to the blocking pool (see the
+   * module's note); 0 turns it off. Returns whether lingering is on: it stays off where the runtime offers no
+   * end-of-turn hook or its epoll cannot be found (then a linger could hold back the runtime's own work). Throws
+   * RangeError outside 0..{@linkcode MAX_LINGER_MS}.
+   */
+  linger(ms: number): boolean {
+    if (!(ms >= 0 && ms <= MAX_LINGER_MS)) {
+      throw new RangeError(`linger must be 0 to ${MAX_LINGER_MS} ms, got ${ms}`);
+    }
+    if (this.#closed || ms === 0) {
+      this.#lingerMs = 0;
+      return false;
+    }
+    if (this.#lingerEpfd < 0 && !this.#setUpLinger()) return false;
+    this.#lingerMs = Math.ceil(ms);
+    return true;
+  }
+
+  #setUpLinger(): boolean {
+    const queue = immediateQueue();
+    const runtime = queue ? runtimeEpollFds([this.#epfd]) : [];
+    if (runtime.length === 0) return false;
+    const epfd = libc().epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return false;
+    // Level-triggered: the runtime's epoll reads as ready for as long as the runtime has not taken its events.
+    for (const fd of [this.#epfd, ...runtime]) {
+      this.#ctlView.setUint32(EPOLL_EVENT.events, EPOLLIN, true);
+      this.#ctlView.setUint32(EPOLL_EVENT.data, fd, true);
+      this.#ctlView.setUint32(EPOLL_EVENT.data + 4, 0, true);
+      if (libc().epoll_ctl(epfd, EPOLL_CTL_ADD, fd, this.#ctl) !== 0 && fd === this.#epfd) {
+        libc().close(epfd);
+        return false;
+      }
+    }
+    this.#lingerEpfd = epfd;
+    this.#queueImmediate = queue;
+    return true;
   }
 
   /**
@@ -262,15 +340,71 @@ export class Poller {
   }
 
   #pump(): void {
-    if (this.#inFlight || this.#closed || (this.#waiters === 0 && this.#turns.length === 0)) return;
+    if (this.#closed) return;
+    if (this.#inFlight) {
+      // JS is active while the pool waits: have that wait return, so that the end of this turn lingers instead.
+      if (this.#lingerMs > 0 && !this.#recalling && this.#waiters > 0) {
+        this.#recalling = true;
+        this.lingerStats.recalls++;
+        eventfdWrite(this.#wakeFd);
+      }
+      return;
+    }
+    if (this.#waiters === 0 && this.#turns.length === 0) return;
+    if (this.#lingerMs > 0 && this.#turns.length === 0) {
+      if (!this.#lingerQueued) {
+        this.#lingerQueued = true;
+        this.#queueImmediate!(this.#linger);
+      }
+      return;
+    }
+    this.#waitInPool();
+  }
+
+  #waitInPool(): void {
     // Watched: Deno can leave the completion of this call undelivered until something else wakes the event loop.
     const call = watchCompletion(libc().epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, -1));
     this.#inFlight = call;
     call.then((n) => this.#onEvents(n), (e) => this.#onFailure(e));
   }
 
+  /** The end-of-turn wait on the JS thread (an immediate; an arrow so that it needs no binding per use). */
+  #linger = (): void => {
+    this.#lingerQueued = false;
+    if (this.#inFlight || this.#closed || (this.#waiters === 0 && this.#turns.length === 0)) return;
+    // A turn must be a real trip through the event loop, and lingering may have been turned off meanwhile.
+    if (this.#turns.length > 0 || this.#lingerMs === 0) return this.#waitInPool();
+    const m = libc().epoll_wait(this.#lingerEpfd, this.#events, MAX_EVENTS, this.#lingerMs);
+    if (m < 0 && errno() !== EINTR) {
+      this.#lingerMs = 0; // the linger epoll is broken: never try again (the pool still works)
+      return this.#waitInPool();
+    }
+    let ours = false;
+    let runtime = false;
+    for (let i = 0; i < m; i++) {
+      if (this.#eventsView.getUint32(i * EPOLL_EVENT.size + EPOLL_EVENT.data, true) === this.#epfd) ours = true;
+      else runtime = true;
+    }
+    const n = ours ? libc().epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 0) : 0;
+    if (n > 0) {
+      this.lingerStats.events++;
+      this.#deliver(n); // the waiters' continuations run once this immediate returns
+    }
+    if (m === 0) {
+      this.lingerStats.timeouts++;
+      return this.#waitInPool();
+    }
+    if (runtime && n <= 0) {
+      // The runtime has work and we have none: give the event loop its turn, waiting in the pool meanwhile.
+      this.lingerStats.runtime++;
+      return this.#waitInPool();
+    }
+    this.#pump(); // events delivered (or EINTR): linger again at the end of the next turn
+  };
+
   #onEvents(n: number): void {
     this.#inFlight = null;
+    this.#recalling = false;
     if (this.#closed) return this.#release();
     // n < 0 is almost always EINTR (a signal hit the worker thread, e.g. the nudge's SIGURG; errno is not visible
     // here): retry, but give up if it fails a thousand times in a row within a second, which means the epoll fd
@@ -283,6 +417,12 @@ export class Poller {
       }
       if (++this.#failures > 1000) return this.#onFailure(new Error("epoll_wait keeps failing; poller stopped"));
     } else this.#failures = 0;
+    this.#deliver(n);
+    this.#pump();
+  }
+
+  /** Settles the waiters of the `n` events in the events buffer, and the pending turns. */
+  #deliver(n: number): void {
     const fired: number[] = [];
     for (let i = 0; i < n; i++) {
       const at = i * EPOLL_EVENT.size;
@@ -306,7 +446,6 @@ export class Poller {
       if (entry) this.#rearmQuietly(fd, entry);
     }
     for (const t of this.#turns.splice(0)) t();
-    this.#pump();
   }
 
   #onFailure(e: unknown): void {
@@ -323,6 +462,7 @@ export class Poller {
   }
 
   #release(): void {
+    if (this.#lingerEpfd >= 0) libc().close(this.#lingerEpfd);
     libc().close(this.#wakeFd);
     libc().close(this.#epfd);
   }

@@ -3,7 +3,8 @@ import { EBADF, EPERM, isErrno } from "./errno.ts";
 import { closeFd, pipe, read, write } from "./fdio.ts";
 import { mkfifo, openFifo } from "./fifo.ts";
 import { cstr, libc } from "./libc.ts";
-import { Poller, poller } from "./poller.ts";
+import { MAX_LINGER_MS, Poller, poller } from "./poller.ts";
+import { sleep } from "../timer.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -179,5 +180,91 @@ Deno.test("close fails pending waits; a separate Poller instance is independent"
   } finally {
     closeFd(r);
     closeFd(w);
+  }
+});
+
+Deno.test("linger: validated; 0 turns it off", () => {
+  const own = new Poller();
+  try {
+    for (const bad of [-1, MAX_LINGER_MS + 1, NaN]) assert.throws(() => own.linger(bad), RangeError);
+    assert.equal(own.linger(0), false);
+    assert.equal(own.lingerMs, 0);
+  } finally {
+    own.close();
+  }
+});
+
+Deno.test("linger: readiness is delivered by the JS thread's own wait, without the pool", async () => {
+  const own = new Poller();
+  const [r, w] = pipe();
+  try {
+    assert.equal(own.linger(5), true, "Deno 2.9 has the end-of-turn hook and a findable reactor epoll");
+    write(w, bytes("x"));
+    await own.wait(r, "read");
+    assert.equal(read(r, new Uint8Array(4)), 1);
+    assert.equal(own.lingerStats.events, 1);
+    // A wait that nothing answers: the linger ends (runs out, or the runtime has work: the test runner's, the
+    // sleep's), and the wait goes on in the pool.
+    const quiet = own.wait(r, "read");
+    quiet.catch(() => {}); // rejected by close() when an assertion fails first
+    await sleep(30);
+    const { timeouts, runtime } = own.lingerStats;
+    assert.ok(timeouts + runtime >= 1, JSON.stringify(own.lingerStats));
+    write(w, bytes("y"));
+    await quiet; // delivered by the pool's epoll_wait, or by a linger after it was called back
+    assert.equal(read(r, new Uint8Array(4)), 1);
+  } finally {
+    own.close();
+    await own.idle();
+    closeFd(r);
+    closeFd(w);
+  }
+});
+
+Deno.test("linger: the runtime's own I/O ends a linger (its epoll is in the set)", async () => {
+  const own = new Poller();
+  const [r, w] = pipe();
+  try {
+    // The longest linger: were the runtime's epoll missing from the set, a child's exit (SIGCHLD, which Deno takes
+    // on its reactor) while the JS thread lingers would wait for the linger to run out (counted as a timeout),
+    // never end it (counted as runtime).
+    assert.equal(own.linger(MAX_LINGER_MS), true);
+    for (let i = 0; i < 20 && own.lingerStats.runtime === 0; i++) {
+      const child = new Deno.Command("sleep", { args: ["0.01"], stdout: "null", stderr: "null" }).spawn();
+      const waiting = own.wait(r, "read"); // lingers at the end of this turn, while the child runs
+      waiting.catch(() => {}); // rejected by close() when an assertion fails first
+      await child.status;
+      write(w, bytes("z"));
+      await waiting;
+      read(r, new Uint8Array(4));
+    }
+    assert.ok(own.lingerStats.runtime >= 1, JSON.stringify(own.lingerStats));
+  } finally {
+    own.close();
+    await own.idle();
+    closeFd(r);
+    closeFd(w);
+  }
+});
+
+Deno.test("linger: activity while the pool waits calls that wait back", async () => {
+  const own = new Poller();
+  const [r1, w1] = pipe();
+  const [r2, w2] = pipe();
+  try {
+    assert.equal(own.linger(1), true);
+    const first = own.wait(r1, "read");
+    first.catch(() => {}); // rejected by close() when an assertion fails first
+    await sleep(20); // the linger runs out: the wait is in the pool now
+    const second = own.wait(r2, "read"); // JS activity with a wait: the pool's wait is called back
+    assert.equal(own.lingerStats.recalls, 1);
+    write(w2, bytes("b"));
+    await second;
+    write(w1, bytes("a"));
+    await first;
+  } finally {
+    own.close();
+    await own.idle();
+    for (const fd of [r1, w1, r2, w2]) closeFd(fd);
   }
 });
