@@ -21,6 +21,7 @@ import { TASK_SERVICE, TASK_SERVICE_V3 } from "../proto/mod.ts";
 import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
 import { UnixListener } from "../sys/unix_stream.ts";
+import { poller } from "../sys/poller.ts";
 import type { PeerCredentials } from "../sys/unix_socket.ts";
 import { guardInspectorSignal, processName, redirectStderrToFifo, setProcessName } from "../sys/process.ts";
 import { SPARE_MAX_REUSES, SPARE_PROCESS_NAME } from "./spare.ts";
@@ -41,6 +42,12 @@ export const IDLE_EXIT_MS = 5000;
 /** How long an exiting server waits for its connections' last answers, and then for its queued events. */
 const EXIT_DRAIN_MS = 1000;
 const EXIT_FLUSH_MS = 3000;
+
+/**
+ * How long the JS thread waits for I/O itself at the end of a turn before waiting through Deno's blocking pool
+ * (src/sys/poller.ts, "Lingering"): Exec and State over ttrpc took 0.8× the time with it (bench/analysis.md).
+ */
+const SERVER_LINGER_MS = 1;
 
 /** A positive integer of milliseconds from the environment (tests shorten the timers), else `fallback`. */
 function envMs(name: string, fallback: number): number {
@@ -204,6 +211,8 @@ export async function run(
   // (src/sys/process.ts, guardInspectorSignal). Diagnostics, which the Go shim gives on SIGUSR1 (a stack dump), are on
   // SIGUSR2: what a stuck or growing shim holds, in containerd's log.
   guardInspectorSignal();
+  // A caller's next request usually comes well within a millisecond of our answer: wait for it on this thread.
+  if (!poller().linger(SERVER_LINGER_MS)) log.debug("poller: no linger in this runtime; every wait goes to the pool");
   Deno.addSignalListener("SIGUSR2", () => {
     // Reachable memory is what a growing shim holds: collect first (V8's --expose-gc, see SHIM_V8_FLAGS), so the
     // reading does not depend on when V8 or the heap keeper last ran (on a loaded machine that can be seconds late).

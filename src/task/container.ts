@@ -80,9 +80,11 @@ export class Container {
     c.shouldKillAll = shouldKillAllOnExit(p.bundle);
     const mounted = p.rootfs.length > 0;
     if (mounted) {
-      await Deno.mkdir(c.rootfs, { mode: 0o711 }).catch((err) => {
+      try {
+        Deno.mkdirSync(c.rootfs, { mode: 0o711 }); // synchronous: see src/sys/poller.ts on the blocking pool
+      } catch (err) {
         if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-      });
+      }
       try {
         for (const m of p.rootfs) mount({ type: m.type, source: m.source, options: m.options }, c.rootfs);
       } catch (err) {

@@ -49,7 +49,11 @@ export class ExecProcess extends Process {
     await this.io?.drained(2000);
     this.io?.close();
     this.io = undefined;
-    await Deno.remove(this.pidFile).catch(() => {});
+    // Synchronous, like the server's other metadata calls on hot paths: an async one completes through Deno's
+    // blocking pool, which a lingering poller does not see (src/sys/poller.ts).
+    try {
+      Deno.removeSync(this.pidFile);
+    } catch { /* gone already */ }
   }
 
   runKill(signal: number, _all: boolean): Promise<void> {

@@ -100,9 +100,12 @@ export class InitProcess extends Process {
     try {
       await unmountAll(this.ctx.rootfs);
       // Tells the `delete` command containerd runs next that there is nothing left to unmount (bundle_files.ts).
-      await Deno.writeFile(`${this.ctx.bundle}/${ROOTFS_UNMOUNTED_FILE}`, new Uint8Array()).catch((err) =>
-        log.debug("cannot mark the rootfs unmounted", { id: this.ctx.id, error: err })
-      );
+      // Synchronous: an async write completes through Deno's blocking pool, unseen by a lingering poller.
+      try {
+        Deno.writeFileSync(`${this.ctx.bundle}/${ROOTFS_UNMOUNTED_FILE}`, new Uint8Array());
+      } catch (err) {
+        log.debug("cannot mark the rootfs unmounted", { id: this.ctx.id, error: err });
+      }
     } catch (err) {
       log.warn("failed to cleanup rootfs mount", { id: this.ctx.id, error: err });
       failure ??= wrapError("failed rootfs umount", err);
