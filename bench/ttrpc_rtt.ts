@@ -3,8 +3,10 @@
  * share the machine's load. First in one process (client and server on the same transport, sequential 64 B echo and
  * empty reply with timeout and metadata; CPU of the process per 10,000). Then across processes: a ttrpc server
  * in a process of its own serves the same handler on `Deno.Conn` (`Deno.listen`), on libc sockets read on Deno's
- * reactor (the shim's default, `src/sys/reactor_reader.ts`) and on libc sockets read through the epoll poller (the
- * fallback). The client (this process) always uses `Deno.Conn`, so only the server's transport differs.
+ * reactor (opt-in, `src/sys/reactor_reader.ts`), on libc sockets read through the epoll poller, and on the same with
+ * the poller's linger (what the shim's server ships: `Poller.linger`, in a server process of its own since the linger
+ * is per process). The client (this process) always uses `Deno.Conn`, so only the server's transport differs. In one
+ * process the linger is left out: it would apply to the client's end too.
  *
  * Per transport and round: wall time per sequential 64 B echo, and CPU time (utime + stime from /proc/<pid>/stat)
  * of the server and of the client per 10,000 round trips. Rounds rotate the transports' order. Then idle cost: one
@@ -21,14 +23,19 @@
 import { Client } from "../src/ttrpc/client.ts";
 import { Server } from "../src/ttrpc/server.ts";
 import { type ReadMode, UnixConn, UnixListener } from "../src/sys/unix_stream.ts";
+import { poller } from "../src/sys/poller.ts";
 
 const SERVICE = "bench.v1.Echo";
-const TRANSPORTS = ["Deno.Conn", "libc, reactor reads", "libc, poller reads"] as const;
+const LINGER = "libc, poller reads, linger 1 ms (shipped)";
+const TRANSPORTS = ["Deno.Conn", "libc, reactor reads", "libc, poller reads", LINGER] as const;
 type Transport = typeof TRANSPORTS[number];
+/** The transports measured with client and server in one process. */
+const IN_PROCESS = TRANSPORTS.filter((t) => t !== LINGER);
 const SOCKET: Record<Transport, string> = {
   "Deno.Conn": "deno.sock",
   "libc, reactor reads": "reactor.sock",
   "libc, poller reads": "poller.sock",
+  [LINGER]: "linger.sock",
 };
 
 const CLK_TCK = 100; // USER_HZ on Linux
@@ -52,13 +59,14 @@ function median(xs: number[]): number {
 }
 
 async function serve(dir: string, which: string[]): Promise<void> {
+  if (which.includes(LINGER) && !poller().linger(1)) throw new Error("this runtime cannot linger");
   const server = new Server();
   server.register(SERVICE, { Echo: (p) => p });
   for (const t of which as Transport[]) {
     const path = `${dir}/${SOCKET[t]}`;
     if (t === "Deno.Conn") server.serve(Deno.listen({ transport: "unix", path }));
     else {server.serve(
-        UnixListener.listen(path, { reads: (t === "libc, poller reads" ? "poller" : "reactor") as ReadMode }),
+        UnixListener.listen(path, { reads: (t === "libc, reactor reads" ? "reactor" : "poller") as ReadMode }),
       );}
   }
   console.log("ready");
@@ -75,7 +83,7 @@ async function inProcess(dir: string, rounds: number, calls: number): Promise<vo
     UnixListener.listen(`${dir}/in-poller.sock`, { reads: "poller" }),
   ];
   for (const l of listeners) server.serve(l);
-  const clients: Record<Transport, Client> = {
+  const clients: Record<typeof IN_PROCESS[number], Client> = {
     "Deno.Conn": await Client.connectUnix(`${dir}/in-deno.sock`),
     "libc, reactor reads": new Client(await UnixConn.connect(`${dir}/in-reactor.sock`, { reads: "reactor" })),
     "libc, poller reads": new Client(await UnixConn.connect(`${dir}/in-poller.sock`, { reads: "poller" })),
@@ -83,11 +91,11 @@ async function inProcess(dir: string, rounds: number, calls: number): Promise<vo
   const payload = new Uint8Array(64).fill(7);
   const md = { timeoutMs: 10_000, metadata: { "containerd-namespace-ttrpc": "default" } };
   const res = new Map<Transport, { echo: number[]; md: number[]; cpu: number[] }>();
-  for (const t of TRANSPORTS) res.set(t, { echo: [], md: [], cpu: [] });
+  for (const t of IN_PROCESS) res.set(t, { echo: [], md: [], cpu: [] });
   for (const c of Object.values(clients)) for (let i = 0; i < 500; i++) await c.call(SERVICE, "Echo", payload);
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < TRANSPORTS.length; k++) {
-      const t = TRANSPORTS[(r + k) % TRANSPORTS.length];
+    for (let k = 0; k < IN_PROCESS.length; k++) {
+      const t = IN_PROCESS[(r + k) % IN_PROCESS.length];
       const c = clients[t], out = res.get(t)!;
       const c0 = cpuMs("self");
       let t0 = performance.now();
@@ -104,7 +112,7 @@ async function inProcess(dir: string, rounds: number, calls: number): Promise<vo
   printTable(
     `in one process: ${rounds} rounds × ${calls} calls per kind`,
     ["transport (both ends)", "µs per 64 B echo (median; min)", "µs per empty reply + metadata", "CPU ms / 10k echoes"],
-    TRANSPORTS.map((t) => {
+    IN_PROCESS.map((t) => {
       const r = res.get(t)!;
       return [
         t,
@@ -141,7 +149,8 @@ async function main(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ttrpc-rtt-" });
   try {
     await inProcess(dir, rounds * 3, Math.max(1, Math.floor(calls / 5)));
-    const child = await startServer(dir, [...TRANSPORTS]);
+    const children = [await startServer(dir, IN_PROCESS), await startServer(dir, [LINGER])];
+    const serverOf = (t: Transport) => t === LINGER ? children[1] : children[0];
     const clients = new Map<Transport, Client>();
     for (const t of TRANSPORTS) clients.set(t, await Client.connectUnix(`${dir}/${SOCKET[t]}`));
     const results = new Map<Transport, { us: number[]; server: number[]; client: number[] }>();
@@ -151,9 +160,10 @@ async function main(): Promise<void> {
       for (let k = 0; k < TRANSPORTS.length; k++) {
         const t = TRANSPORTS[(r + k) % TRANSPORTS.length];
         const client = clients.get(t)!;
-        const s0 = cpuMs(child.pid), c0 = cpuMs("self"), t0 = performance.now();
+        const pid = serverOf(t).pid;
+        const s0 = cpuMs(pid), c0 = cpuMs("self"), t0 = performance.now();
         for (let i = 0; i < calls; i++) await client.call(SERVICE, "Echo", payload);
-        const wall = performance.now() - t0, s1 = cpuMs(child.pid), c1 = cpuMs("self");
+        const wall = performance.now() - t0, s1 = cpuMs(pid), c1 = cpuMs("self");
         const res = results.get(t)!;
         res.us.push(wall * 1000 / calls);
         res.server.push((s1 - s0) * 10_000 / calls);
@@ -161,13 +171,15 @@ async function main(): Promise<void> {
       }
     }
     for (const c of clients.values()) c.close();
-    child.kill("SIGKILL");
-    await child.status;
+    for (const child of children) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
 
     // Idle: one server per read mode, one open connection each, nothing sent.
     const idle: Record<string, number> = {};
-    for (const t of ["libc, reactor reads", "libc, poller reads"] as Transport[]) {
-      const sub = `${dir}/${t.includes("reactor") ? "idle-r" : "idle-p"}`;
+    for (const t of ["libc, reactor reads", "libc, poller reads", LINGER] as Transport[]) {
+      const sub = `${dir}/idle-${SOCKET[t].replace(".sock", "")}`;
       await Deno.mkdir(sub);
       const srv = await startServer(sub, [t]);
       const c = await Client.connectUnix(`${sub}/${SOCKET[t]}`);
