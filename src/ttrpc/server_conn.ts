@@ -67,7 +67,8 @@ interface PendingCall {
   streamId: number;
   /** Own controller when the call has a deadline; otherwise the connection's signal is used. */
   ctl: AbortController | undefined;
-  timer: Timer | undefined;
+  /** When the deadline passes (`performance.now()` ms), for a call in the connection's deadline set. */
+  expiresAt: number;
 }
 
 /** One accepted connection: reads frames, runs handlers, writes answers. */
@@ -86,6 +87,14 @@ export class ServerConnection {
   #closeWhenIdle = false;
   /** Set while reading is paused by back-pressure: resumes the read loop. */
   #resume: (() => void) | undefined;
+  /**
+   * Calls with a deadline, watched by one timer armed for the earliest of them: a call answered in time (nearly all)
+   * costs no timer of its own. containerd's deadlines are seconds long; a timer per call (a shared buffer and an
+   * `Atomics.waitAsync`, src/timer.ts) cost 5–10 µs of each call's answer, warm.
+   */
+  readonly #deadlines = new Set<PendingCall>();
+  #deadlineTimer: Timer | undefined;
+  #armedFor = Infinity;
 
   constructor(conn: Conn, hooks: ConnectionHooks) {
     this.#hooks = hooks;
@@ -157,11 +166,11 @@ export class ServerConnection {
   close(): void {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort(canceled());
-    for (const call of this.#pending.values()) {
-      call.timer?.cancel();
-      call.ctl?.abort(canceled());
-    }
+    for (const call of this.#pending.values()) call.ctl?.abort(canceled());
     this.#pending.clear();
+    this.#deadlines.clear();
+    this.#deadlineTimer?.cancel();
+    this.#deadlineTimer = undefined;
     this.#writer.abandon();
     this.#maybeResume();
     try {
@@ -223,7 +232,7 @@ export class ServerConnection {
       this.#sendStatus(streamId, deadlineExceeded());
       return;
     }
-    const call: PendingCall = { streamId, ctl: undefined, timer: undefined };
+    const call: PendingCall = { streamId, ctl: undefined, expiresAt: Infinity };
     let deadline: number | undefined;
     let signal = this.#closed.signal;
     if (timeoutNano > 0) {
@@ -232,8 +241,7 @@ export class ServerConnection {
       const ctl = new AbortController();
       call.ctl = ctl;
       signal = ctl.signal;
-      // Unref'd (the connection keeps the process alive), and not a Deno timer: src/timer.ts.
-      if (ms <= MAX_TIMER_MS) call.timer = after(Math.max(0, Math.ceil(ms)), () => this.#expire(call));
+      if (ms <= MAX_TIMER_MS) this.#watchDeadline(call, ms);
     }
     const metadata = new Map<string, string[]>();
     for (const kv of req.metadata) {
@@ -265,7 +273,7 @@ export class ServerConnection {
   #settle(call: PendingCall, status: Status | undefined, payload: unknown): void {
     this.#running--;
     if (this.#resume) this.#maybeResume();
-    call.timer?.cancel();
+    this.#deadlines.delete(call); // its timer, if armed for it, finds nothing due and re-arms for the next
     if (this.#pending.get(call.streamId) === call) {
       this.#pending.delete(call.streamId);
       if (status) this.#send(call.streamId, status, EMPTY);
@@ -276,8 +284,36 @@ export class ServerConnection {
     this.#checkIdle();
   }
 
+  /** Adds `call` (deadline `ms` from now) to the deadline set; arms the timer if it is the earliest. */
+  #watchDeadline(call: PendingCall, ms: number): void {
+    call.expiresAt = performance.now() + ms;
+    this.#deadlines.add(call);
+    if (call.expiresAt >= this.#armedFor) return;
+    this.#deadlineTimer?.cancel();
+    this.#armTimer(call.expiresAt);
+  }
+
+  #armTimer(at: number): void {
+    this.#armedFor = at;
+    // Unref'd (the connection keeps the process alive), and not a Deno timer: src/timer.ts.
+    this.#deadlineTimer = after(Math.max(0, Math.ceil(at - performance.now())), () => this.#onDeadlineTimer());
+  }
+
+  /** Expires every call whose deadline passed, and re-arms for the earliest left. */
+  #onDeadlineTimer(): void {
+    this.#deadlineTimer = undefined;
+    this.#armedFor = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const call of [...this.#deadlines]) {
+      if (call.expiresAt <= now) this.#expire(call);
+      else if (call.expiresAt < next) next = call.expiresAt;
+    }
+    if (next < Infinity && !this.#closed.signal.aborted) this.#armTimer(next);
+  }
+
   #expire(call: PendingCall): void {
-    call.timer = undefined;
+    this.#deadlines.delete(call);
     if (this.#pending.get(call.streamId) !== call) return;
     this.#pending.delete(call.streamId);
     const err = deadlineExceeded();

@@ -266,6 +266,35 @@ strictTest("server: timeout_nano aborts the handler's signal and answers Deadlin
   await expectPayload(reader, 3, "next");
 });
 
+strictTest("server: calls' deadlines expire in their own order, an earlier one arriving after a later", async () => {
+  await using t = await setup({
+    Hang: (_p, ctx) =>
+      new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))),
+  });
+  const { conn, reader } = await t.raw();
+  const hang = (streamId: number, ms: number) =>
+    encodeRequestFrame(streamId, {
+      service: "echo.v1.Echo",
+      method: "Hang",
+      payload: new Uint8Array(),
+      timeoutNano: ms * 1e6,
+    });
+  const before = Date.now();
+  // The connection's one deadline timer is armed for stream 1's 400 ms; stream 3's 50 ms must re-arm it earlier,
+  // and stream 5 (answered at once) must not disturb either.
+  await writeAll(conn, hang(1, 400));
+  await writeAll(conn, hang(3, 50));
+  await writeAll(conn, request(5, "echo.v1.Echo", "Echo", te.encode("quick")));
+  await expectPayload(reader, 5, "quick");
+  await expectStatus(reader, 3, Code.DeadlineExceeded, "context deadline exceeded");
+  const first = Date.now() - before;
+  await expectStatus(reader, 1, Code.DeadlineExceeded, "context deadline exceeded");
+  const second = Date.now() - before;
+  // Lower bounds only (an upper bound would be a speed check).
+  assert.ok(first >= 45, `stream 3 answered after ${first} ms`);
+  assert.ok(second >= 390, `stream 1 answered after ${second} ms`);
+});
+
 strictTest(
   "server: a handler that answers before its deadline gets its answer through, and no timer is left",
   async () => {
