@@ -45,7 +45,8 @@ const EXIT_FLUSH_MS = 3000;
 
 /**
  * How long the JS thread waits for I/O itself at the end of a turn before waiting through Deno's blocking pool
- * (src/sys/poller.ts, "Lingering"): Exec and State over ttrpc took 0.8× the time with it (bench/analysis.md).
+ * (src/sys/poller.ts, "Lingering"): Exec over ttrpc took 0.80× the time with it, State 0.87× (A/B, 30 pairs,
+ * bench/analysis.md, session 14).
  */
 const SERVER_LINGER_MS = 1;
 

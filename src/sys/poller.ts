@@ -10,9 +10,12 @@
  * Under load Deno 2.9.6 was seen to leave a returned `epoll_wait` undelivered for seconds; a timer keeps waking the
  * event loop while the call is pending ({@linkcode watchCompletion}).
  *
+ * A wait resolves on readiness, hang-up or error; it can also resolve spuriously (an fd number reused after a close
+ * without {@linkcode Poller.forget}), so callers always retry their read/write and wait again on EAGAIN.
+ *
  * **Lingering** ({@linkcode Poller.linger}, on in the shim's server). A wait in the blocking pool costs a thread hop
  * per event: the kernel wakes the pool thread, which wakes the JS thread, two cross-CPU wake-ups on a VM where each
- * costs tens of µs (an RPC that needs no runc measured ~30% faster with the server pinned to one CPU). So at the end
+ * costs tens of µs (an RPC that needs no runc took 40–45% less time with the server pinned to one CPU). So at the end
  * of an event-loop turn that left waits behind (an immediate, src/sys/immediate.ts: after the turn's completions and
  * microtasks) the JS thread first waits itself, in a synchronous `epoll_wait` of up to `ms` on an epoll that holds
  * the poller's and the runtime's own (src/sys/runtime_epoll.ts): a peer's next request, typically a fraction of a

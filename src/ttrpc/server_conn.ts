@@ -171,6 +171,7 @@ export class ServerConnection {
     this.#deadlines.clear();
     this.#deadlineTimer?.cancel();
     this.#deadlineTimer = undefined;
+    this.#armedFor = Infinity;
     this.#writer.abandon();
     this.#maybeResume();
     try {
