@@ -165,17 +165,28 @@ export class TaskService {
     const out: Record<string, Handler> = {};
     for (const name of Object.keys(taskMethods) as TaskMethodName[]) {
       const codecs = taskMethods[name]; // built on the method's first call, not here (src/proto/mod.ts)
-      const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => Promise<unknown>>)[
+      const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => unknown>)[
         name.charAt(0).toLowerCase() + name.slice(1)
       ].bind(this);
-      out[name] = async (payload, ctx) => {
+      // A method that answers synchronously (State) is encoded at once: the connection then writes the answer in the
+      // same turn as the request's read, with no promise hops in between.
+      out[name] = (payload, ctx) => {
+        let res: unknown;
         try {
-          const req = codecs.request.decode(payload);
-          const res = await impl(req, ctx);
-          return encodeMessage(codecs.response as Codec<unknown>, res ?? {});
-        } finally {
+          res = impl(codecs.request.decode(payload), ctx);
+        } catch (err) {
           this.opts.onCall?.();
+          throw err;
         }
+        if (!(res instanceof Promise)) {
+          try {
+            return encodeMessage(codecs.response as Codec<unknown>, res ?? {});
+          } finally {
+            this.opts.onCall?.();
+          }
+        }
+        return res.then((r) => encodeMessage(codecs.response as Codec<unknown>, r ?? {}))
+          .finally(() => this.opts.onCall?.());
       };
     }
     return out;
@@ -410,10 +421,10 @@ export class TaskService {
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
   }
 
-  state(r: Req<"State">, ctx?: CallContext): Promise<Res<"State">> {
+  state(r: Req<"State">, ctx?: CallContext): Res<"State"> {
     const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
-    return Promise.resolve({
+    return {
       id: p.id,
       bundle: c.bundle,
       pid: p.pid,
@@ -425,7 +436,7 @@ export class TaskService {
       exitStatus: p.exitStatus,
       exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined,
       execId: p.execId,
-    });
+    };
   }
 
   async wait(r: Req<"Wait">, ctx?: CallContext): Promise<Res<"Wait">> {
