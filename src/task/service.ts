@@ -165,28 +165,17 @@ export class TaskService {
     const out: Record<string, Handler> = {};
     for (const name of Object.keys(taskMethods) as TaskMethodName[]) {
       const codecs = taskMethods[name]; // built on the method's first call, not here (src/proto/mod.ts)
-      const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => unknown>)[
+      const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => Promise<unknown>>)[
         name.charAt(0).toLowerCase() + name.slice(1)
       ].bind(this);
-      // A method that answers synchronously (State) is encoded at once: the connection then writes the answer in the
-      // same turn as the request's read, with no promise hops in between.
-      out[name] = (payload, ctx) => {
-        let res: unknown;
+      out[name] = async (payload, ctx) => {
         try {
-          res = impl(codecs.request.decode(payload), ctx);
-        } catch (err) {
+          const req = codecs.request.decode(payload);
+          const res = await impl(req, ctx);
+          return encodeMessage(codecs.response as Codec<unknown>, res ?? {});
+        } finally {
           this.opts.onCall?.();
-          throw err;
         }
-        if (!(res instanceof Promise)) {
-          try {
-            return encodeMessage(codecs.response as Codec<unknown>, res ?? {});
-          } finally {
-            this.opts.onCall?.();
-          }
-        }
-        return res.then((r) => encodeMessage(codecs.response as Codec<unknown>, r ?? {}))
-          .finally(() => this.opts.onCall?.());
       };
     }
     return out;
@@ -421,10 +410,10 @@ export class TaskService {
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
   }
 
-  state(r: Req<"State">, ctx?: CallContext): Res<"State"> {
+  state(r: Req<"State">, ctx?: CallContext): Promise<Res<"State">> {
     const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
-    return {
+    return Promise.resolve({
       id: p.id,
       bundle: c.bundle,
       pid: p.pid,
@@ -436,7 +425,7 @@ export class TaskService {
       exitStatus: p.exitStatus,
       exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined,
       execId: p.execId,
-    };
+    });
   }
 
   async wait(r: Req<"Wait">, ctx?: CallContext): Promise<Res<"Wait">> {
