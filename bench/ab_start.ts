@@ -14,7 +14,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { emptyLauncherScript, floorCommand } from "./shim/phase_floor.ts";
+import { floorCommand, writeEmptyLauncher } from "./shim/phase_floor.ts";
 import { abOrder, quantile } from "./shim/stats.ts";
 import { startAddress } from "./shim/phase_start.ts";
 import { mustTime } from "./shim/procs.ts";
@@ -35,7 +35,6 @@ try {
   const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
   config.annotations = { [GROUP_ANNOTATION]: `abstart-${Deno.pid}` };
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
-  await Deno.writeTextFile(`${dir}/empty.js`, "");
   const address = `${dir}/containerd.sock`;
   const env = { GRPC_ADDRESS: address, TTRPC_ADDRESS: `${address}.ttrpc`, NAMESPACE: NS, MAX_SHIM_VERSION: "2" };
   const start = (dist: string, id: string) =>
@@ -45,20 +44,16 @@ try {
       captureStdout: true,
     });
   const info = JSON.parse(await Deno.readTextFile(`${distA}/BUILD-INFO.json`));
-  const d = floorCommand({ flavour: "bundle", flags: info.flags }, `${dir}/empty.js`, distA);
-  // L: A's launcher running the empty script instead of a command's bundle, i.e. D plus the bundle flavour's `/bin/sh`
-  // step, which a compiled shim does not have.
-  const emptyLauncher = emptyLauncherScript(
-    await Deno.readTextFile(`${distA}/containerd-shim-deno-v2`),
-    `${dir}/empty.js`,
-  );
+  // L: A's launcher running the empty script (written with it) instead of a command's bundle, i.e. D plus the bundle
+  // flavour's `/bin/sh` step, which a compiled shim does not have.
+  const emptyLauncher = await writeEmptyLauncher(`${distA}/containerd-shim-deno-v2`, dir);
   if (emptyLauncher === null) throw new Error(`${distA} has no launcher script (a compiled shim?)`);
-  await Deno.writeTextFile(`${dir}/launcher-empty`, emptyLauncher, { mode: 0o755 });
+  const d = floorCommand({ flavour: "bundle", flags: info.flags }, `${dir}/empty.js`, distA);
   const runs: Record<string, () => Promise<number>> = {
     A: async () => (await start(distA, "reuse")).ms,
     B: async () => (await start(distB, "reuse")).ms,
     D: async () => (await mustTime(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
-    L: async () => (await mustTime(`${dir}/launcher-empty`, [], { cwd: dir, env })).ms,
+    L: async () => (await mustTime(emptyLauncher, [], { cwd: dir, env })).ms,
   };
   // Each build boots a server of its own (a build starts only servers of its own build: start_boot.ts).
   for (const dist of [distA, distB]) servers.push(startAddress((await start(dist, "boot")).stdout));

@@ -133,18 +133,28 @@ export function emptyLauncherScript(launcher: string, script: string): string | 
 }
 
 /**
+ * Writes `dir/launcher-empty`: `shimBinary`'s launcher running `dir/empty.js` (written too) instead of a command's
+ * bundle (see {@link emptyLauncherScript}). Returns its path; null for a compiled shim, which has no launcher.
+ */
+export async function writeEmptyLauncher(shimBinary: string, dir: string): Promise<string | null> {
+  const empty = `${dir}/empty.js`;
+  await Deno.writeTextFile(empty, "");
+  const text = emptyLauncherScript(await Deno.readTextFile(shimBinary), empty);
+  if (text === null) return null;
+  const launcher = `${dir}/launcher-empty`;
+  await Deno.writeTextFile(launcher, text, { mode: 0o755 });
+  return launcher;
+}
+
+/**
  * A runner of L, dist's launcher running an empty script (see {@link emptyLauncherScript}), for the `start` phase to
  * time beside D; null for a compiled shim, which has no launcher.
  */
 export async function emptyLauncherRunner(lab: Lab): Promise<(() => Promise<number>) | null> {
   const dir = `${lab.dir}/floor`;
   await Deno.mkdir(dir, { recursive: true });
-  const empty = `${dir}/empty.js`;
-  await Deno.writeTextFile(empty, "");
-  const text = emptyLauncherScript(await Deno.readTextFile(lab.shimBinary), empty);
-  if (text === null) return null;
-  const launcher = `${dir}/launcher-empty`;
-  await Deno.writeTextFile(launcher, text, { mode: 0o755 });
+  const launcher = await writeEmptyLauncher(lab.shimBinary, dir);
+  if (launcher === null) return null;
   return async () => {
     const r = await timed(launcher, [], { cwd: dir });
     if (r.code !== 0) throw new Error(`floor: the launcher with an empty script: ${r.stderr}`);

@@ -171,10 +171,7 @@ export class Poller {
     if (epfd < 0) return false;
     // Level-triggered: the runtime's epoll reads as ready for as long as the runtime has not taken its events.
     for (const fd of [this.#epfd, ...runtime]) {
-      this.#ctlView.setUint32(EPOLL_EVENT.events, EPOLLIN, true);
-      this.#ctlView.setUint32(EPOLL_EVENT.data, fd, true);
-      this.#ctlView.setUint32(EPOLL_EVENT.data + 4, 0, true);
-      if (libc().epoll_ctl(epfd, EPOLL_CTL_ADD, fd, this.#ctl) !== 0 && fd === this.#epfd) {
+      if (this.#control(EPOLL_CTL_ADD, fd, EPOLLIN, epfd) !== 0 && fd === this.#epfd) {
         libc().close(epfd);
         return false;
       }
@@ -291,12 +288,13 @@ export class Poller {
     else w.reject(err);
   }
 
-  #control(op: number, fd: number, events: number): number {
+  /** epoll_ctl on this poller's epoll (or `epfd`), with the fd itself as the event's data. */
+  #control(op: number, fd: number, events: number, epfd = this.#epfd): number {
     this.#ctlView.setUint32(EPOLL_EVENT.events, events, true);
     // epoll_data is a u64 union; the fd goes in the low half (little-endian) and the high half stays zero.
     this.#ctlView.setUint32(EPOLL_EVENT.data, fd, true);
     this.#ctlView.setUint32(EPOLL_EVENT.data + 4, 0, true);
-    return libc().epoll_ctl(this.#epfd, op, fd, this.#ctl);
+    return libc().epoll_ctl(epfd, op, fd, this.#ctl);
   }
 
   /** (Re-)arms `fd` for the directions that have waiters, or removes it when none has. Throws SysError. */
