@@ -25,7 +25,7 @@ import { type Frame, FrameDecoder, type FrameHeader, FrameType, MAX_DATA_LENGTH 
 import { decodeResponse, encodeRequestFrame, type KeyValue } from "./message.ts";
 import { canceled, ClosedError, Code, deadlineExceeded, errorFromStatus, internal, TtrpcError } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
-import { after, type Timer } from "../timer.ts";
+import { Deadlines } from "./deadlines.ts";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -46,7 +46,6 @@ export interface ClientOptions {
 interface PendingCall {
   resolve(payload: Uint8Array): void;
   reject(err: unknown): void;
-  timer: Timer | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -61,6 +60,8 @@ export class Client {
   readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, PendingCall>();
+  /** The calls' timeouts, under one timer for the connection (deadlines.ts). */
+  readonly #deadlines = new Deadlines<number>((streamId) => this.#fail(streamId, deadlineExceeded()));
   readonly #onClose: ((reason: unknown) => void) | undefined;
   #nextStreamId = 1;
   #isClosed = false;
@@ -126,12 +127,8 @@ export class Client {
     }
     this.#nextStreamId += 2;
     return new Promise<Uint8Array>((resolve, reject) => {
-      const call: PendingCall = { resolve, reject, timer: undefined, signal, onAbort: undefined };
-      if (timeoutMs !== undefined && timeoutMs <= 2 ** 31 - 1) {
-        // Unref'd (the call's connection keeps the process alive), and not a Deno timer, whose first use loads Deno's
-        // Node timers module: the shim server's first event publish would pay for it (src/timer.ts).
-        call.timer = after(timeoutMs, () => this.#fail(streamId, deadlineExceeded()));
-      }
+      const call: PendingCall = { resolve, reject, signal, onAbort: undefined };
+      if (timeoutMs !== undefined) this.#deadlines.add(streamId, timeoutMs);
       if (signal) {
         call.onAbort = () => this.#fail(streamId, canceled());
         signal.addEventListener("abort", call.onAbort, { once: true });
@@ -186,7 +183,7 @@ export class Client {
     const call = this.#pending.get(streamId);
     if (!call) return undefined;
     this.#pending.delete(streamId);
-    call.timer?.cancel();
+    this.#deadlines.delete(streamId);
     if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
     return call;
   }
@@ -198,6 +195,7 @@ export class Client {
   #shutdown(reason: unknown): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    this.#deadlines.clear();
     this.#writer.abandon();
     try {
       this.#conn.close();

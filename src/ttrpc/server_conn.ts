@@ -42,7 +42,7 @@ import {
   TtrpcError,
 } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
-import { after, type Timer } from "../timer.ts";
+import { Deadlines } from "./deadlines.ts";
 
 /** What a connection needs from its server. */
 export interface ConnectionHooks {
@@ -58,8 +58,6 @@ export interface ConnectionHooks {
 export const MAX_UNSENT_BYTES = 1 << 20;
 /** Reading pauses while more requests than this are being handled (the Go shim stops at ~20,000). */
 export const MAX_UNANSWERED = 20_000;
-/** Longer deadlines get no timer (they outlive any real call). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const EMPTY = new Uint8Array(0);
 
 /** A call whose answer has not been sent yet. */
@@ -67,8 +65,6 @@ interface PendingCall {
   streamId: number;
   /** Own controller when the call has a deadline; otherwise the connection's signal is used. */
   ctl: AbortController | undefined;
-  /** When the deadline passes (`performance.now()` ms), for a call in the connection's deadline set. */
-  expiresAt: number;
 }
 
 /** One accepted connection: reads frames, runs handlers, writes answers. */
@@ -87,14 +83,8 @@ export class ServerConnection {
   #closeWhenIdle = false;
   /** Set while reading is paused by back-pressure: resumes the read loop. */
   #resume: (() => void) | undefined;
-  /**
-   * Calls with a deadline, watched by one timer armed for the earliest of them: a call answered in time (nearly all)
-   * costs no timer of its own. containerd's deadlines are seconds long; a timer per call (a shared buffer and an
-   * `Atomics.waitAsync`, src/timer.ts) cost 5–10 µs of each call's answer, warm.
-   */
-  readonly #deadlines = new Set<PendingCall>();
-  #deadlineTimer: Timer | undefined;
-  #armedFor = Infinity;
+  /** Calls with a deadline, watched by one timer for the connection (deadlines.ts). */
+  readonly #deadlines = new Deadlines<PendingCall>((call) => this.#expire(call));
 
   constructor(conn: Conn, hooks: ConnectionHooks) {
     this.#hooks = hooks;
@@ -169,9 +159,6 @@ export class ServerConnection {
     for (const call of this.#pending.values()) call.ctl?.abort(canceled());
     this.#pending.clear();
     this.#deadlines.clear();
-    this.#deadlineTimer?.cancel();
-    this.#deadlineTimer = undefined;
-    this.#armedFor = Infinity;
     this.#writer.abandon();
     this.#maybeResume();
     try {
@@ -233,7 +220,7 @@ export class ServerConnection {
       this.#sendStatus(streamId, deadlineExceeded());
       return;
     }
-    const call: PendingCall = { streamId, ctl: undefined, expiresAt: Infinity };
+    const call: PendingCall = { streamId, ctl: undefined };
     let deadline: number | undefined;
     let signal = this.#closed.signal;
     if (timeoutNano > 0) {
@@ -242,7 +229,7 @@ export class ServerConnection {
       const ctl = new AbortController();
       call.ctl = ctl;
       signal = ctl.signal;
-      if (ms <= MAX_TIMER_MS) this.#watchDeadline(call, ms);
+      this.#deadlines.add(call, ms);
     }
     const metadata = new Map<string, string[]>();
     for (const kv of req.metadata) {
@@ -274,7 +261,7 @@ export class ServerConnection {
   #settle(call: PendingCall, status: Status | undefined, payload: unknown): void {
     this.#running--;
     if (this.#resume) this.#maybeResume();
-    this.#deadlines.delete(call); // its timer, if armed for it, finds nothing due and re-arms for the next
+    this.#deadlines.delete(call);
     if (this.#pending.get(call.streamId) === call) {
       this.#pending.delete(call.streamId);
       if (status) this.#send(call.streamId, status, EMPTY);
@@ -285,36 +272,7 @@ export class ServerConnection {
     this.#checkIdle();
   }
 
-  /** Adds `call` (deadline `ms` from now) to the deadline set; arms the timer if it is the earliest. */
-  #watchDeadline(call: PendingCall, ms: number): void {
-    call.expiresAt = performance.now() + ms;
-    this.#deadlines.add(call);
-    if (call.expiresAt >= this.#armedFor) return;
-    this.#deadlineTimer?.cancel();
-    this.#armTimer(call.expiresAt);
-  }
-
-  #armTimer(at: number): void {
-    this.#armedFor = at;
-    // Unref'd (the connection keeps the process alive), and not a Deno timer: src/timer.ts.
-    this.#deadlineTimer = after(Math.max(0, Math.ceil(at - performance.now())), () => this.#onDeadlineTimer());
-  }
-
-  /** Expires every call whose deadline passed, and re-arms for the earliest left. */
-  #onDeadlineTimer(): void {
-    this.#deadlineTimer = undefined;
-    this.#armedFor = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    for (const call of [...this.#deadlines]) {
-      if (call.expiresAt <= now) this.#expire(call);
-      else if (call.expiresAt < next) next = call.expiresAt;
-    }
-    if (next < Infinity && !this.#closed.signal.aborted) this.#armTimer(next);
-  }
-
   #expire(call: PendingCall): void {
-    this.#deadlines.delete(call);
     if (this.#pending.get(call.streamId) !== call) return;
     this.#pending.delete(call.streamId);
     const err = deadlineExceeded();
