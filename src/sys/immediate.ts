@@ -11,11 +11,19 @@
  * The immediate is ref'd (the process stays alive until it has run), as `setImmediate` is. Where the runtime lacks
  * the internals, {@linkcode immediateQueue} returns null and callers keep another way.
  *
+ * {@linkcode turnEnd} orders two kinds of end-of-turn work: work that should follow this turn's answers without
+ * delaying them (`soon`: sending an event to containerd), and a wait that blocks the JS thread (`last`: the poller's
+ * linger), which must not start while `soon` work, or the microtasks it left, is still to run. The core runs the
+ * immediates queued before its pass in order, with the microtasks drained between them, and those queued during the
+ * pass in the next one.
+ *
  * @example
  * ```ts
- * import { immediateQueue } from "./immediate.ts";
+ * import { immediateQueue, turnEnd } from "./immediate.ts";
  * const queue = immediateQueue();
  * queue?.(() => console.log("after this turn's completions"));
+ * turnEnd()?.last(() => console.log("third"));
+ * turnEnd()?.soon(() => console.log("second"));
  * ```
  * @module
  */
@@ -75,4 +83,96 @@ export function immediateQueue(): ((fn: () => void) => void) | null {
     core.queueImmediate(item);
   });
   return queue;
+}
+
+/** End-of-turn work in two steps ({@linkcode turnEnd}). Callbacks must not throw; one that does is reported. */
+export interface TurnEnd {
+  /** Runs `fn` at the end of this turn (or the next, when queued by a `last` callback), before any `last` callback. */
+  soon(fn: () => void): void;
+  /**
+   * Runs `fn` at the end of this turn after every `soon` callback queued so far and the microtasks they left; a
+   * `soon` callback queued later, before `fn` ran, makes `fn` wait one more turn and run after it.
+   */
+  last(fn: () => void): void;
+}
+
+let ends: TurnEnd | null | undefined;
+
+function runAll(fns: (() => void)[]): void {
+  for (const fn of fns) {
+    try {
+      fn();
+    } catch (e) {
+      reportError(e);
+    }
+  }
+}
+
+/** The process's end-of-turn queue, or null when this runtime has no immediates ({@linkcode immediateQueue}). */
+export function turnEnd(): TurnEnd | null {
+  if (ends !== undefined) return ends;
+  const queue = immediateQueue();
+  if (!queue) return ends = null;
+  let soon: (() => void)[] = [];
+  let last: (() => void)[] = [];
+  // What is queued with the core for its next pass: the `soon` step (always followed by the `last` step) and the
+  // `last` step.
+  let soonQueued = false;
+  let lastQueued = false;
+  const runSoon = () => {
+    soonQueued = false;
+    const batch = soon;
+    soon = [];
+    runAll(batch);
+  };
+  const runLast = () => {
+    lastQueued = false;
+    if (soon.length > 0) {
+      // Queued after this pass was laid out: it runs first, in the next pass, and this step after it.
+      schedule(true);
+      return;
+    }
+    const batch = last;
+    last = [];
+    runAll(batch);
+  };
+  const schedule = (withSoon: boolean) => {
+    if (withSoon && !soonQueued && !lastQueued) {
+      soonQueued = lastQueued = true;
+      queue(runSoon);
+      queue(runLast);
+    } else if (!lastQueued) {
+      lastQueued = true;
+      queue(runLast);
+    }
+    // Otherwise a `soon` arriving behind a queued `last` step is found by runLast, which defers itself.
+  };
+  ends = {
+    soon: (fn) => {
+      soon.push(fn);
+      schedule(true);
+    },
+    last: (fn) => {
+      last.push(fn);
+      schedule(false);
+    },
+  };
+  return ends;
+}
+
+/**
+ * Resolves at the end of this turn ({@linkcode TurnEnd.soon}), after the microtasks queued before it; where the runtime
+ * has no immediates, at once (as `await` of a resolved promise).
+ */
+export function turnEnded(): Promise<void> {
+  const ends = turnEnd();
+  if (!ends) return Promise.resolve();
+  return new Promise((resolve) => ends.soon(resolve));
+}
+
+/** Runs `fn` at the end of this turn ({@linkcode TurnEnd.soon}); where the runtime has no immediates, at once. */
+export function atTurnEnd(fn: () => void): void {
+  const ends = turnEnd();
+  if (ends) ends.soon(fn);
+  else fn();
 }

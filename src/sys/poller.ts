@@ -16,8 +16,8 @@
  * **Lingering** ({@linkcode Poller.linger}, on in the shim's server). A wait in the blocking pool costs a thread hop
  * per event: the kernel wakes the pool thread, which wakes the JS thread, two cross-CPU wake-ups on a VM where each
  * costs tens of µs (an RPC that needs no runc took 40–45% less time with the server pinned to one CPU). So at the end
- * of an event-loop turn that left waits behind (an immediate, src/sys/immediate.ts: after the turn's completions and
- * microtasks) the JS thread first waits itself, in a synchronous `epoll_wait` of up to `ms` on an epoll that holds
+ * of an event-loop turn that left waits behind (the `last` step of src/sys/immediate.ts's turn end: after the turn's
+ * completions, their microtasks and the `soon` work queued for the turn's end) the JS thread first waits itself, in a synchronous `epoll_wait` of up to `ms` on an epoll that holds
  * the poller's and the runtime's own (src/sys/runtime_epoll.ts): a peer's next request, typically a fraction of a
  * millisecond after the last answer, then wakes the JS thread directly, as Go's netpoller wakes the thread that runs
  * the handler. It blocks, it does not spin: no CPU is spent while it waits. When `ms` passes with nothing, or the
@@ -59,7 +59,7 @@ import { EBADF, EEXIST, EINTR, ENOENT, SysError } from "./errno.ts";
 import { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
 import { check, errno, libc } from "./libc.ts";
 import { watchCompletion } from "./nudge.ts";
-import { immediateQueue } from "./immediate.ts";
+import { type TurnEnd, turnEnd } from "./immediate.ts";
 import { runtimeEpollFds } from "./runtime_epoll.ts";
 
 /** Which readiness to wait for. */
@@ -105,7 +105,7 @@ export class Poller {
   #lingerMs = 0;
   /** The epoll a linger waits on: this poller's epoll fd and the runtime's; -1 until lingering is first enabled. */
   #lingerEpfd = -1;
-  #queueImmediate: ((fn: () => void) => void) | null = null;
+  #turnEnd: TurnEnd | null = null;
   #lingerQueued = false;
   /** The pool's epoll_wait was asked to return (JS is active again) so that the next turn lingers. */
   #recalling = false;
@@ -164,8 +164,8 @@ export class Poller {
   }
 
   #setUpLinger(): boolean {
-    const queue = immediateQueue();
-    const runtime = queue ? runtimeEpollFds([this.#epfd]) : [];
+    const ends = turnEnd();
+    const runtime = ends ? runtimeEpollFds([this.#epfd]) : [];
     if (runtime.length === 0) return false;
     const epfd = libc().epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) return false;
@@ -177,7 +177,7 @@ export class Poller {
       }
     }
     this.#lingerEpfd = epfd;
-    this.#queueImmediate = queue;
+    this.#turnEnd = ends;
     return true;
   }
 
@@ -355,7 +355,7 @@ export class Poller {
     if (this.#lingerMs > 0 && this.#turns.length === 0) {
       if (!this.#lingerQueued) {
         this.#lingerQueued = true;
-        this.#queueImmediate!(this.#linger);
+        this.#turnEnd!.last(this.#linger);
       }
       return;
     }
