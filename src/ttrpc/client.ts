@@ -26,6 +26,7 @@ import { decodeResponse, encodeRequestFrame, type KeyValue } from "./message.ts"
 import { canceled, ClosedError, Code, deadlineExceeded, errorFromStatus, internal, TtrpcError } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
 import { Deadlines } from "./deadlines.ts";
+import { turnEnded } from "../sys/immediate.ts";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -150,6 +151,9 @@ export class Client {
         const chunk = await this.#conn.read();
         if (chunk === null) break;
         this.#decoder.push(chunk);
+        // What the answers just delivered set off (a handler's next step, a server's own answer) runs in this turn's
+        // microtasks: read again after it, so that the next read's syscalls do not go first.
+        await turnEnded();
       }
     } catch (err) {
       reason = err;

@@ -43,6 +43,7 @@ import {
 } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
 import { Deadlines } from "./deadlines.ts";
+import { turnEnded } from "../sys/immediate.ts";
 
 /** What a connection needs from its server. */
 export interface ConnectionHooks {
@@ -119,6 +120,10 @@ export class ServerConnection {
         }
         if (this.#closed.signal.aborted) break;
         this.#decoder.push(chunk);
+        // Handlers dispatched from this chunk that need no I/O (State, Exec) answer in this turn's microtasks: read
+        // again after them, so that the next read's syscalls (an EAGAIN read and the poller's epoll_ctl) do not go
+        // before their answers.
+        if (this.#running > 0) await turnEnded();
       }
     } catch (err) {
       if (!this.#closed.signal.aborted && !isDisconnect(err)) {
