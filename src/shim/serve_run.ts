@@ -22,7 +22,6 @@ import { Server } from "../ttrpc/server.ts";
 import { reaper } from "../sys/reaper.ts";
 import { UnixListener } from "../sys/unix_stream.ts";
 import { poller } from "../sys/poller.ts";
-import { atTurnEnd } from "../sys/immediate.ts";
 import type { PeerCredentials } from "../sys/unix_socket.ts";
 import { guardInspectorSignal, processName, redirectStderrToFifo, setProcessName } from "../sys/process.ts";
 import { SPARE_MAX_REUSES, SPARE_PROCESS_NAME } from "./spare.ts";
@@ -150,8 +149,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
       // Unref'd, which is fine: the listener keeps the server alive until it is closed (src/timer.ts).
       if (n === 0 && !exiting) idleTimer = after(ctx.idleExitMs, () => void retire("unused"));
     },
-    // After the Delete's answer: a release may read /proc/self/statm or run a full collection (heap.ts).
-    onProcessDeleted: () => atTurnEnd(() => ctx.heap.released()),
+    onProcessDeleted: () => ctx.heap.released(),
     onCall: () => ctx.heap.busy(),
   });
   const handlers = service.handlers();
