@@ -121,13 +121,13 @@ Deno.test("start → Task API → events → shutdown → delete, with container
     await rejectsWith(client.call("Delete", { id }), Code.NotFound);
     assert.match(await Deno.readTextFile(out), /from-exec/);
 
+    // No TaskDelete for the exec by default, as the Go shim (shim config `execDeleteEvents`, tested below).
     const want = [
       "/tasks/create",
       "/tasks/start",
       "/tasks/exec-added",
       "/tasks/exec-started",
       "/tasks/exit",
-      "/tasks/delete",
       "/tasks/exit",
       "/tasks/delete",
     ];
@@ -587,5 +587,59 @@ Deno.test("the server runs from its own one-file bundle, reads no code cache, an
       assert.ok(argv.some((x) => x.endsWith(`/${SERVER_BUNDLE_FILE}`)), argv.join(" "));
       assert.ok(argv.includes("--no-code-cache"), argv.join(" "));
     }
+  });
+});
+
+Deno.test("execDeleteEvents: a deleted exec's TaskDelete is published when the shim config asks, by a spawned server and by a spare that takes the next group", async () => {
+  await withHarness("execdel", async ({ dir, ns, events, opts }) => {
+    const config = `${dir}/shim.json`;
+    const env = { CONTAINERD_SHIM_DENO_CONFIG: config, CONTAINERD_SHIM_DENO_STATE_DIR: `${dir}/state` };
+    const spec = encodeJsonAny(PROCESS_URL, { args: ["true"], cwd: "/", env: ["PATH=/bin"] });
+    const execDeletes = (id: string) =>
+      events.events.filter((e) => e.topic === "/tasks/delete" && e.fields.containerId === id && e.fields.id === "x");
+    /** Starts `id` in its own group, runs and deletes an exec in it, then ends the container; returns the server's pid. */
+    const podWithExec = async (id: string): Promise<number> => {
+      const o = { ...opts(id, await makeBundle(dir, id, ["sleep", "1000"])), env };
+      const started = await runShim("start", o);
+      assert.equal(started.code, 0, started.stderr);
+      const client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
+      try {
+        const pid = (await client.call("Connect", { id })).shimPid;
+        await client.call("Create", { id, bundle: o.bundle });
+        await client.call("Start", { id });
+        await client.call("Exec", { id, execId: "x", spec });
+        await client.call("Start", { id, execId: "x" });
+        await client.call("Wait", { id, execId: "x" });
+        await client.call("Delete", { id, execId: "x" });
+        await client.call("Kill", { id, signal: 9 });
+        await client.call("Wait", { id });
+        await client.call("Delete", { id });
+        // The task's TaskDelete comes after the exec's, when there is one: all of this container's events are in.
+        assert.ok(await events.waitFor(() => events.topics(id).at(-1) === "/tasks/delete"), events.topics(id).join());
+        await client.call("Shutdown", { id });
+        await runShim("delete", o);
+        return pid;
+      } finally {
+        client.close();
+      }
+    };
+    // A server spawned by start (the setting goes on its command line).
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 5, execDeleteEvents: true }));
+    const pid = await podWithExec("ea");
+    assert.equal(
+      execDeletes("ea").length,
+      1,
+      JSON.stringify(events.events.filter((e) => e.fields.containerId === "ea")),
+    );
+    // The same server, now a spare, takes the next group with that start's setting (in the handoff).
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 5, execDeleteEvents: false }));
+    assert.equal(await podWithExec("eb"), pid, "the next group was not handed to the spare");
+    assert.equal(execDeletes("eb").length, 0);
+    // And back.
+    await Deno.writeTextFile(config, JSON.stringify({ spareSeconds: 5, execDeleteEvents: true }));
+    assert.equal(await podWithExec("ec"), pid);
+    assert.equal(execDeletes("ec").length, 1);
+    Deno.kill(pid, "SIGTERM");
+    assert.ok(await eventually(() => Promise.resolve(!processAlive(pid)), 5000), "the spare ignored SIGTERM");
   });
 });

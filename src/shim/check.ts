@@ -111,7 +111,7 @@ async function configFindings(): Promise<Finding[]> {
     await probe("shim config", true, () => {
       const c = loadConfig();
       const settings = `grouping=${c.grouping} startOutput=${c.startOutput} taskApiVersion=${c.taskApiVersion} ` +
-        `spareSeconds=${c.spareSeconds}`;
+        `spareSeconds=${c.spareSeconds} execDeleteEvents=${c.execDeleteEvents}`;
       return present ? `read ${path} (${why}): ${settings}` : `no file at ${path} (${why}): defaults ${settings}`;
     }, `fix or remove the shim config file ${path}`),
   );

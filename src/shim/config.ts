@@ -4,7 +4,7 @@
  * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
  *
  * ```json
- * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto", "spareSeconds": 10 }
+ * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto", "spareSeconds": 10, "execDeleteEvents": false }
  * ```
  * @module
  */
@@ -34,6 +34,13 @@ export interface ShimConfig {
    * seconds; 0 turns spares off. Default {@link DEFAULT_SPARE_SECONDS}.
    */
   spareSeconds: number;
+  /**
+   * Publish TaskDelete when an exec is deleted (containerd's runtime-v2 docs: SHOULD). Default false, as the Go shim:
+   * nothing in containerd or Kubernetes reads it, and each one is a Forward round trip with containerd per exec (a
+   * Kubernetes exec probe runs one every period) that overlapped the client's next call (bench/analysis.md, session
+   * 15). A task's TaskDelete is always published.
+   */
+  execDeleteEvents: boolean;
 }
 
 /** The default `spareSeconds`. */
@@ -51,6 +58,7 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
     startOutput: "plain",
     taskApiVersion: "auto",
     spareSeconds: DEFAULT_SPARE_SECONDS,
+    execDeleteEvents: false,
   };
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the shim config must be a JSON object`);
@@ -72,6 +80,9 @@ export function parseConfig(raw: unknown, source: string): ShimConfig {
         throw new Error(`${source}: spareSeconds must be a number of seconds from 0 to ${MAX_SPARE_SECONDS}`);
       }
       config.spareSeconds = v;
+    } else if (k === "execDeleteEvents") {
+      if (typeof v !== "boolean") throw new Error(`${source}: execDeleteEvents must be true or false`);
+      config.execDeleteEvents = v;
     } else throw new Error(`${source}: unknown setting ${JSON.stringify(k)}`);
   }
   return config;

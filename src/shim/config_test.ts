@@ -7,6 +7,7 @@ Deno.test("shim config: the defaults, spares included", () => {
     startOutput: "plain",
     taskApiVersion: "auto",
     spareSeconds: DEFAULT_SPARE_SECONDS,
+    execDeleteEvents: false,
   });
   assert.equal(DEFAULT_SPARE_SECONDS, 10);
 });
@@ -19,4 +20,15 @@ Deno.test("shim config: spareSeconds takes 0 (off) up to an hour, fractions incl
     assert.throws(() => parseConfig({ spareSeconds: bad }, "/etc/x.json"), /\/etc\/x\.json: spareSeconds must be/);
   }
   assert.throws(() => parseConfig({ spare: 1 }, "t"), /unknown setting "spare"/);
+});
+
+Deno.test("shim config: execDeleteEvents is a boolean, off unless set", () => {
+  assert.equal(parseConfig({ execDeleteEvents: true }, "t").execDeleteEvents, true);
+  assert.equal(parseConfig({ execDeleteEvents: false }, "t").execDeleteEvents, false);
+  for (const bad of ["true", 1, null]) {
+    assert.throws(
+      () => parseConfig({ execDeleteEvents: bad }, "/etc/x.json"),
+      /execDeleteEvents must be true or false/,
+    );
+  }
 });

@@ -77,6 +77,7 @@ export const SHIM_FLAGS = {
   "socket-fd": "string",
   spare: "string",
   "spare-ms": "string",
+  "exec-delete-events": "boolean",
   debug: "boolean",
   v: "boolean",
   version: "boolean",
@@ -99,6 +100,8 @@ export interface ShimArgs {
   spare: string;
   /** How long to wait as a spare (0: not at all). */
   spareMs: number;
+  /** The server publishes TaskDelete for deleted execs (set by start from the shim config's `execDeleteEvents`). */
+  execDeleteEvents: boolean;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -127,6 +130,7 @@ export function parseShimArgs(argv: readonly string[], env: (k: string) => strin
     socketFd: flags["socket-fd"] === undefined ? -1 : count("socket-fd", flags["socket-fd"], "a fd number"),
     spare: flags.spare ?? "",
     spareMs: flags["spare-ms"] === undefined ? 0 : count("spare-ms", flags["spare-ms"], "a number of milliseconds"),
+    execDeleteEvents: flags["exec-delete-events"] ?? false,
     debug: flags.debug ?? false,
     version: (flags.v ?? false) || (flags.version ?? false),
     info: flags.info ?? false,

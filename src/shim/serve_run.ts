@@ -141,6 +141,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     namespace: a.namespace,
     version: VERSION,
     reservationMs: ctx.reservationMs,
+    execDeleteEvents: a.execDeleteEvents,
     // The socket is gone when this returns (the Shutdown answer waits for it); the rest of the exit follows it.
     onShutdown: () => void retire("shutdown requested"),
     onContainerCount: (n) => {
@@ -250,7 +251,15 @@ export async function run(
     if (!next) Deno.exit(0);
     if (name) renameProcess(name);
     const h = next.handoff;
-    a = { ...a, namespace: h.namespace, id: h.id, socket: h.socket, debug: h.debug, spareMs: h.spareMs };
+    a = {
+      ...a,
+      namespace: h.namespace,
+      id: h.id,
+      socket: h.socket,
+      debug: h.debug,
+      spareMs: h.spareMs,
+      execDeleteEvents: h.execDeleteEvents,
+    };
     setLogLevel(a.debug ? "debug" : "info");
     try {
       redirectStderrToFifo(`${h.bundle}/log`);

@@ -25,7 +25,15 @@
  * import { handToSpare, sparePath } from "./spare.ts";
  * const env = { TTRPC_ADDRESS: "/run/containerd/containerd.sock.ttrpc" };
  * const path = sparePath("/run/containerd/s", "/run/containerd/containerd.sock", "3f9c0a12d4e5", env);
- * const handoff = { namespace: "default", id: "c1", bundle: "/run/…/c1", socket, debug: false, spareMs: 10_000 };
+ * const handoff = {
+ *   namespace: "default",
+ *   id: "c1",
+ *   bundle: "/run/…/c1",
+ *   socket,
+ *   debug: false,
+ *   spareMs: 10_000,
+ *   execDeleteEvents: false,
+ * };
  * const r = handToSpare(path, listenFd, handoff);
  * // { kind: "adopted", pid } | { kind: "absent" } | { kind: "declined", reason, killed }
  * ```
@@ -65,6 +73,8 @@ export interface Handoff {
   debug: boolean;
   /** How long to wait as a spare again when this group is done (0: exit then). */
   spareMs: number;
+  /** The shim config's `execDeleteEvents` for the new group. */
+  execDeleteEvents: boolean;
 }
 
 /**
@@ -102,6 +112,7 @@ export function decodeHandoff(data: Uint8Array): Handoff {
     throw new Error("handoff: spareMs must be a non-negative integer");
   }
   if (typeof raw.debug !== "boolean") throw new Error("handoff: debug must be a boolean");
+  if (typeof raw.execDeleteEvents !== "boolean") throw new Error("handoff: execDeleteEvents must be a boolean");
   const h: Handoff = {
     namespace: text("namespace", true),
     id: text("id", true),
@@ -109,6 +120,7 @@ export function decodeHandoff(data: Uint8Array): Handoff {
     socket: text("socket", true),
     debug: raw.debug,
     spareMs,
+    execDeleteEvents: raw.execDeleteEvents,
   };
   if (!h.bundle.startsWith("/") || !h.socket.startsWith("/")) throw new Error("handoff: paths must be absolute");
   return h;

@@ -10,6 +10,7 @@ const HANDOFF: Handoff = {
   bundle: "/run/containerd/io.containerd.runtime.v2.task/default/c1",
   socket: "/run/containerd/s/abc",
   debug: false,
+  execDeleteEvents: true,
   spareMs: 10_000,
 };
 
@@ -46,6 +47,7 @@ Deno.test("handoff messages round-trip; malformed ones are refused", () => {
   assert.throws(() => decodeHandoff(bad({ ...HANDOFF, id: "" })), /id must be/);
   assert.throws(() => decodeHandoff(bad({ ...HANDOFF, spareMs: -1 })), /spareMs/);
   assert.throws(() => decodeHandoff(bad({ ...HANDOFF, debug: "yes" })), /debug/);
+  assert.throws(() => decodeHandoff(bad({ ...HANDOFF, execDeleteEvents: undefined })), /execDeleteEvents/);
   assert.throws(() => decodeHandoff(bad({ ...HANDOFF, bundle: "relative/dir" })), /absolute/);
   assert.throws(() => decodeHandoff(new TextEncoder().encode("{")), SyntaxError);
 });

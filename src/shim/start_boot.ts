@@ -83,7 +83,14 @@ const SIGUSR1 = 10;
  * session of its own, and SIGUSR1 blocked from its first instruction (Deno would open its inspector on it; see
  * src/sys/process.ts, guardInspectorSignal).
  */
-function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: number, spare: Spare): number {
+function spawnServer(
+  a: ShimArgs,
+  config: ShimConfig,
+  socket: string,
+  bundle: string,
+  listenFd: number,
+  spare: Spare,
+): number {
   const serverArgs = formatGoFlags({
     namespace: a.namespace,
     id: a.id,
@@ -93,6 +100,7 @@ function spawnServer(a: ShimArgs, socket: string, bundle: string, listenFd: numb
     socket,
     "socket-fd": String(SERVER_SOCKET_FD),
     ...(spare.path && spare.ms > 0 ? { spare: spare.path, "spare-ms": String(spare.ms) } : {}),
+    ...(config.execDeleteEvents ? { "exec-delete-events": true } : {}),
   });
   const { cmd, args, env } = serverCommand(serverArgs);
   const nul = devNull();
@@ -198,14 +206,22 @@ export async function bootServer(ctx: BootContext, reserved: ReserveResult): Pro
       // from the start.
       spare ??= spareFor(a, config, input);
       if (spare.path) {
-        const handoff = { namespace: a.namespace, id: a.id, bundle, socket: path, debug: a.debug, spareMs: spare.ms };
+        const handoff = {
+          namespace: a.namespace,
+          id: a.id,
+          bundle,
+          socket: path,
+          debug: a.debug,
+          spareMs: spare.ms,
+          execDeleteEvents: config.execDeleteEvents,
+        };
         const h = handToSpare(spare.path, listenFd, handoff);
         if (h.kind === "adopted") {
           pid = h.pid;
           viaSpare = true;
         } else if (h.kind === "declined") note(bundle, "spare server did not take the group", { ...h });
       }
-      pid ??= spawnServer(a, path, bundle, listenFd, spare);
+      pid ??= spawnServer(a, config, path, bundle, listenFd, spare);
     } catch (err) {
       Deno.remove(path).catch(() => {}); // nobody will ever serve it
       throw err;

@@ -73,6 +73,11 @@ export interface TaskServiceOptions {
   onCall?(): void;
   /** The shim version string Connect reports. */
   version?: string;
+  /**
+   * Publish TaskDelete when an exec is deleted (containerd's docs: SHOULD; the Go shim does not). A task's TaskDelete
+   * is published either way. Default false (shim config `execDeleteEvents`).
+   */
+  execDeleteEvents?: boolean;
 }
 
 /** A container's key in this server: ids are unique within a containerd namespace only. */
@@ -384,13 +389,15 @@ export class TaskService {
     if (p.execId) {
       c.execs.delete(p.execId);
       if (this.#byPid.get(p.pid)?.process === p) this.#byPid.delete(p.pid);
-      this.#publish(taskEvents.delete(c.namespace, {
-        containerId: c.id,
-        id: p.execId,
-        pid: p.pid,
-        exitStatus: p.exitStatus,
-        exitedAt,
-      }));
+      if (this.opts.execDeleteEvents) {
+        this.#publish(taskEvents.delete(c.namespace, {
+          containerId: c.id,
+          id: p.execId,
+          pid: p.pid,
+          exitStatus: p.exitStatus,
+          exitedAt,
+        }));
+      }
     } else {
       for (const e of c.execs.values()) e.io?.close();
       c.release();
