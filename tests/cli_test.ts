@@ -75,13 +75,16 @@ Deno.test("check names the socket it tried and the config file it read", async (
     );
     assert.match(missing.out, new RegExp(`^ok\\s+shim config: no file at ${dir}/nope.json \\(named by`, "m"));
 
-    assert.match(missing.out, /^ok\s+shim config: .*defaults grouping=pod .* spareSeconds=10$/m);
+    assert.match(missing.out, /^ok\s+shim config: .*defaults grouping=pod .* spareSeconds=10 execDeleteEvents=false$/m);
 
     await Deno.writeTextFile(`${dir}/shim.json`, JSON.stringify({ grouping: "node", spareSeconds: 0 }));
     const present = await run(["check", "-address", sock], { CONTAINERD_SHIM_DENO_CONFIG: `${dir}/shim.json` });
     assert.match(
       present.out,
-      new RegExp(`^ok\\s+shim config: read ${dir}/shim.json .*grouping=node.* spareSeconds=0$`, "m"),
+      new RegExp(
+        `^ok\\s+shim config: read ${dir}/shim.json .*grouping=node.* spareSeconds=0 execDeleteEvents=false$`,
+        "m",
+      ),
     );
     assert.doesNotMatch(present.out, /does not exist/);
   } finally {

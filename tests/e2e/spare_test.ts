@@ -54,8 +54,7 @@ Deno.test("a pod's server waits as a spare after the pod, and the next pod runs 
       "/tasks/start",
       "/tasks/exec-added",
       "/tasks/exec-started",
-      "/tasks/exit", // the exec's, then containerd deletes it
-      "/tasks/delete",
+      "/tasks/exit", // the exec's (its Delete publishes nothing by default: execDeleteEvents, as the Go shim)
       "/tasks/exit",
       "/tasks/delete",
     ]);
