@@ -18,6 +18,7 @@
  * @module
  */
 import { log } from "../log.ts";
+import { atTurnEnd } from "../sys/immediate.ts";
 import { type Codec, encodeMessage, runcopts, type TaskMethodName, taskMethods, toTimestamp } from "../proto/mod.ts";
 import { decodeJsonAny, encodeAny } from "../proto/any.ts";
 import type { CallContext, Handler } from "../ttrpc/server.ts";
@@ -462,7 +463,10 @@ export class TaskService {
       stderr: r.stderr ?? "",
       terminal: !!r.terminal,
     }, spec);
-    this.#publish(taskEvents.execAdded(c.namespace, c.id, r.execId));
+    // After the answer (the end of this turn): the Forward's write wakes containerd, which then ran before our answer
+    // reached the client. TaskExecStarted cannot overtake it: it needs a Start, sent only once this answer is read.
+    const added = taskEvents.execAdded(c.namespace, c.id, r.execId);
+    atTurnEnd(() => this.#publish(added));
     return Promise.resolve({});
   }
 
