@@ -12,8 +12,9 @@
  * the internals, {@linkcode immediateQueue} returns null and callers keep another way.
  *
  * {@linkcode turnEnd} orders two kinds of end-of-turn work: work that should follow this turn's answers without
- * delaying them (`soon`: sending an event to containerd), and a wait that blocks the JS thread (`last`: the poller's
- * linger), which must not start while `soon` work, or the microtasks it left, is still to run. The core runs the
+ * delaying them (`soon`: a ttrpc connection's next read, the TaskExecAdded event's Forward), and a wait that blocks the
+ * JS thread (`last`: the poller's linger), which must not start while `soon` work, or the microtasks it left, is still
+ * to run. The core runs the
  * immediates queued before its pass in order, with the microtasks drained between them, and those queued during the
  * pass in the next one.
  *
