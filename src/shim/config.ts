@@ -4,7 +4,8 @@
  * A missing file means defaults; a malformed one is an error (a silently ignored config is worse).
  *
  * ```json
- * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto", "spareSeconds": 10, "execDeleteEvents": false }
+ * { "grouping": "pod", "startOutput": "plain", "taskApiVersion": "auto", "spareSeconds": 10,
+ *   "execDeleteEvents": false }
  * ```
  * @module
  */

@@ -166,9 +166,7 @@ export function turnEnd(): TurnEnd | null {
  * has no immediates, at once (as `await` of a resolved promise).
  */
 export function turnEnded(): Promise<void> {
-  const ends = turnEnd();
-  if (!ends) return Promise.resolve();
-  return new Promise((resolve) => ends.soon(resolve));
+  return new Promise((resolve) => atTurnEnd(resolve));
 }
 
 /** Runs `fn` at the end of this turn ({@linkcode TurnEnd.soon}); where the runtime has no immediates, at once. */

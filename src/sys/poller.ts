@@ -17,13 +17,14 @@
  * per event: the kernel wakes the pool thread, which wakes the JS thread, two cross-CPU wake-ups on a VM where each
  * costs tens of µs (an RPC that needs no runc took 40–45% less time with the server pinned to one CPU). So at the end
  * of an event-loop turn that left waits behind (the `last` step of src/sys/immediate.ts's turn end: after the turn's
- * completions, their microtasks and the `soon` work queued for the turn's end) the JS thread first waits itself, in a synchronous `epoll_wait` of up to `ms` on an epoll that holds
- * the poller's and the runtime's own (src/sys/runtime_epoll.ts): a peer's next request, typically a fraction of a
- * millisecond after the last answer, then wakes the JS thread directly, as Go's netpoller wakes the thread that runs
- * the handler. It blocks, it does not spin: no CPU is spent while it waits. When `ms` passes with nothing, or the
- * runtime's epoll shows work of its own (a signal, such as a `Deno.Command` child's SIGCHLD or the nudge's SIGURG,
- * or a pipe Deno reads), the wait goes to the blocking pool as before, and JS activity while it runs there calls it
- * back (the eventfd) so that the next turn lingers again.
+ * completions, their microtasks and the `soon` work queued for the turn's end) the JS thread first waits itself, in a
+ * synchronous `epoll_wait` of up to `ms` on an epoll that holds the poller's and the runtime's own
+ * (src/sys/runtime_epoll.ts): a peer's next request, typically a fraction of a millisecond after the last answer, then
+ * wakes the JS thread directly, as Go's netpoller wakes the thread that runs the handler. It blocks, it does not spin:
+ * no CPU is spent while it waits. When `ms` passes with nothing, or the runtime's epoll shows work of its own (a
+ * signal, such as a `Deno.Command` child's SIGCHLD or the nudge's SIGURG, or a pipe Deno reads), the wait goes to the
+ * blocking pool as before, and JS activity while it runs there calls it back (the eventfd) so that the next turn
+ * lingers again.
  *
  * What the runtime's epoll does not show: completions from Deno's own blocking pool (async file-system ops,
  * `nonblocking` FFI calls) and tasks V8 posts from other threads, its timers included. Tokio writes its waker only

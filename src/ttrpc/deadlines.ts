@@ -2,8 +2,8 @@
  * The deadlines of one connection's calls, watched by a single timer armed for the earliest of them, for the server
  * (a handler's deadline) and the client (a call's timeout) alike.
  *
- * containerd's deadlines are seconds long and nearly every call ends long before: a timer per call (a shared buffer and an
- * `Atomics.waitAsync`, src/timer.ts) cost 5–10 µs of each call's answer, warm, and arming or cancelling one posts a
+ * containerd's deadlines are seconds long and nearly every call ends long before: a timer per call (a shared buffer and
+ * an `Atomics.waitAsync`, src/timer.ts) cost 5–10 µs of each call's answer, warm, and arming or cancelling one posts a
  * task to V8's platform. Here a call that ends in time costs a map entry, and the one timer is re-armed only when an
  * earlier deadline arrives or when it fires (at most once per deadline length while calls keep coming). The server's
  * handlers and the client's calls share it; the client had a timer per call before (the event publisher's Forward,
