@@ -114,3 +114,41 @@ Deno.test("setProcessName names the thread as ps and pgrep see it; over-long nam
   const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--allow-all", script] }).output();
   assert.equal(new TextDecoder().decode(out.stdout), "containerd-shim containerd-shim\nRangeError\n");
 });
+
+const guardChild = `
+import { guardInspectorSignal } from ${JSON.stringify(new URL("./process.ts", import.meta.url).href)};
+import { libc } from ${JSON.stringify(new URL("./libc.ts", import.meta.url).href)};
+if (Deno.args[0] === "blocked") {
+  // As if spawned so by start (posix_spawn with SIGUSR1 blocked): the JS thread has it blocked on entry.
+  const set = new BigUint64Array(16);
+  set[0] = 1n << 9n;
+  libc().pthread_sigmask(0, new Uint8Array(set.buffer), null);
+}
+const guard = guardInspectorSignal();
+const usr1 = (field) => (BigInt("0x" + new RegExp("^" + field + ":\\\\s*([0-9a-f]+)", "m")
+  .exec(Deno.readTextFileSync("/proc/self/status"))[1]) >> 9n) & 1n;
+const t0 = Date.now();
+// Deno arms its own SIGUSR1 handler about 500 ms after start-up; the guard must replace it and end.
+while (Date.now() - t0 < 10_000 && !(usr1("SigIgn") === 1n && usr1("SigBlk") === 0n)) {
+  await new Promise((r) => setTimeout(r, 10));
+}
+console.log(JSON.stringify({ pollMs: guard.pollMs, ignored: usr1("SigIgn") === 1n, blocked: usr1("SigBlk") === 1n }));
+Deno.exit(0);
+`;
+
+Deno.test("guardInspectorSignal: the poll is fast unless SIGUSR1 came blocked, and either way the guard ends", async () => {
+  for (const mode of ["unblocked", "blocked"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=js", guardChild, mode],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    // Ended: Deno's handler replaced by SIG_IGN, and SIGUSR1 unblocked in the JS thread again.
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), {
+      pollMs: mode === "blocked" ? 250 : 20,
+      ignored: true,
+      blocked: false,
+    }, mode);
+  }
+});
