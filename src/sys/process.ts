@@ -265,10 +265,10 @@ export interface InspectorGuard {
  * Deno 2.9.2+ opens the V8 inspector on 127.0.0.1:9229 when the process receives SIGUSR1 (Node's convention),
  * installing that handler about 500 ms after start-up. In a root-owned shim that would let any local user attach and
  * run code as root. The server calls this first thing: SIGUSR1 is set to SIG_IGN at once, and the JS thread keeps it
- * blocked (`start` spawns it with SIGUSR1 blocked: src/shim/start_boot.ts) until Deno has installed its handler, which a
- * poll then replaces with SIG_IGN again — Deno installs it once. So a SIGUSR1 never reaches Deno's handler: it is
- * pending (blocked in every thread) until the handler is gone, and SIG_IGN drops it. Children must not inherit the
- * blocked mask (runc hands it on to the container's processes): spawn them through
+ * blocked (`start` spawns it with SIGUSR1 blocked: src/shim/start_boot.ts) until Deno has installed its handler,
+ * which a poll then replaces with SIG_IGN again — Deno installs it once. So a SIGUSR1 never reaches Deno's handler:
+ * it is pending (blocked in every thread) until the handler is gone, and SIG_IGN drops it. Children must not inherit
+ * the blocked mask (runc hands it on to the container's processes): spawn them through
  * {@linkcode spawnWithInspectorSignalUnblocked}.
  *
  * The poll's pace: a process that got SIGUSR1 blocked from its exec on (what `start` does) has it blocked in every
@@ -289,7 +289,8 @@ export function guardInspectorSignal(pollMs = 20, giveUpMs = 60_000, blockedPoll
     // Fast while Deno is expected to arm (≈0.5 s), then rarely: an idle server must not wake 50 times a second.
     const elapsed = Date.now() - startedAt;
     if (elapsed > giveUpMs) {
-      guardTimer = undefined; // stays blocked in the JS thread; spawns still check (see spawnWithInspectorSignalUnblocked)
+      // Stays blocked in the JS thread; spawns still check (see spawnWithInspectorSignalUnblocked).
+      guardTimer = undefined;
       return;
     }
     guardTimer = after(elapsed < 3000 ? pace : 1000, poll);

@@ -136,7 +136,7 @@ console.log(JSON.stringify({ pollMs: guard.pollMs, ignored: usr1("SigIgn") === 1
 Deno.exit(0);
 `;
 
-Deno.test("guardInspectorSignal: the poll is fast unless SIGUSR1 came blocked, and either way the guard ends", async () => {
+Deno.test("guardInspectorSignal: a fast poll unless SIGUSR1 came blocked, and either way the guard ends", async () => {
   for (const mode of ["unblocked", "blocked"]) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["eval", "--ext=js", guardChild, mode],
