@@ -113,6 +113,10 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     { grpcAddress },
     () => containerdVersion(a.publishBinary),
   );
+  // Whether the running server takes the container or a new one is booted on the same socket path, the address is
+  // this one: written while the server answers (a stale file is harmless if `start` fails: `delete` only removes a
+  // socket nothing listens on).
+  writeFileSync(`${bundle}/address`, new TextEncoder().encode(address));
   const reserved = reservation.finish();
   let result: StartResult;
   if (reserved.kind === "reserved") result = { address, reused: true };
@@ -121,7 +125,6 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     const { bootServer } = await import("./start_boot.ts");
     result = await bootServer({ a, bundle, config, input, path, address }, reserved);
   }
-  writeFileSync(`${bundle}/address`, new TextEncoder().encode(address));
   result.bootstrap = input.bootstrap !== undefined;
   result.format = answer.format;
   result.version = answer.version;
