@@ -14,9 +14,8 @@
  * {@linkcode turnEnd} orders two kinds of end-of-turn work: work that should follow this turn's answers without
  * delaying them (`soon`: a ttrpc connection's next read, the TaskExecAdded event's Forward), and a wait that blocks the
  * JS thread (`last`: the poller's linger), which must not start while `soon` work, or the microtasks it left, is still
- * to run. The core runs the
- * immediates queued before its pass in order, with the microtasks drained between them, and those queued during the
- * pass in the next one.
+ * to run. The core runs the immediates queued before its pass in order, with the microtasks drained between them, and
+ * those queued during the pass in the next one.
  *
  * @example
  * ```ts
