@@ -275,7 +275,9 @@ async function denoBundle(entry: string, outdir: string, entryName: string, spli
  * loads for it; `start` reusing a server: 2.3 ms less with its three files made one (30 pairs, bench/analysis.md,
  * session 12). The inlined chunks stay where they are for the modules loaded dynamically, which then run on copies of
  * their own: the module state they share with the entry (libc's binding, say) is not shared. Whatever crosses from
- * the entry to them must be plain data.
+ * the entry to them must be plain data. Without `--keep-names` this time: the first bundle's calls already name every
+ * function, and a second set would only rename them to the first bundle's short names (94 more `defineProperty`
+ * calls in `start`'s top-level code).
  */
 async function inlineStaticImports(file: string): Promise<void> {
   const tmp = `${file}.one.js`;
@@ -285,7 +287,6 @@ async function inlineStaticImports(file: string): Promise<void> {
     "--platform",
     "deno",
     "--minify",
-    "--keep-names",
     "--output",
     tmp,
     file,
