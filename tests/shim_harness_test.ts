@@ -303,6 +303,55 @@ Deno.test("a reservation keeps a grouped server for the Create its start announc
   });
 });
 
+Deno.test("a start racing the last Shutdown gets a server that takes its Create: the same one, or a new one", async () => {
+  await withHarness("race", async ({ dir, ns, opts }) => {
+    const group = { "io.containerd.runc.v2.group": "race" };
+    const bundles: StartOpts[] = [];
+    const first = opts("q0", await makeBundle(dir, "q0", ["true"], group));
+    bundles.push(first);
+    const started = await runShim("start", first);
+    assert.equal(started.code, 0, started.stderr);
+    const address = new TextDecoder().decode(started.stdout);
+    const pids = new Set<number>();
+    let current = "q0";
+    try {
+      for (let i = 1; i <= 12; i++) {
+        const next = opts(`q${i}`, await makeBundle(dir, `q${i}`, ["true"], group));
+        bundles.push(next);
+        // The Shutdown that leaves the server with nothing lands around the moment the next start reserves (a
+        // fresh process reaches its reservation ~50–70 ms in here; each round lands at another point of it).
+        const client = await TaskClient.connect(address, ns);
+        pids.add((await client.call("Connect", { id: current })).shimPid);
+        const pending = runShim("start", next);
+        await sleep(30 + (i * 7) % 50);
+        await client.call("Shutdown", { id: current });
+        client.close();
+        const startedNext = await pending;
+        assert.equal(startedNext.code, 0, startedNext.stderr);
+        assert.equal(new TextDecoder().decode(startedNext.stdout), address);
+        // Whichever server the start found is there for the Create.
+        const c = await TaskClient.connect(address, ns);
+        try {
+          await c.call("Create", { id: next.id, bundle: next.bundle });
+          await c.call("Start", { id: next.id });
+          await c.call("Wait", { id: next.id });
+          await c.call("Delete", { id: next.id });
+        } finally {
+          c.close();
+        }
+        current = next.id;
+      }
+      const c = await TaskClient.connect(address, ns);
+      pids.add((await c.call("Connect", { id: current })).shimPid);
+      await c.call("Shutdown", { id: current });
+      c.close();
+      console.log(`12 rounds on ${pids.size} server(s)`);
+    } finally {
+      for (const o of bundles) await runShim("delete", o);
+    }
+  });
+});
+
 Deno.test("an unused server exits: its start was killed before containerd connected", async () => {
   await withHarness("orphan", async ({ dir, opts }) => {
     const o = opts("or1", await makeBundle(dir, "or1", ["sleep", "1000"]));

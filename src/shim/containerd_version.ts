@@ -3,7 +3,9 @@
  * pod's further containers straight to the sandbox's server), 1.7 fails on 3, 1.6 wants a plain address. 1.7's and
  * 2.x's `start` environments look alike (GRPC_ADDRESS, NAMESPACE, MAX_SHIM_VERSION=2 in both), so the answer comes
  * from containerd's own `--version`, asked once per containerd binary and cached in a small file keyed by the
- * binary's device, inode, size and mtime: later starts pay one stat and one small read.
+ * binary's device, inode, size and mtime, and for the parent process and `GRPC_ADDRESS`: later starts by the same
+ * containerd pay one small read and need no libc. Only a miss there identifies the binary, through libc's statx
+ * (`/proc` is closed to Deno's own file calls without `--allow-all`), loaded then.
  *
  * The binary asked is the parent's (`/proc/<ppid>/exe`: the containerd that runs us, even if its file was replaced
  * since), else `-publish-binary`; an answer that is not containerd's (a wrapper, a test harness) is not trusted.
@@ -15,7 +17,7 @@
  * ```
  * @module
  */
-import { statPath } from "../sys/libc.ts";
+import { stateDir } from "./state_dir.ts";
 
 /** A containerd release, major and minor. */
 export interface ContainerdVersion {
@@ -23,8 +25,7 @@ export interface ContainerdVersion {
   minor: number;
 }
 
-/** Where the cache lives unless `CONTAINERD_SHIM_DENO_STATE_DIR` names another directory (tmpfs: gone on reboot). */
-export const DEFAULT_STATE_DIR = "/run/containerd-shim-deno";
+export { DEFAULT_STATE_DIR } from "./state_dir.ts";
 const CACHE_FILE = "containerd-versions.json";
 /** Entries kept: one per containerd binary seen (upgrades add one each). */
 const CACHE_ENTRIES = 8;
@@ -55,15 +56,26 @@ function validVersion(v: unknown): ContainerdVersion | undefined {
  */
 type Cache = Record<string, { version: string; at: number; parsed?: ContainerdVersion | null }>;
 
-function stateDir(): string {
-  return Deno.env.get("CONTAINERD_SHIM_DENO_STATE_DIR") || DEFAULT_STATE_DIR;
+/**
+ * The key for "this parent, for the containerd at `grpcAddress`, asking these candidates": the parent's pid, the
+ * address and the candidates (`-publish-binary` among them). The pid names one process for as long as that process
+ * lives: containerd itself when containerd runs `start`, or a harness or wrapper that runs it. A containerd that is
+ * restarted (upgraded, downgraded) gets a new pid; only a pid reused after the kernel's pid counter wrapped, by a
+ * containerd of another version on the same address, could find an answer that is not its own. No stat: a
+ * `Deno.statSync` costs a fresh process ~0.6 ms (its `Date`s load the time zone).
+ */
+function parentKey(grpcAddress: string, candidates: string[]): string {
+  return `parent:${Deno.ppid}:${grpcAddress}:${candidates.join("|")}`;
 }
 
 /**
  * The identity of the file at `path` (symlinks followed), or undefined when it cannot be stat'ed. Through statx, not
- * `Deno.statSync`, whose `Date`s cost a `start` ~0.6 ms per call here (libc.ts, `statPath`); the key is the same.
+ * `Deno.statSync`, which `/proc/<pid>/exe` is closed to without `--allow-all`.
  */
-function fileKey(path: string): string | undefined {
+async function fileKey(path: string): Promise<string | undefined> {
+  // Only `start` asks (a short-lived command: no call trampolines to compile, libc.ts).
+  const { statPath, useCallPointers } = await import("../sys/libc.ts");
+  useCallPointers();
   try {
     const st = statPath(path);
     if (!st.isFile) return undefined;
@@ -112,18 +124,50 @@ async function askVersion(binary: string): Promise<string> {
 }
 
 /**
- * The version of the containerd running `start`: cached by binary identity, else asked and cached. `candidates`
- * defaults to the parent's executable then `publishBinary`. Undefined when no candidate answers as containerd.
+ * The version of the containerd running `start`: cached for the parent and `grpcAddress` (`GRPC_ADDRESS`), or by the
+ * binary's identity, else asked and cached. `candidates` defaults to the parent's executable then
+ * `publishBinary`. Undefined when no candidate answers as containerd.
  */
 export async function containerdVersion(
   publishBinary: string | undefined,
   candidates: string[] = [`/proc/${Deno.ppid}/exe`, ...(publishBinary ? [publishBinary] : [])],
+  grpcAddress?: string,
 ): Promise<ContainerdVersion | undefined> {
   const dir = stateDir();
   const file = `${dir}/${CACHE_FILE}`;
+  const sock = grpcAddress ? parentKey(grpcAddress, candidates) : undefined;
+  if (sock) {
+    const hit = readCache(file)[sock];
+    if (hit && hit.parsed !== undefined) return validVersion(hit.parsed);
+  }
+  const { version, definitive } = await byBinary(dir, file, candidates);
+  if (sock && definitive) {
+    const cache = readCache(file);
+    cache[sock] = {
+      version: version ? `${version.major}.${version.minor}` : "",
+      at: Date.now(),
+      parsed: version ?? null,
+    };
+    writeCache(dir, file, cache);
+  }
+  return version;
+}
+
+/**
+ * The version by the candidates' binaries: cached by identity, else asked and cached. Not `definitive` when a probe
+ * failed (it is asked again next time).
+ */
+async function byBinary(
+  dir: string,
+  file: string,
+  candidates: string[],
+): Promise<{ version?: ContainerdVersion; definitive: boolean }> {
+  let definitive = true;
+
+  /** The version by the candidates' binaries: cached by identity, else asked and cached. */
   let cache: Cache | undefined;
   for (const path of candidates) {
-    const key = fileKey(path);
+    const key = await fileKey(path);
     if (!key) continue;
     cache ??= readCache(file);
     const hit = cache[key];
@@ -134,7 +178,7 @@ export async function containerdVersion(
         writeCache(dir, file, cache);
       }
       const v = validVersion(hit.parsed);
-      if (v) return v;
+      if (v) return { version: v, definitive };
       continue; // cached as "not containerd"
     }
     const line = await askVersion(path);
@@ -143,8 +187,8 @@ export async function containerdVersion(
       // A failed or slow probe is not remembered: the next start asks again.
       cache[key] = { version: line, at: Date.now(), parsed: v ?? null };
       writeCache(dir, file, cache);
-    }
-    if (v) return v;
+    } else definitive = false;
+    if (v) return { version: v, definitive };
   }
-  return undefined;
+  return { definitive };
 }

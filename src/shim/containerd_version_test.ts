@@ -92,3 +92,39 @@ Deno.test("containerd's version is asked once per binary and then read from the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("for the same parent and GRPC_ADDRESS the answer is read without looking at any binary", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const count = `${dir}/count`;
+    const fake = `${dir}/containerd`;
+    const script = (v: string) =>
+      `#!/bin/sh\necho x >> ${count}\necho "containerd github.com/containerd/containerd ${v} abc"\n`;
+    await Deno.writeTextFile(fake, script("v1.7.24"));
+    await Deno.chmod(fake, 0o755);
+    Deno.env.set("CONTAINERD_SHIM_DENO_STATE_DIR", `${dir}/state`);
+    const addr = `${dir}/containerd.sock`;
+    assert.deepEqual(await containerdVersion(undefined, [fake], addr), { major: 1, minor: 7 });
+    // The binary changes (a new identity); this parent and address still read the first answer, from the cache.
+    await Deno.writeTextFile(fake, script("v2.1.9") + "# longer\n");
+    assert.deepEqual(await containerdVersion(undefined, [fake], addr), { major: 1, minor: 7 });
+    assert.equal((await Deno.readTextFile(count)).trim().split("\n").length, 1);
+    // Another address (another containerd), or another binary to ask, looks at the binary again.
+    assert.deepEqual(await containerdVersion(undefined, [fake], `${addr}.other`), { major: 2, minor: 1 });
+    const copy = `${dir}/containerd-copy`;
+    await Deno.copyFile(fake, copy);
+    assert.deepEqual(await containerdVersion(undefined, [copy], addr), { major: 2, minor: 1 });
+    // "Not containerd" is kept for the pair too; a failed probe is not.
+    assert.equal(await containerdVersion(undefined, [`${dir}/missing`], `${addr}.none`), undefined);
+    const cache = JSON.parse(await Deno.readTextFile(`${dir}/state/containerd-versions.json`));
+    assert.equal(cache[`parent:${Deno.ppid}:${addr}.none:${dir}/missing`]?.parsed, null);
+    await Deno.writeTextFile(`${dir}/failing`, "#!/bin/sh\nexit 1\n");
+    await Deno.chmod(`${dir}/failing`, 0o755);
+    assert.equal(await containerdVersion(undefined, [`${dir}/failing`], `${addr}.failing`), undefined);
+    const after = JSON.parse(await Deno.readTextFile(`${dir}/state/containerd-versions.json`));
+    assert.equal(Object.keys(after).some((k) => k.includes(`${addr}.failing`)), false);
+  } finally {
+    Deno.env.delete("CONTAINERD_SHIM_DENO_STATE_DIR");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,9 +1,13 @@
 /**
- * Reservations: before `start` hands a running server's address to containerd, it asks that server to hold a place
- * for the container (`deno.shim.v1.Lifecycle/Reserve` over the server's own ttrpc socket). A server that accepted a
- * reservation does not exit on Shutdown or idleness until that container's Create consumed it or it expired; a
- * server that is already exiting refuses, and `start` then spawns a new server instead of handing out a dying
- * address. This closes, by design, the race a grace timer used to cover.
+ * Reservations: before `start` hands a running server's address to containerd, a place is held on that server for
+ * the container. A server that holds a reservation does not exit on Shutdown or idleness until that container's Create
+ * consumed it or it expired; a server that is already exiting refuses, and `start` then spawns a new server instead of
+ * handing out a dying address. This closes, by design, the race a grace timer used to cover.
+ *
+ * A live server of this build is asked through files first (reserve_file.ts: no libc, no round trip). This module is
+ * the other way, which tells every other case apart: `deno.shim.v1.Lifecycle/Reserve` over the server's own ttrpc
+ * socket, for a server that has not taken its live file yet, one of an older build, one that is leaving (it refuses),
+ * or none (nothing answers).
  *
  * The request is hand-rolled (protobuf wire from wire.ts, ttrpc framing from src/ttrpc/frame.ts, a synchronous
  * socket exchange from src/sys) so that `start` still loads no ttrpc or protobuf library code.

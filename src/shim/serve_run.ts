@@ -4,7 +4,8 @@
  *
  * A server is done with its group when Shutdown arrives with nothing left, or it has been unused for a while, or on
  * SIGTERM/SIGINT. "Nothing left" means no container, no Create in flight and no reservation (reserve.ts): the server
- * starts holding one for the container it was spawned for, and every `start` that reuses it reserves a place first. A
+ * starts holding one for the container it was spawned for, and every `start` that reuses it reserves a place first,
+ * through a file that the server reads when it decides (reserve_file.ts) or over the socket. A
  * reservation expires after {@link RESERVATION_MS} without its Create, so a server whose `start` was killed before
  * containerd connected is done too. When it is unused (nothing left, whether after the last Delete without a Shutdown
  * — containerd 2.x sends none for a pod's further containers on Task API v3 — or after a reservation expired), it is
@@ -32,6 +33,8 @@ import { RESERVATION_MS, TaskService } from "../task/service.ts";
 import { invalidArgument, unavailable } from "../ttrpc/status.ts";
 import { decodeReserveRequest, encodeReserveRequest, LIFECYCLE_SERVICE, RESERVE_METHOD } from "./reserve.ts";
 import type { ShimArgs } from "./flags.ts";
+import { groupFiles, GroupLease } from "./reserve_file.ts";
+import { stateDir } from "./state_dir.ts";
 import { HeapKeeper } from "./heap.ts";
 import { Publisher } from "./publisher.ts";
 import { VERSION } from "../version.ts";
@@ -106,6 +109,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     if (exiting) return false;
     exiting = true;
     idleTimer?.cancel();
+    lease.release(); // no `start` reserves through files from here on
     log.info("shim server done with its group", { reason, socket });
     try {
       Deno.removeSync(socket);
@@ -122,6 +126,40 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
 
   const retire = async (reason: string): Promise<void> => {
     if (!stopAccepting(reason)) return void await retired;
+    await drain(reason);
+  };
+
+  /**
+   * Retires the group if nothing is left, counting the reservations `start`s made through files since the last look
+   * (reserve_file.ts): decided under the group's stripe lock, so that no `start` reserves between the look and the
+   * live file's removal. Resolves once decided (a Shutdown's answer waits for the socket to be gone).
+   */
+  const retireIfUnused = async (reason: string): Promise<void> => {
+    if (exiting) return;
+    if (!lease.live) { // no `start` could reserve through files (the lease is released at once if still opening)
+      if (service.occupancy === 0) void retire(reason);
+      return;
+    }
+    const stopped = await lease.settle((pending) => {
+      for (const p of pending) service.reserve(p.namespace, p.id, p.remainingMs);
+      return !exiting && service.occupancy === 0 && stopAccepting(reason);
+    });
+    if (stopped) void drain(reason);
+    else if (stopped === undefined) {
+      log.warn("reservation files stayed locked; deciding later", { reason, socket });
+      armIdleTimer();
+    }
+  };
+
+  const armIdleTimer = (): void => {
+    idleTimer?.cancel();
+    idleTimer = undefined;
+    // Unref'd, which is fine: the listener keeps the server alive until it is closed (src/timer.ts).
+    if (service.occupancy === 0 && !exiting) idleTimer = after(ctx.idleExitMs, () => void retireIfUnused("unused"));
+  };
+
+  /** After the decision: the last answers, the queued events, then the group is over. */
+  const drain = async (reason: string): Promise<void> => {
     // The two waits are bounded by unref'd timers (src/timer.ts, no Deno timer in the server's life): a sleep on a
     // blocking-pool thread keeps the process alive through them whatever else is pending. It is watched like every
     // pending FFI call (src/sys/nudge.ts), so the loop keeps being woken for those timers.
@@ -135,6 +173,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     retiredWith(reason);
   };
 
+  const lease = new GroupLease(groupFiles(stateDir(), socket), ctx.reservationMs);
   const service = new TaskService({
     reaper: reaper(),
     events: ctx.publisher,
@@ -142,14 +181,10 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     version: VERSION,
     reservationMs: ctx.reservationMs,
     execDeleteEvents: a.execDeleteEvents,
-    // The socket is gone when this returns (the Shutdown answer waits for it); the rest of the exit follows it.
-    onShutdown: () => void retire("shutdown requested"),
-    onContainerCount: (n) => {
-      idleTimer?.cancel();
-      idleTimer = undefined;
-      // Unref'd, which is fine: the listener keeps the server alive until it is closed (src/timer.ts).
-      if (n === 0 && !exiting) idleTimer = after(ctx.idleExitMs, () => void retire("unused"));
-    },
+    // The socket is gone when this resolves (the Shutdown answer waits for it); the rest of the exit follows it.
+    onShutdown: () => retireIfUnused("shutdown requested"),
+    onContainerCount: () => armIdleTimer(),
+    onCreate: (namespace, id) => lease.consume(namespace, id),
     onProcessDeleted: () => ctx.heap.released(),
     onCall: () => ctx.heap.busy(),
   });
@@ -182,6 +217,11 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
   // `start`'s Reserve is, through the handler: the next container's `start` then finds that code compiled (a young
   // server's first Reserve took ~0.8 ms longer than later ones).
   if (a.id) lifecycle[RESERVE_METHOD](encodeReserveRequest(a.namespace, a.id));
+  // From here `start`s of this group reserve through files (reserve_file.ts); until then, and if this fails, over the
+  // socket as above.
+  void lease.open().then((live) => {
+    if (!live && !exiting) log.debug("no live file for the group; starts reserve over the socket", { socket });
+  });
   log.debug("shim server serving", { socket, pid: Deno.pid, namespace: a.namespace, id: a.id });
   void server.serve(listener).then(() => retire("listener closed"));
   return { service, retire, retired };

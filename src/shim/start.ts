@@ -8,8 +8,9 @@
  * accepts, and a server that dies takes the only copy of the listener with it (the dial is refused; the next `start`
  * replaces the dead socket).
  *
- * A running server of the group is reused only after it reserved a place for this container (reserve.ts); one that
- * is exiting refuses, and a new server is spawned instead. A new group goes to a spare server of this build when one
+ * A running server of the group is reused only after a place was reserved on it for this container: through files
+ * when the server holds its group's live file (reserve_file.ts: no libc, no round trip), else over its socket
+ * (reserve.ts), where one that is exiting refuses, and a new server is spawned instead. A new group goes to a spare server of this build when one
  * waits (a server whose containers are all gone, spare.ts): the socket is handed to it instead of a new process.
  * That second half lives in start_boot.ts and loads only when needed: a `start` that reuses a server loads neither it
  * nor the poller (unix_socket.ts's synchronous exchange does without it).
@@ -24,9 +25,9 @@ import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.ts";
 import { decodeStartInput, type StartInput } from "./start_input.ts";
 import { groupKey } from "./grouping.ts";
 import { loadConfig, type ShimConfig } from "./config.ts";
-import { sendReserve } from "./reserve.ts";
-import { writeFileSync } from "../sys/libc.ts";
 import { type ContainerdVersion, containerdVersion } from "./containerd_version.ts";
+import { groupFiles, reserveByFile } from "./reserve_file.ts";
+import { stateDir } from "./state_dir.ts";
 
 /** What `start` prints and writes, plus what tests like to know. */
 export interface StartResult {
@@ -102,21 +103,26 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
   const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
-  // A synchronous exchange over libc: Deno.connect plus a timeout timer made the first `setTimeout` load Deno's Node
-  // timers module, ~7 ms of every `start` that reuses a server. Sent first, and read once the answer to give
-  // containerd is known: the server handles the request (~1 ms) while this process looks up containerd's version.
-  const reservation = sendReserve(path, a.namespace, a.id);
   const grpcAddress = Deno.env.get("GRPC_ADDRESS");
-  const answer = await chooseAnswer(
-    config,
-    input,
-    { grpcAddress },
-    () => containerdVersion(a.publishBinary),
-  );
+  const answerNow = () =>
+    chooseAnswer(config, input, { grpcAddress }, () => containerdVersion(a.publishBinary, undefined, grpcAddress));
   // Whether the running server takes the container or a new one is booted on the same socket path, the address is
-  // this one: written while the server answers (a stale file is harmless if `start` fails: `delete` only removes a
-  // socket nothing listens on).
-  writeFileSync(`${bundle}/address`, new TextEncoder().encode(address));
+  // this one (a stale file is harmless if `start` fails: `delete` only removes a socket nothing listens on).
+  const bundleAddress = `${bundle}/address`;
+  if (reserveByFile(groupFiles(stateDir(), path), a.namespace, a.id)) {
+    const answer = await answerNow();
+    writeSmallFile(bundleAddress, address);
+    return { address, reused: true, ...answerFields(input, answer) };
+  }
+  // No live server took it through files: ask over the socket, a synchronous exchange over libc (Deno.connect needs
+  // `--allow-net`; with a timeout timer it also loaded Deno's Node timers module, ~7 ms). Sent first, and read once the
+  // answer to give containerd is known: the server handles the request (~1 ms) while this process looks up the
+  // containerd version.
+  const [{ sendReserve }, { useCallPointers }] = await Promise.all([import("./reserve.ts"), import("../sys/libc.ts")]);
+  useCallPointers(); // a short-lived command: no call trampolines to compile (libc.ts)
+  const reservation = sendReserve(path, a.namespace, a.id);
+  const answer = await answerNow();
+  writeSmallFile(bundleAddress, address);
   const reserved = reservation.finish();
   let result: StartResult;
   if (reserved.kind === "reserved") result = { address, reused: true };
@@ -125,8 +131,25 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
     const { bootServer } = await import("./start_boot.ts");
     result = await bootServer({ a, bundle, config, input, path, address }, reserved);
   }
-  result.bootstrap = input.bootstrap !== undefined;
-  result.format = answer.format;
-  result.version = answer.version;
-  return result;
+  return { ...result, ...answerFields(input, answer) };
+}
+
+function answerFields(input: StartInput, answer: { format: "plain" | "json"; version: 2 | 3 }) {
+  return { bootstrap: input.bootstrap !== undefined, format: answer.format, version: answer.version };
+}
+
+/**
+ * Writes `text` to `path` over what is there, then cuts it to length. Not O_TRUNC: truncating a file that has data
+ * frees its blocks and the write allocates them again, which ext4 journals (0.5 ms of `open` when a `start` writes
+ * `address` over the one the last `start` in the same bundle left; never a problem on tmpfs).
+ */
+function writeSmallFile(path: string, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  const f = Deno.openSync(path, { write: true, create: true });
+  try {
+    for (let off = 0; off < bytes.length;) off += f.writeSync(bytes.subarray(off));
+    f.truncateSync(bytes.length);
+  } finally {
+    f.close();
+  }
 }

@@ -11,15 +11,10 @@ import { exitWith, handles, print, runMain } from "./command_main.ts";
 import { output } from "./bootstrap.ts";
 import { parseShimArgs } from "./flags.ts";
 import { readStdinSync, start } from "./start.ts";
-import { bindLibc, useCallPointers } from "../sys/libc.ts";
 
 await exitWith(async () => {
   const a = parseShimArgs(Deno.args, (k) => Deno.env.get(k));
   if (!handles(a, "start")) return await runMain(import.meta.url);
-  useCallPointers(); // a short-lived command: no call trampolines to compile (libc.ts)
-  try {
-    bindLibc([]); // opens libc for the reservation exchange
-  } catch { /* bound again, and reported, where it is first used */ }
   print(output(await start(a, readStdinSync(Deno.stdin))));
   return 0;
 });

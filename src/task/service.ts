@@ -68,6 +68,8 @@ export interface TaskServiceOptions {
   onContainerCount?(count: number): void;
   /** How long a reservation holds without its Create (default {@link RESERVATION_MS}). */
   reservationMs?: number;
+  /** Called when a Create for `namespace`/`id` begins (its reservation, if any, is used: reserve_file.ts). */
+  onCreate?(namespace: string, id: string): void;
   /** Called after a process (init or exec) was deleted and everything kept for it released. */
   onProcessDeleted?(): void;
   /** Called when an RPC has been answered (or failed): the server's heap keeper learns when it goes quiet. */
@@ -128,13 +130,14 @@ export class TaskService {
   /**
    * Holds a place for container `id` of `namespace`: `start` reserves it before it hands this server's address to
    * containerd, so that a Shutdown (or the idle exit) in between cannot take the server away from the Create that
-   * follows. The Create of that container consumes it; without one it expires.
+   * follows. The Create of that container consumes it; without one it expires after `ms` (a reservation found in a
+   * file has less left: reserve_file.ts).
    */
-  reserve(namespace: string, id: string): void {
+  reserve(namespace: string, id: string, ms = this.opts.reservationMs ?? RESERVATION_MS): void {
     const key = reservationKey(namespace, id);
     this.#reservations.get(key)?.cancel();
     // Not a Deno timer (src/timer.ts): the server's first reservation would load Deno's Node timers module.
-    const timer = after(this.opts.reservationMs ?? RESERVATION_MS, () => {
+    const timer = after(ms, () => {
       if (this.#reservations.get(key) !== timer) return;
       this.#reservations.delete(key);
       log.info("reservation expired without a Create", { namespace, id });
@@ -336,6 +339,7 @@ export class TaskService {
     const checkpoint = r.checkpoint ?? "";
     this.#creating.add(key);
     this.#unreserve(ns, r.id);
+    this.opts.onCreate?.(ns, r.id);
     try {
       const c = await Container.create(
         {
