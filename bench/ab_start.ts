@@ -29,17 +29,25 @@ if (!distA || !distB) throw new Error("usage: ab_start.ts <distA> <distB> [pairs
 const pairs = Number(Deno.args[2] ?? 40);
 const dir = await Deno.makeTempDir({ prefix: "abstart-" });
 const servers: string[] = [];
+// containerd's socket exists where GRPC_ADDRESS points: `start` keys its containerd version cache by it.
+const containerdSocket = Deno.listen({ transport: "unix", path: `${dir}/containerd.sock` });
 try {
   const spec = new Deno.Command("runc", { args: ["spec", "--bundle", dir] });
   if (!(await spec.output()).success) throw new Error("runc spec failed");
   const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-  config.annotations = { [GROUP_ANNOTATION]: `abstart-${Deno.pid}` };
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  // A bundle, and so a pod, per build: pod groups do not carry the build, and a build's `start` would otherwise
+  // reserve on the other build's server.
+  const bundles = { [distA]: `${dir}/a`, [distB]: `${dir}/b` };
+  for (const [k, bundle] of Object.entries({ a: bundles[distA], b: bundles[distB] })) {
+    await Deno.mkdir(bundle);
+    config.annotations = { [GROUP_ANNOTATION]: `abstart-${Deno.pid}-${k}` };
+    await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config));
+  }
   const address = `${dir}/containerd.sock`;
   const env = { GRPC_ADDRESS: address, TTRPC_ADDRESS: `${address}.ttrpc`, NAMESPACE: NS, MAX_SHIM_VERSION: "2" };
   const start = (dist: string, id: string) =>
     mustTime(`${dist}/containerd-shim-deno-v2`, ["-namespace", NS, "-address", address, "-id", id, "start"], {
-      cwd: dir,
+      cwd: bundles[dist],
       env,
       captureStdout: true,
     });
@@ -55,7 +63,7 @@ try {
     D: async () => (await mustTime(d.cmd, d.args, { cwd: dir, env: d.env })).ms,
     L: async () => (await mustTime(emptyLauncher, [], { cwd: dir, env })).ms,
   };
-  // Each build boots a server of its own (a build starts only servers of its own build: start_boot.ts).
+  // Each build boots a server of its own, for its own pod.
   for (const dist of [distA, distB]) servers.push(startAddress((await start(dist, "boot")).stdout));
   const ms: Record<string, number[]> = { A: [], B: [], D: [], L: [] };
   for (let i = 0; i < WARMUP + pairs; i++) {
@@ -74,6 +82,7 @@ try {
       `B/A ${ratio("B", "A").toFixed(3)}, L/D ${ratio("L", "D").toFixed(3)}`,
   );
 } finally {
+  containerdSocket.close();
   // The servers wait for a Create that never comes: stop them (their sockets name them).
   for (const socket of servers) {
     await new Deno.Command("pkill", { args: ["-f", "--", `-socket ${socket}`] }).output().catch(() => {});
