@@ -59,6 +59,16 @@ export function subcommandFloor(r: ShimBenchResults): FloorMedians | null {
 }
 
 /**
+ * The floor for `start` with a server running: D′, D timed right after one of our servers answered its first call
+ * (where that `start` is timed, results.ts), when the run has it; null otherwise.
+ */
+export function afterBootFloor(r: ShimBenchResults): FloorMedians | null {
+  const own = r.start?.emptyDenoAfterBoot;
+  if (!own?.length) return null;
+  return { d: summarize(own).median, g: floorMedians(r)?.g ?? NaN };
+}
+
+/**
  * What the floor allows for a lifecycle whose Go median is `goMs` when ours runs `denoProcesses` Deno processes the Go
  * shim runs as Go processes (2 in node grouping: `start` and `delete`; 3 per pod: plus the server's boot), as ours / Go.
  */

@@ -148,6 +148,36 @@ export async function measureStart(
   const emptyDeno = await emptyDenoRunner(lab);
   const emptyLauncher = await emptyLauncherRunner(lab);
   if (emptyLauncher) out.emptyLauncher = [];
+  out.emptyDenoAfterBoot = [];
+  /** Ends the server that `start` spawned for `id` (its socket path `address`), as the Go shim's gets ended too. */
+  const endServer = async (side: Side, id: string, address: string) => {
+    const pid = await findServer(lab, id);
+    if (pid === null) warn(`${side}: no server process found for ${id}`);
+    else if (!await terminate(pid, (argv) => isServerArgv(argv, lab, id), 5_000)) {
+      warn(`${side}: server ${pid} for ${id} did not exit`);
+    }
+    await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
+  };
+  /** D′ (results.ts): one of our servers boots and answers, then D runs where the second `start` would. */
+  const afterBoot = async (i: number) => {
+    const b = bundles.deno!;
+    const group = `iso-dprime-${runTag()}-${i}`;
+    await Deno.writeTextFile(
+      `${b.dir}/config.json`,
+      JSON.stringify({ ...b.spec, annotations: { [GROUP_ANNOTATION]: group } }),
+    );
+    const args = ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary];
+    const first = await mustTime(binaries.deno, [...args, "-id", `${group}-a`, "start"], {
+      cwd: b.dir,
+      env,
+      captureStdout: true,
+    });
+    const address = startAddress(first.stdout);
+    await timeToAnswer(address);
+    const ms = await emptyDeno.run();
+    await endServer("deno", `${group}-a`, address);
+    return ms;
+  };
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
     const group = `iso-${side}-${runTag()}-${i}`;
@@ -163,12 +193,7 @@ export async function measureStart(
     if (startAddress(second.stdout) !== address) {
       throw new Error(`${side}: the second start of group ${group} printed ${second.stdout.trim()}, not ${address}`);
     }
-    const pid = await findServer(lab, `${group}-a`);
-    if (pid === null) warn(`${side}: no server process found for group ${group}`);
-    else if (!await terminate(pid, (argv) => isServerArgv(argv, lab, `${group}-a`), 5_000)) {
-      warn(`${side}: server ${pid} of group ${group} did not exit`);
-    }
-    await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
+    await endServer(side, `${group}-a`, address);
     // containerd's bundle directory is named after the container, and the Go shim's `delete` reads `<cwd>/../<id>`:
     // the `runtime` file its Create wrote (empty: the default runc) and the `address` ours wrote.
     const delBundle = `${dirname(b.dir)}/${group}-a`;
@@ -196,6 +221,7 @@ export async function measureStart(
       out.emptyDeno!.push(await emptyDeno.run());
       if (emptyLauncher) out.emptyLauncher!.push(await emptyLauncher());
       for (const side of abOrder<Side>(i, "go", "deno")) await once(side, i, true);
+      out.emptyDenoAfterBoot.push(await afterBoot(i));
       if ((i + 1) % 10 === 0) progress(`start ${i + 1}/${n}`);
     }
   } finally {

@@ -107,6 +107,20 @@ Deno.test("report: L, the launcher with an empty script, beside the start phase'
   assert.doesNotMatch(renderReport(r, undefined, "c.svg"), /L, our launcher/);
 });
 
+Deno.test("report: with D′ timed after a server's boot, start with a server running is judged against it", () => {
+  const r = sampleResults();
+  assert.doesNotMatch(renderReport(r, undefined, "c.svg"), /D′/);
+  r.start!.emptyDenoAfterBoot = [9, 9.5, 10]; // ours 11 ms, Go 4 ms: 1.16× D′, the limit 1.10 × 9.5 / 4
+  const md = renderReport(r, undefined, "c.svg");
+  assert.match(
+    md,
+    /\| start, server already runs \| 2\.75× \| 2\.38× \| 1\.16× D′ \| ≤ 1\.10× D′ \(2\.61×\) \| ❌ missed \|/,
+  );
+  assert.match(md, /D′, D timed right after one of our servers answered its first call.*: 9\.5 \//);
+  // The other subcommands keep D.
+  assert.match(md, /\| delete \(after the task\) \| .* D \| ≤ 1\.10× D \(/);
+});
+
 Deno.test("chart: one labelled row per target, escaped text, the memory goal line", () => {
   const svg = renderChart(evaluateTargets(sampleResults(), sampleSoak()), sampleResults().memory!, "a < b");
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));

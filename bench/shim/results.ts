@@ -33,6 +33,13 @@ export interface StartSamples {
    * the same iterations. Absent for a compiled shim and in results from before it was measured.
    */
   emptyLauncher?: number[];
+  /**
+   * D′: D timed right after one of our servers answered its first call, where the "server already runs" `start` is
+   * timed. A Deno process started just after another one booted takes longer here whatever it runs (an empty script:
+   * 73.6 against 62.1 ms after 300 ms of quiet, bench/analysis.md, session 17), so that `start` is judged against D in
+   * the same place. Absent in results from before it was measured.
+   */
+  emptyDenoAfterBoot?: number[];
 }
 
 /**
