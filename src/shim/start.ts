@@ -143,7 +143,7 @@ function answerFields(input: StartInput, answer: { format: "plain" | "json"; ver
  * frees its blocks and the write allocates them again, which ext4 journals (0.5 ms of `open` when a `start` writes
  * `address` over the one the last `start` in the same bundle left; never a problem on tmpfs).
  */
-function writeSmallFile(path: string, text: string): void {
+export function writeSmallFile(path: string, text: string): void {
   const bytes = new TextEncoder().encode(text);
   const f = Deno.openSync(path, { write: true, create: true });
   try {

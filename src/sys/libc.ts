@@ -27,10 +27,7 @@ import {
   F_GETFD,
   F_GETFL,
   F_SETFL,
-  O_CLOEXEC,
-  O_CREAT,
   O_NONBLOCK,
-  O_WRONLY,
   S_IFMT,
   S_IFREG,
   STATX,
@@ -104,7 +101,6 @@ const symbols = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // Blocking, on the JS thread: only short-lived commands (`start`) wait with it, never the server.
@@ -293,7 +289,6 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   getsockopt: { nr: [55, 209] },
   shutdown: { nr: [48, 210] },
   flock: { nr: [73, 32] },
-  ftruncate: { nr: [77, 46] },
   recvmsg: { nr: [47, 212] },
   sendmsg: { nr: [46, 211] },
   ioctl: { nr: [16, 29] },
@@ -538,32 +533,6 @@ export function statPath(path: string): PathStat {
     isFile: (mode & S_IFMT) === S_IFREG,
     mtimeMs: Number(v.getBigInt64(STATX.mtimeSec, true)) * 1000 + Math.floor(v.getUint32(STATX.mtimeNsec, true) / 1e6),
   };
-}
-
-/**
- * Writes all of `bytes` to the file `path`, created (mode 0666 less the umask, as Deno's writeFile) or written over and
- * cut to the new length, through libc: for short-lived commands (`start` writing `address`), where a process's first
- * `Deno.writeFileSync` cost ~0.9 ms and these calls a few µs each. Throws SysError.
- */
-export function writeFileSync(path: string, bytes: Uint8Array): void {
-  // Not O_TRUNC: written over in place, then cut to length. Truncating a file that has data frees its blocks and the
-  // write allocates them again, which ext4 journals: 0.5 ms of `open` for a `start` writing `address` over the one
-  // the last `start` in the same bundle left (never a problem on tmpfs, which /run usually is).
-  const fd = check(libc().open(cstr(path), O_WRONLY | O_CREAT | O_CLOEXEC, 0o666), "open", path);
-  try {
-    // A regular file's fd blocks: write() never answers "would block" here.
-    for (let off = 0; off < bytes.length;) {
-      const n = libc().write(fd, bytes.subarray(off), BigInt(bytes.length - off));
-      if (n >= 0) off += n;
-      else if (!callAgain(errno())) throw lastError("write", path);
-    }
-    for (;;) {
-      if (libc().ftruncate(fd, BigInt(bytes.length)) === 0) break;
-      if (!callAgain(errno())) throw lastError("ftruncate", path);
-    }
-  } finally {
-    libc().close(fd);
-  }
 }
 
 /** The uid owning the file at `path` (a socket, say). Throws SysError (ENOENT...). */

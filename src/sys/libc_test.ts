@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { O_CLOEXEC, POLLIN } from "./abi.ts";
 import { EAGAIN, EBADF, EINTR, ENOENT } from "./errno.ts";
-import {
-  addressOf,
-  bindLibc,
-  callAgain,
-  cstr,
-  errno,
-  libc,
-  libcCandidates,
-  viaSyscall,
-  writeFileSync,
-} from "./libc.ts";
+import { addressOf, bindLibc, callAgain, cstr, errno, libc, libcCandidates, viaSyscall } from "./libc.ts";
 
 Deno.test("errno is the errno of the sync call that just failed", () => {
   assert.equal(libc().close(-1), -1);
@@ -159,18 +149,4 @@ Deno.test("callAgain: EINTR and the ENOENT a runtime initialisation leaves in er
   assert.equal(callAgain(ENOENT), true);
   assert.equal(callAgain(EAGAIN), false);
   assert.equal(callAgain(EBADF), false);
-});
-
-Deno.test("writeFileSync creates a file, and writes over one that exists, cut to the new length", () => {
-  const dir = Deno.makeTempDirSync({ prefix: "fdio-write-" });
-  try {
-    const path = `${dir}/address`;
-    writeFileSync(path, new TextEncoder().encode("unix:///run/containerd/s/long-name"));
-    writeFileSync(path, new TextEncoder().encode("unix:///x"));
-    assert.equal(Deno.readTextFileSync(path), "unix:///x");
-    assert.equal(Deno.statSync(path).isFile, true);
-    assert.throws(() => writeFileSync(`${dir}/missing/file`, new Uint8Array([1])), /ENOENT/);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
 });
