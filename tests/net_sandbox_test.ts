@@ -168,7 +168,9 @@ async function startServer(dir: string, name: string, events: FakeEvents, addres
     containerdGrpcAddress: address,
     socketDir: `${dir}/s`,
   });
-  const opts = { bundle, id: name, namespace, address, ttrpcAddress: events.path, stdin };
+  // The state directory inside the test's own (the harness's default is two levels above the bundle).
+  const env = { CONTAINERD_SHIM_DENO_STATE_DIR: `${dir}/state` };
+  const opts = { bundle, id: name, namespace, address, ttrpcAddress: events.path, stdin, env };
   const started = await runShim("start", opts);
   assert.equal(started.code, 0, started.stderr);
   const socket = bootstrap.BootstrapResult.decode(started.stdout).address.replace(/^unix:\/\//, "");

@@ -303,6 +303,35 @@ Deno.test("a reservation keeps a grouped server for the Create its start announc
   });
 });
 
+Deno.test("a Shutdown naming a container whose Create never came lets the server go at once", async () => {
+  await withHarness("noCreate", async ({ dir, ns, opts }) => {
+    const group = { "io.containerd.runc.v2.group": "nc" };
+    const a = opts("na", await makeBundle(dir, "na", ["true"], group));
+    const b = opts("nb", await makeBundle(dir, "nb", ["true"], group));
+    const startA = await runShim("start", a);
+    assert.equal(startA.code, 0, startA.stderr);
+    const address = new TextDecoder().decode(startA.stdout);
+    const client = await TaskClient.connect(address, ns);
+    try {
+      await client.call("Create", { id: "na", bundle: a.bundle });
+      await client.call("Start", { id: "na" });
+      await client.call("Wait", { id: "na" });
+      await client.call("Delete", { id: "na" });
+      // The server has taken its live file by now: nb's place is reserved through a file.
+      const startB = await runShim("start", b);
+      assert.equal(new TextDecoder().decode(startB.stdout), address);
+      await client.call("Shutdown", { id: "na" });
+      assert.ok(await exists(addressPath(address)), "the server left with nb's reservation pending");
+      // containerd gave up on nb (its Create failed before reaching us): its Shutdown ends the reservation.
+      await client.call("Shutdown", { id: "nb" });
+      assert.equal(await exists(addressPath(address)), false, "the server stayed for a reservation already given up");
+    } finally {
+      client.close();
+      for (const o of [a, b]) await runShim("delete", o);
+    }
+  });
+});
+
 Deno.test("a start racing the last Shutdown gets a server that takes its Create: the same one, or a new one", async () => {
   await withHarness("race", async ({ dir, ns, opts }) => {
     const group = { "io.containerd.runc.v2.group": "race" };

@@ -211,9 +211,18 @@ export class GroupLease {
     return out;
   }
 
-  /** A Create arrived for `namespace`/`id`: its file, if any, is done with. */
-  consume(namespace: string, id: string): void {
-    remove(reservationPath(this.files, namespace, id));
+  /**
+   * The reservation for `namespace`/`id` is done with (its Create arrived, or a Shutdown named it): its file, if any,
+   * goes. Without a namespace, the id's file in any namespace.
+   */
+  consume(namespace: string | undefined, id: string): void {
+    if (namespace !== undefined) return remove(reservationPath(this.files, namespace, id));
+    const prefix = `${this.files.base}${PREFIX}`, suffix = `:${encodeURIComponent(id)}`;
+    try {
+      for (const e of Deno.readDirSync(this.files.dir)) {
+        if (e.name.startsWith(prefix) && e.name.endsWith(suffix)) remove(`${this.files.dir}/${e.name}`);
+      }
+    } catch { /* no directory */ }
   }
 
   /**
@@ -226,7 +235,9 @@ export class GroupLease {
     this.#released = true;
     if (!this.#live) return; // the group's files belong to whichever server holds them
     remove(livePath(this.files));
-    this.#live.close();
+    try {
+      this.#live.close();
+    } catch { /* closed already: the lock went with it */ }
     this.#live = undefined;
     try {
       const prefix = `${this.files.base}${PREFIX}`;

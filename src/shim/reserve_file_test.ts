@@ -62,9 +62,11 @@ Deno.test("a live server keeps the places reserved through files until Create, a
     for (const p of seen) assert.ok(p.remainingMs > 0 && p.remainingMs <= 60_000, `${p.remainingMs}`);
     assert.equal(lease.live, true);
 
-    // Create consumes them; then the server may go, and its live file goes in the same step.
+    // Create consumes them (or a Shutdown that names the id, with or without its namespace); then the server may go,
+    // and its live file goes in the same step.
     lease.consume("k8s.io", "web");
-    lease.consume("default", "a:b/c");
+    lease.consume(undefined, "a:b/c");
+    assert.equal(exists(reservationPath(g, "default", "a:b/c")), false);
     assert.equal(await lease.settle((pending) => pending.length === 0), true);
     assert.equal(lease.live, false);
     assert.equal(exists(livePath(g)), false);

@@ -109,7 +109,6 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     if (exiting) return false;
     exiting = true;
     idleTimer?.cancel();
-    lease.release(); // no `start` reserves through files from here on
     log.info("shim server done with its group", { reason, socket });
     try {
       Deno.removeSync(socket);
@@ -121,6 +120,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     } catch {
       // already closed
     }
+    lease.release(); // no `start` reserves through files from here on (in `settle`, under the stripe lock)
     return true;
   };
 
@@ -184,7 +184,7 @@ function serveGroup(a: ShimArgs, listener: UnixListener, ctx: GroupContext): Gro
     // The socket is gone when this resolves (the Shutdown answer waits for it); the rest of the exit follows it.
     onShutdown: () => retireIfUnused("shutdown requested"),
     onContainerCount: () => armIdleTimer(),
-    onCreate: (namespace, id) => lease.consume(namespace, id),
+    onReservationDone: (namespace, id) => lease.consume(namespace, id),
     onProcessDeleted: () => ctx.heap.released(),
     onCall: () => ctx.heap.busy(),
   });

@@ -68,8 +68,11 @@ export interface TaskServiceOptions {
   onContainerCount?(count: number): void;
   /** How long a reservation holds without its Create (default {@link RESERVATION_MS}). */
   reservationMs?: number;
-  /** Called when a Create for `namespace`/`id` begins (its reservation, if any, is used: reserve_file.ts). */
-  onCreate?(namespace: string, id: string): void;
+  /**
+   * Called when the reservation for `id` is done with, wherever it is kept (reserve_file.ts): its Create begins, or a
+   * Shutdown names it (its Create is not coming). `namespace` is undefined when the Shutdown did not say.
+   */
+  onReservationDone?(namespace: string | undefined, id: string): void;
   /** Called after a process (init or exec) was deleted and everything kept for it released. */
   onProcessDeleted?(): void;
   /** Called when an RPC has been answered (or failed): the server's heap keeper learns when it goes quiet. */
@@ -339,7 +342,7 @@ export class TaskService {
     const checkpoint = r.checkpoint ?? "";
     this.#creating.add(key);
     this.#unreserve(ns, r.id);
-    this.opts.onCreate?.(ns, r.id);
+    this.opts.onReservationDone?.(ns, r.id);
     try {
       const c = await Container.create(
         {
@@ -583,7 +586,9 @@ export class TaskService {
    * Create never came (containerd cleaning up a failed create) drops that container's reservation.
    */
   async shutdown(r: Req<"Shutdown">, ctx?: CallContext): Promise<Record<string, never>> {
-    if (r.id && this.#unreserve(ctx?.metadata.get(NAMESPACE_METADATA)?.[0], r.id)) this.#occupancyChanged();
+    const ns = ctx?.metadata.get(NAMESPACE_METADATA)?.[0];
+    if (r.id) this.opts.onReservationDone?.(ns, r.id);
+    if (r.id && this.#unreserve(ns, r.id)) this.#occupancyChanged();
     if (this.occupancy === 0) await this.opts.onShutdown();
     return {};
   }
