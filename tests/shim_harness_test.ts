@@ -303,6 +303,14 @@ Deno.test("a reservation keeps a grouped server for the Create its start announc
   });
 });
 
+/** Create, Start, Wait and Delete of the container `o` describes (a command that exits by itself), no Shutdown. */
+async function runWithoutShutdown(client: TaskClient, o: StartOpts): Promise<void> {
+  await client.call("Create", { id: o.id, bundle: o.bundle });
+  await client.call("Start", { id: o.id });
+  await client.call("Wait", { id: o.id });
+  await client.call("Delete", { id: o.id });
+}
+
 Deno.test("a Shutdown naming a container whose Create never came lets the server go at once", async () => {
   await withHarness("noCreate", async ({ dir, ns, opts }) => {
     const group = { "io.containerd.runc.v2.group": "nc" };
@@ -313,10 +321,7 @@ Deno.test("a Shutdown naming a container whose Create never came lets the server
     const address = new TextDecoder().decode(startA.stdout);
     const client = await TaskClient.connect(address, ns);
     try {
-      await client.call("Create", { id: "na", bundle: a.bundle });
-      await client.call("Start", { id: "na" });
-      await client.call("Wait", { id: "na" });
-      await client.call("Delete", { id: "na" });
+      await runWithoutShutdown(client, a);
       // The server has taken its live file by now: nb's place is reserved through a file.
       const startB = await runShim("start", b);
       assert.equal(new TextDecoder().decode(startB.stdout), address);
@@ -361,10 +366,7 @@ Deno.test("a start racing the last Shutdown gets a server that takes its Create:
         // Whichever server the start found is there for the Create.
         const c = await TaskClient.connect(address, ns);
         try {
-          await c.call("Create", { id: next.id, bundle: next.bundle });
-          await c.call("Start", { id: next.id });
-          await c.call("Wait", { id: next.id });
-          await c.call("Delete", { id: next.id });
+          await runWithoutShutdown(c, next);
         } finally {
           c.close();
         }
