@@ -27,7 +27,7 @@ export interface ContainerdVersion {
 
 export { DEFAULT_STATE_DIR } from "./state_dir.ts";
 const CACHE_FILE = "containerd-versions.json";
-/** Entries kept: one per containerd binary seen (upgrades add one each). */
+/** Entries kept: one per containerd binary, and one per containerd process, seen (the newest). */
 const CACHE_ENTRIES = 8;
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -50,9 +50,10 @@ function validVersion(v: unknown): ContainerdVersion | undefined {
 }
 
 /**
- * The cache: per binary identity, its `--version` line, when it was asked, and the line parsed (null: not containerd).
- * The parsed form spares a `start` the regular expression (~0.15 ms a line for the first use in a process); an entry
- * written before it existed is parsed when read, and rewritten.
+ * The cache: per binary identity, its `--version` line, when it was asked, and the line parsed (null: not containerd);
+ * per parent process ({@linkcode parentKey}), the parsed answer (its `version` is only "major.minor"). The parsed form
+ * spares a `start` the regular expression (~0.15 ms a line for the first use in a process); a binary's entry written
+ * before it existed is parsed when read, and rewritten.
  */
 type Cache = Record<string, { version: string; at: number; parsed?: ContainerdVersion | null }>;
 
@@ -135,15 +136,15 @@ export async function containerdVersion(
 ): Promise<ContainerdVersion | undefined> {
   const dir = stateDir();
   const file = `${dir}/${CACHE_FILE}`;
-  const sock = grpcAddress ? parentKey(grpcAddress, candidates) : undefined;
-  if (sock) {
-    const hit = readCache(file)[sock];
+  const parent = grpcAddress ? parentKey(grpcAddress, candidates) : undefined;
+  if (parent) {
+    const hit = readCache(file)[parent];
     if (hit && hit.parsed !== undefined) return validVersion(hit.parsed);
   }
   const { version, definitive } = await byBinary(dir, file, candidates);
-  if (sock && definitive) {
+  if (parent && definitive) {
     const cache = readCache(file);
-    cache[sock] = {
+    cache[parent] = {
       version: version ? `${version.major}.${version.minor}` : "",
       at: Date.now(),
       parsed: version ?? null,
@@ -163,8 +164,6 @@ async function byBinary(
   candidates: string[],
 ): Promise<{ version?: ContainerdVersion; definitive: boolean }> {
   let definitive = true;
-
-  /** The version by the candidates' binaries: cached by identity, else asked and cached. */
   let cache: Cache | undefined;
   for (const path of candidates) {
     const key = await fileKey(path);
