@@ -34,6 +34,8 @@ import { after } from "../timer.ts";
 export const STRIPES = 64;
 /** How long a server tries for its stripe lock before it gives up this time. */
 const LOCK_TRY_MS = 2000;
+/** How long `start` tries for it before it asks over the socket instead (holders keep it for microseconds). */
+const START_LOCK_TRY_MS = 1000;
 
 /** Where a group's files are. */
 export interface GroupFiles {
@@ -87,7 +89,13 @@ export function reserveByFile(g: GroupFiles, namespace: string, id: string): boo
     return false; // no groups directory: no server has made one here
   }
   try {
-    lock.lockSync(true);
+    // Not a blocking lock: a holder stopped (SIGSTOP) must not hold every `start` of its stripe. A sleep that needs no
+    // timer (a short-lived command's first `setTimeout` loads Deno's Node timers module, src/timer.ts).
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (const deadline = performance.now() + START_LOCK_TRY_MS; !lock.tryLockSync(true);) {
+      if (performance.now() >= deadline) return false;
+      Atomics.wait(pause, 0, 0, 1);
+    }
     let live: Deno.FsFile;
     try {
       live = Deno.openSync(livePath(g), { read: true });

@@ -29,6 +29,28 @@ Deno.test("no groups directory, or no live file: start reserves over the socket 
     assert.equal(exists(reservationPath(g, "default", "c1")), false);
   }));
 
+Deno.test("a stripe lock held for too long sends start to the socket instead of waiting", () =>
+  withState(async (state) => {
+    const g = groupFiles(state, "/run/containerd/s/held");
+    const lease = new GroupLease(g, 60_000);
+    assert.equal(await lease.open(), true);
+    // Someone (a stopped process, say) holds every stripe lock: another open file description in this process.
+    const held = [...Deno.readDirSync(g.dir)].filter((e) => e.name.startsWith("lock.")).map((e) => {
+      const f = Deno.openSync(`${g.dir}/${e.name}`, { read: true, write: true });
+      f.lockSync(true);
+      return f;
+    });
+    try {
+      const t0 = performance.now();
+      assert.equal(reserveByFile(g, "default", "late"), false);
+      assert.ok(performance.now() - t0 >= 900, "gave up before its time");
+      assert.equal(exists(reservationPath(g, "default", "late")), false);
+    } finally {
+      for (const f of held) f.close();
+    }
+    assert.equal(reserveByFile(g, "default", "late"), true);
+  }));
+
 Deno.test("a live file nobody holds (its server died) takes no reservation", () =>
   withState((state) => {
     const g = groupFiles(state, "/run/containerd/s/dead");
