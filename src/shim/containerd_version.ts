@@ -25,7 +25,6 @@ export interface ContainerdVersion {
   minor: number;
 }
 
-export { DEFAULT_STATE_DIR } from "./state_dir.ts";
 const CACHE_FILE = "containerd-versions.json";
 /** Entries kept: one per containerd binary, and one per containerd process, seen (the newest). */
 const CACHE_ENTRIES = 8;

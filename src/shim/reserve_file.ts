@@ -193,15 +193,24 @@ export class GroupLease {
     });
   }
 
+  /** The group's reservation files: their paths and what follows the prefix (`<ns>:<id>`, escaped). */
+  #reservationFiles(): { path: string; key: string }[] {
+    const prefix = `${this.files.base}${PREFIX}`;
+    try {
+      return [...Deno.readDirSync(this.files.dir)]
+        .filter((e) => e.name.startsWith(prefix))
+        .map((e) => ({ path: `${this.files.dir}/${e.name}`, key: e.name.slice(prefix.length) }));
+    } catch {
+      return []; // no directory
+    }
+  }
+
   /** The group's reservation files in time; removes those that expired. */
   #pending(): PendingReservation[] {
     const out: PendingReservation[] = [];
-    const prefix = `${this.files.base}${PREFIX}`;
     const now = Date.now();
-    for (const e of Deno.readDirSync(this.files.dir)) {
-      if (!e.name.startsWith(prefix)) continue;
-      const path = `${this.files.dir}/${e.name}`;
-      const [ns, id] = e.name.slice(prefix.length).split(":");
+    for (const { path, key } of this.#reservationFiles()) {
+      const [ns, id] = key.split(":");
       let age = Infinity;
       try {
         age = now - (Deno.statSync(path).mtime?.getTime() ?? 0);
@@ -225,18 +234,14 @@ export class GroupLease {
    */
   consume(namespace: string | undefined, id: string): void {
     if (namespace !== undefined) return remove(reservationPath(this.files, namespace, id));
-    const prefix = `${this.files.base}${PREFIX}`, suffix = `:${encodeURIComponent(id)}`;
-    try {
-      for (const e of Deno.readDirSync(this.files.dir)) {
-        if (e.name.startsWith(prefix) && e.name.endsWith(suffix)) remove(`${this.files.dir}/${e.name}`);
-      }
-    } catch { /* no directory */ }
+    const suffix = `:${encodeURIComponent(id)}`;
+    for (const { path, key } of this.#reservationFiles()) if (key.endsWith(suffix)) remove(path);
   }
 
   /**
    * Lets the group go: the live file is removed and unlocked, and reservation files left are removed (their server
-   * is leaving); a server that never held the live file touches nothing. Idempotent. Called under the stripe lock by {@linkcode settle}; directly when the server goes
-   * whatever the files say (a signal, a failed listener).
+   * is leaving); a server that never held the live file touches nothing. Idempotent. Called under the stripe lock by
+   * {@linkcode settle}; directly when the server goes whatever the files say (a signal, a failed listener).
    */
   release(): void {
     if (this.#released) return;
@@ -247,12 +252,7 @@ export class GroupLease {
       this.#live.close();
     } catch { /* closed already: the lock went with it */ }
     this.#live = undefined;
-    try {
-      const prefix = `${this.files.base}${PREFIX}`;
-      for (const e of Deno.readDirSync(this.files.dir)) {
-        if (e.name.startsWith(prefix)) remove(`${this.files.dir}/${e.name}`);
-      }
-    } catch { /* no directory */ }
+    for (const { path } of this.#reservationFiles()) remove(path);
   }
 }
 
