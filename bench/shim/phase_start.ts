@@ -158,21 +158,24 @@ export async function measureStart(
     }
     await Deno.remove(address).catch(() => {}); // a socket left by a server that was killed
   };
+  /** The shim flags containerd gives container `id`, before the action. */
+  const args = (
+    id: string,
+  ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", id];
+  /** Puts `side`'s bundle in pod `group` (the annotation its `start` groups by). */
+  const inGroup = (side: Side, group: string) =>
+    Deno.writeTextFile(
+      `${bundles[side]!.dir}/config.json`,
+      JSON.stringify({ ...bundles[side]!.spec, annotations: { [GROUP_ANNOTATION]: group } }),
+    );
+  /** `side`'s `start` for container `id`, timed, in its bundle. */
+  const start = (side: Side, id: string) =>
+    mustTime(binaries[side], [...args(id), "start"], { cwd: bundles[side]!.dir, env, captureStdout: true });
   /** D′ (results.ts): one of our servers boots and answers, then D runs where the second `start` would. */
   const afterBoot = async (i: number) => {
-    const b = bundles.deno!;
     const group = `iso-dprime-${runTag()}-${i}`;
-    await Deno.writeTextFile(
-      `${b.dir}/config.json`,
-      JSON.stringify({ ...b.spec, annotations: { [GROUP_ANNOTATION]: group } }),
-    );
-    const args = ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary];
-    const first = await mustTime(binaries.deno, [...args, "-id", `${group}-a`, "start"], {
-      cwd: b.dir,
-      env,
-      captureStdout: true,
-    });
-    const address = startAddress(first.stdout);
+    await inGroup("deno", group);
+    const address = startAddress((await start("deno", `${group}-a`)).stdout);
     await timeToAnswer(address);
     const ms = await emptyDeno.run();
     await endServer("deno", `${group}-a`, address);
@@ -181,15 +184,11 @@ export async function measureStart(
   const once = async (side: Side, i: number, record: boolean) => {
     const b = bundles[side]!;
     const group = `iso-${side}-${runTag()}-${i}`;
-    const spec = { ...b.spec, annotations: { [GROUP_ANNOTATION]: group } };
-    await Deno.writeTextFile(`${b.dir}/config.json`, JSON.stringify(spec));
-    const args = (
-      id: string,
-    ) => ["-namespace", NS, "-address", lab.address, "-publish-binary", lab.containerdBinary, "-id", id, "start"];
-    const first = await mustTime(binaries[side], args(`${group}-a`), { cwd: b.dir, env, captureStdout: true });
+    await inGroup(side, group);
+    const first = await start(side, `${group}-a`);
     const address = startAddress(first.stdout);
     const answered = await timeToAnswer(address);
-    const second = await mustTime(binaries[side], args(`${group}-b`), { cwd: b.dir, env, captureStdout: true });
+    const second = await start(side, `${group}-b`);
     if (startAddress(second.stdout) !== address) {
       throw new Error(`${side}: the second start of group ${group} printed ${second.stdout.trim()}, not ${address}`);
     }
@@ -202,7 +201,7 @@ export async function measureStart(
     // What our server's Delete leaves besides (src/task/bundle_files.ts): its mark that rootfs holds no mount.
     if (side === "deno") await Deno.writeFile(`${delBundle}/${ROOTFS_UNMOUNTED_FILE}`, new Uint8Array());
     await Deno.copyFile(`${b.dir}/address`, `${delBundle}/address`).catch(() => {});
-    const del = await mustTime(binaries[side], [...args(`${group}-a`).slice(0, -1), "-bundle", delBundle, "delete"], {
+    const del = await mustTime(binaries[side], [...args(`${group}-a`), "-bundle", delBundle, "delete"], {
       cwd: delBundle,
       env,
       captureStdout: true,
