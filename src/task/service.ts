@@ -587,8 +587,10 @@ export class TaskService {
    */
   async shutdown(r: Req<"Shutdown">, ctx?: CallContext): Promise<Record<string, never>> {
     const ns = ctx?.metadata.get(NAMESPACE_METADATA)?.[0];
-    if (r.id) this.opts.onReservationDone?.(ns, r.id);
-    if (r.id && this.#unreserve(ns, r.id)) this.#occupancyChanged();
+    if (r.id) {
+      this.opts.onReservationDone?.(ns, r.id);
+      if (this.#unreserve(ns, r.id)) this.#occupancyChanged();
+    }
     if (this.occupancy === 0) await this.opts.onShutdown();
     return {};
   }
