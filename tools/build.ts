@@ -27,6 +27,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
 import { type BundledCommand, SERVER_BUNDLE } from "../src/shim/bundle_layout.ts";
+import { BUILD_ID_PLACEHOLDER } from "../src/shim/build_id.ts";
 import {
   BUNDLE_DIR,
   BUNDLE_FILE,
@@ -59,6 +60,8 @@ export interface BuildInfo {
   commands?: BundledCommand[];
   /** Whether the server has its own one-file bundle, which `start` spawns it from (bundle flavour). */
   server?: boolean;
+  /** The id the build wrote into its files (bundle flavour; src/shim/build_id.ts). */
+  buildId?: string;
 }
 
 /** Absolute path of the repository (this file lives in `<repo>/tools/`). */
@@ -297,6 +300,47 @@ async function inlineStaticImports(file: string): Promise<void> {
   await Deno.rename(tmp, file);
 }
 
+/**
+ * Names the build in `dir` (the bundle's chunk directory, before it goes into place): twelve hex digits of the
+ * SHA-256 of every file in it, by path, and of the runtime's version; written into every file in place of
+ * {@linkcode BUILD_ID_PLACEHOLDER}, where src/shim/build_id.ts finds it. So `start` knows its build without reading a
+ * file, and two builds share servers only when they would run the same code.
+ */
+export async function stampBuildId(dir: string): Promise<string> {
+  const files: string[] = [];
+  const walk = async (rel: string) => {
+    for await (const e of Deno.readDir(join(dir, rel))) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(path);
+      else if (e.isFile) files.push(path);
+    }
+  };
+  await walk("");
+  files.sort();
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [enc.encode(`deno ${Deno.version.deno}\0`)];
+  const texts = new Map<string, string>();
+  for (const f of files) {
+    const bytes = await Deno.readFile(join(dir, f));
+    parts.push(enc.encode(`${f}\0${bytes.length}\0`), bytes);
+    if (f.endsWith(".js")) texts.set(f, new TextDecoder().decode(bytes));
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const id = [...digest.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  for (const [f, text] of texts) {
+    if (text.includes(BUILD_ID_PLACEHOLDER)) {
+      await Deno.writeTextFile(join(dir, f), text.replaceAll(BUILD_ID_PLACEHOLDER, id));
+    }
+  }
+  return id;
+}
+
 /** Builds the `bundle` flavour into `dist/` and returns what was written to `BUILD-INFO.json`. */
 export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   const { entry, dist, commands, server } = resolveOptions(opts);
@@ -334,6 +378,7 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
   // probe) keeps its chunks. Nothing with state crosses: the boot path gets plain data, and `delete`'s entry neither
   // opens libc nor checks the class of an error its dynamic parts throw.
   for (const [c] of commands) await inlineStaticImports(join(tmp, c, `${c}.js`));
+  const buildId = await stampBuildId(tmp);
   // Swap the chunk directory: running shims keep their open files; new ones see a complete tree.
   const old = `${chunks}.old-${Deno.pid}`;
   await Deno.rename(chunks, old).catch(() => {});
@@ -355,6 +400,7 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
     flags: launcherFlags(),
     commands: commands.map(([c]) => c),
     server: server !== undefined,
+    buildId,
   };
   await writeBuildInfo(dist, info);
   return info;

@@ -2,27 +2,50 @@
  * Which build of the shim is running, as a short stable string: what keeps a node's (or a namespace's) containers on
  * the server of the build that started them while a newly installed build starts servers of its own.
  *
- * A build is named by the files it runs from: the executable (`deno compile`'s single binary) and the main module
- * (the bundle flavour's `main.js`, also for `start` run from its own bundle beside it; `main.ts` from source).
- * Installing or rebuilding the shim writes new files (a rename into place gives a new inode, an in-place copy a new
- * mtime), so the identity changes with every install, and costs two `statx` calls (libc's, loaded by every caller
- * already: `Deno.statSync` builds four `Date`s, ~0.6 ms the first time in a process), not a read of the files.
+ * A bundle build names itself: `deno task build` writes its id into its files in place of
+ * {@linkcode BUILD_ID_PLACEHOLDER} (a hash of every file it built and of the runtime's version, tools/build.ts), so
+ * `start` learns the build with no file access and without loading libc: `start` reusing a node server 6–8% faster,
+ * and per pod, where no build id is needed, `start`'s own file no longer carries libc's bindings: 1–2% faster
+ * (bench/ab_start.ts, bench/analysis.md, session 18). A copy or a reinstall of the same build is the same build; any
+ * change to the code or the runtime makes another.
+ *
+ * Run from source or as `deno compile`'s single binary (which the build cannot rewrite), a build is named by the
+ * files it runs from instead: the executable and the main module (`main.ts` from source). Installing or rebuilding
+ * writes new files (a rename into place gives a new inode, an in-place copy a new mtime), so the identity changes with
+ * every install; it costs two `statx` calls through libc (`Deno.statSync` builds four `Date`s, ~1 ms the first time
+ * in a process), not a read of the files.
  *
  * @example
  * ```ts
  * import { buildId } from "./build_id.ts";
- * console.log(buildId()); // e.g. "3f9c0a12d4e5"
+ * console.log(await buildId()); // e.g. "3f9c0a12d4e5"
  * ```
  * @module
  */
 import { sha256Hex } from "./sha256.ts";
 import { bundleLibDir, bundleMainPath } from "./bundle_layout.ts";
-import { statPath } from "../sys/libc.ts";
+
+/** What the build replaces with its id in every bundled file (tools/build.ts). */
+export const BUILD_ID_PLACEHOLDER = "@@containerd-shim-deno-build-id@@";
+
+/** A build id: twelve hex digits. */
+export const BUILD_ID_PATTERN = /^[0-9a-f]{12}$/;
+
+// A literal of its own, not BUILD_ID_PLACEHOLDER: the build rewrites both alike, and the test must tell them apart.
+const STAMP = "@@containerd-shim-deno-build-id@@";
+
+/** The id the build wrote into this file; undefined when it was not rewritten (from source, `deno compile`). */
+export function stampedBuildId(stamp: string = STAMP): string | undefined {
+  return BUILD_ID_PATTERN.test(stamp) ? stamp : undefined;
+}
 
 /** The fields of a file's identity that change when the file is replaced. */
-function fileIdentity(path: string): string {
+function fileIdentity(
+  path: string,
+  stat: (path: string) => { dev: number; ino: number; size: number; mtimeMs: number },
+) {
   try {
-    const s = statPath(path);
+    const s = stat(path);
     return `${path}:${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
   } catch {
     return `${path}:missing`;
@@ -41,9 +64,16 @@ function mainModulePath(): string | undefined {
   return lib ? bundleMainPath(lib) : path;
 }
 
-/** Twelve hex digits naming the running build (stable for the life of the installed files). */
-export function buildId(execPath = Deno.execPath(), mainModule = mainModulePath()): string {
-  const parts = [fileIdentity(execPath)];
-  if (mainModule) parts.push(fileIdentity(mainModule));
+/**
+ * Twelve hex digits naming the running build: the build's own id when it wrote one, else the identity of the files
+ * (`execPath` and `mainModule`, which tests name).
+ */
+export async function buildId(execPath?: string, mainModule?: string): Promise<string> {
+  const stamped = stampedBuildId();
+  if (stamped && execPath === undefined && mainModule === undefined) return stamped;
+  const { statPath } = await import("../sys/libc.ts");
+  const parts = [fileIdentity(execPath ?? Deno.execPath(), statPath)];
+  const main = execPath === undefined ? mainModulePath() : mainModule;
+  if (main) parts.push(fileIdentity(main, statPath));
   return sha256Hex(parts.join("\n")).slice(0, 12);
 }

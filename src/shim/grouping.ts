@@ -44,12 +44,12 @@ export function groupFor(
 }
 
 /** The group key for a container, honouring the configured mode and, for the coarse modes, the running build. */
-export function groupKey(
+export async function groupKey(
   config: ShimConfig,
   annotations: Record<string, string>,
   id: string,
   ns: string,
-): { namespace: string; group: string } {
+): Promise<{ namespace: string; group: string }> {
   const coarse = config.grouping === "node" || config.grouping === "namespace";
-  return groupFor(config.grouping, annotations, id, ns, coarse ? buildId() : "");
+  return groupFor(config.grouping, annotations, id, ns, coarse ? await buildId() : "");
 }

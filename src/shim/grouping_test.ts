@@ -20,11 +20,14 @@ Deno.test("groupFor: node and namespace servers are per build", () => {
   assert.notEqual(groupFor("namespace", {}, "c1", "n", "aaa").group, groupFor("namespace", {}, "c1", "n", "bbb").group);
 });
 
-Deno.test("groupKey: the running build goes into the coarse groups only", () => {
+Deno.test("groupKey: the running build goes into the coarse groups only", async () => {
   const cfg = (grouping: ShimConfig["grouping"]) => ({ grouping } as ShimConfig);
-  assert.equal(groupKey(cfg("node"), {}, "c", "ns").group, `containerd-shim-deno-node-${buildId()}`);
-  assert.equal(groupKey(cfg("namespace"), {}, "c", "ns").group, `containerd-shim-deno-namespace-${buildId()}`);
-  assert.equal(groupKey(cfg("pod"), pod, "c", "ns").group, "sb1");
+  assert.equal((await groupKey(cfg("node"), {}, "c", "ns")).group, `containerd-shim-deno-node-${await buildId()}`);
+  assert.equal(
+    (await groupKey(cfg("namespace"), {}, "c", "ns")).group,
+    `containerd-shim-deno-namespace-${await buildId()}`,
+  );
+  assert.equal((await groupKey(cfg("pod"), pod, "c", "ns")).group, "sb1");
 });
 
 Deno.test("buildId: stable for the same files, new when a file is replaced", async () => {
@@ -33,13 +36,13 @@ Deno.test("buildId: stable for the same files, new when a file is replaced", asy
     const exe = `${dir}/exe`, main = `${dir}/main.js`;
     await Deno.writeTextFile(exe, "x");
     await Deno.writeTextFile(main, "y");
-    const first = buildId(exe, main);
+    const first = await buildId(exe, main);
     assert.match(first, /^[0-9a-f]{12}$/);
-    assert.equal(buildId(exe, main), first);
+    assert.equal(await buildId(exe, main), first);
     // An install writes a new file and renames it into place: a new inode.
     await Deno.writeTextFile(`${main}.new`, "y");
     await Deno.rename(`${main}.new`, main);
-    assert.notEqual(buildId(exe, main), first);
+    assert.notEqual(await buildId(exe, main), first);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

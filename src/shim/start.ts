@@ -100,7 +100,7 @@ export async function start(a: ShimArgs, stdin: Uint8Array): Promise<StartResult
   const input: StartInput = decodeStartInput(stdin, a.id, a.namespace);
   const spec = JSON.parse(Deno.readTextFileSync(`${bundle}/config.json`)) as { annotations?: Record<string, string> };
   const config = loadConfig(input.configPath);
-  const key = groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
+  const key = await groupKey(config, spec.annotations ?? {}, a.id, a.namespace);
   const path = socketPath(a.address, key.namespace, key.group, input.socketDir ?? DEFAULT_SOCKET_DIR);
   const address = socketAddress(path);
   const grpcAddress = Deno.env.get("GRPC_ADDRESS");

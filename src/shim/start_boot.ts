@@ -125,14 +125,14 @@ interface Spare {
  * The spare socket `start` looks for and the wait it asks of the group's server (spare.ts). A server moved into a
  * shim cgroup never waits as a spare: it would keep that pod's cgroup busy after the pod is gone.
  */
-function spareFor(a: ShimArgs, config: ShimConfig, input: StartInput): Spare {
+async function spareFor(a: ShimArgs, config: ShimConfig, input: StartInput): Promise<Spare> {
   if (config.spareSeconds <= 0) return { path: "", ms: 0 };
   const env: Record<string, string> = {};
   for (const k of SHIM_ENV) {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }
-  const path = sparePath(input.socketDir ?? DEFAULT_SOCKET_DIR, a.address, buildId(), env);
+  const path = sparePath(input.socketDir ?? DEFAULT_SOCKET_DIR, a.address, await buildId(), env);
   return { path, ms: input.shimCgroup ? 0 : Math.round(config.spareSeconds * 1000) };
 }
 
@@ -204,7 +204,7 @@ export async function bootServer(ctx: BootContext, reserved: ReserveResult): Pro
       Deno.chmodSync(path, 0o600);
       // A spare of this build takes the group if one waits; else a new server. Either holds a reservation for `-id`
       // from the start.
-      spare ??= spareFor(a, config, input);
+      spare ??= await spareFor(a, config, input);
       if (spare.path) {
         const handoff = {
           namespace: a.namespace,

@@ -3,8 +3,9 @@
  * installed build must serve new containers from a server of its own while the old server keeps the containers it has,
  * and exits after the last of them is deleted (after waiting as a spare for its own build only).
  *
- * The "old build" is a copy of dist/ in another directory (its own launcher, its own bundle files): to `start` it is
- * a different build exactly as a reinstall is.
+ * The "old build" is a copy of dist/ in another directory (its own launcher, its own bundle files) with another build
+ * id written into its files, as an older version's build would have (tools/build.ts writes the id; a plain copy of
+ * the same build is the same build, src/shim/build_id.ts).
  */
 import assert from "node:assert/strict";
 import { labWith, RUNTIME, serverPid } from "./helpers.ts";
@@ -14,6 +15,28 @@ import { launcherScript, SHIM_BINARY } from "../../src/shim/launcher.ts";
 import { bundleServerPath } from "../../src/shim/bundle_layout.ts";
 
 const NS = "e2e-upgrade";
+
+/** Gives the bundle under `libDir` (a copy of dist/lib) another build id than dist/'s. */
+async function restamp(libDir: string): Promise<void> {
+  const { buildId } = JSON.parse(await Deno.readTextFile(`${distDir}/BUILD-INFO.json`)) as { buildId?: string };
+  assert.match(buildId ?? "", /^[0-9a-f]{12}$/, "dist/BUILD-INFO.json names the build's id");
+  const other = buildId === "000000000000" ? "111111111111" : "000000000000";
+  let stamped = 0;
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(path);
+      else if (e.name.endsWith(".js")) {
+        const text = await Deno.readTextFile(path);
+        if (!text.includes(buildId!)) continue;
+        await Deno.writeTextFile(path, text.replaceAll(buildId!, other));
+        stamped++;
+      }
+    }
+  };
+  await walk(`${libDir}/js`);
+  assert.ok(stamped > 0, "the bundle's files carry the build id");
+}
 
 /** Pids of servers (argv has `-socket`) running the bundle under `libDir`; spares (which serve nothing) left out. */
 async function serversOf(libDir: string): Promise<number[]> {
@@ -34,6 +57,7 @@ Deno.test("node grouping: a new build serves new containers from its own server;
   await Deno.mkdir(oldDir, { recursive: true });
   const cp = await runCommand("cp", ["-a", `${distDir}/lib`, `${oldDir}/lib`]);
   assert.equal(cp.code, 0, cp.stderr);
+  await restamp(`${oldDir}/lib`);
   const oldShim = `${oldDir}/${SHIM_BINARY}`;
   await Deno.writeTextFile(oldShim, launcherScript(`${oldDir}/lib`), { mode: 0o755 });
   const newLib = `${distDir}/lib`;

@@ -121,6 +121,32 @@ Deno.test("build: start's entry is one file; what it imports dynamically keeps i
   });
 });
 
+Deno.test("build: the bundle names its build in its files; the same code is the same build, other code another", async () => {
+  await withStub(async (entry, dist) => {
+    const dir = dirname(entry);
+    const buildIdModule = new URL("../../src/shim/build_id.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      join(dir, "start_entry.ts"),
+      `import { buildId, stampedBuildId } from "${buildIdModule}";\n` +
+        "console.log(JSON.stringify({ stamped: stampedBuildId() ?? null, id: await buildId() }));\n",
+    );
+    const build = async (out: string) => {
+      const info = await buildBundle({ entry, dist: out, commands: { start: join(dir, "start_entry.ts") } });
+      const r = await runCommand(join(out, SHIM_BINARY), ["-id", "x", "start"], { cwd: "/" });
+      assert.equal(r.code, 0, r.stderr);
+      return { info, printed: JSON.parse(r.stdout) as { stamped: string | null; id: string } };
+    };
+    const first = await build(dist);
+    assert.match(first.info.buildId ?? "", /^[0-9a-f]{12}$/);
+    assert.deepEqual(first.printed, { stamped: first.info.buildId, id: first.info.buildId }, "start knows its build");
+    const startJs = await Deno.readTextFile(join(dist, "lib/js/start/start.js"));
+    assert.ok(!startJs.includes("@@containerd-shim-deno-build-id@@"), "no placeholder is left");
+    assert.equal((await build(join(dir, "again"))).info.buildId, first.info.buildId, "the same code, the same build");
+    await Deno.writeTextFile(entry, STUB + 'console.log("another version");\n');
+    assert.notEqual((await build(join(dir, "other"))).info.buildId, first.info.buildId, "other code, another build");
+  });
+});
+
 Deno.test("build: the launcher runs with the shim's own run flags (the ones start re-spawns the server with)", () => {
   const flags = launcherFlags();
   assert.deepEqual(flags, shimRunFlags("command"));
