@@ -60,8 +60,14 @@ export interface Reaper {
 /** Retry delay while a Deno child's zombie hides the queue; grows to RETRY_MAX_MS if it stays (busy event loop). */
 const RETRY_MS = 2;
 const RETRY_MAX_MS = 50;
-/** Safety poll (SIGCHLD and the retry timer do the real work): rare, so an idle shim barely wakes, and unref'd. */
-const SAFETY_POLL_MS = 10_000;
+/**
+ * Safety poll: SIGCHLD and the retry timer do the real work (Deno's signal listener coalesces signals but never drops
+ * the last one, and every pass loops until nothing is left), so this only backs up a wake-up lost elsewhere; the Go
+ * shim has no such poll at all. Rare and unref'd: each poll costs the runtime three wake-ups (its timer wheel fires
+ * early twice), and at 10 s an idle per-pod server spent 13–14 ms of CPU a minute, 8–10 ms at 60 s (bench/analysis.md,
+ * session 18).
+ */
+const SAFETY_POLL_MS = 60_000;
 
 /** Decodes a waitpid(2) status word into an exit code or 128 + signal (for callers that wait themselves). */
 export function exitStatus(wstatus: number): number {
