@@ -43,7 +43,7 @@ export function stampedBuildId(stamp: string = STAMP): string | undefined {
 function fileIdentity(
   path: string,
   stat: (path: string) => { dev: number; ino: number; size: number; mtimeMs: number },
-) {
+): string {
   try {
     const s = stat(path);
     return `${path}:${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
