@@ -8,8 +8,9 @@
  * fifo that is full copies what it could not take yet, so a container's streams hold no buffer of their own.
  * (splice(2) would skip even that copy, but it refuses files opened O_APPEND, which `file://` must be, and a fifo sink
  * already runs well above the Go shim's throughput.) Two rules from containerd's bug history:
- * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) or
- *   never came (ENXIO) drops data and keeps draining; a slow but present reader gets back-pressure, not loss;
+ * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) drops
+ *   data and keeps draining; a slow but present reader gets back-pressure, not loss, and so does a late one, for up
+ *   to READER_WAIT_MS, after which a reader that never came (ENXIO) is treated as gone;
  * - everything written before exit reaches the sink before the exit is reported: `drained()` resolves when every
  *   copy loop has seen end-of-stream.
  *
@@ -68,8 +69,10 @@ const EARLY_OUTPUT_MAX = 64 * 1024;
  * goroutine: on a loaded machine that can come after our open, which then fails with ENXIO. Dropping the output and
  * never opening the fifo would leave that goroutine blocked forever waiting for a writer, and containerd waiting on it
  * (a CRI ExecSync of `echo` hung until its timeout this way). So an ENXIO at construction means "not arrived yet": the
- * sink retries for up to READER_WAIT_MS, keeps up to one pipe's worth of output meanwhile (the container is never held
- * up), and once the reader is there writes it, and closes if the stream already ended, so the reader sees EOF.
+ * sink retries for up to READER_WAIT_MS and keeps up to one pipe's worth of output meanwhile; once the reader is there
+ * it writes that, and closes if the stream already ended, so the reader sees EOF. More output than that waits for the
+ * reader (back-pressure, as the Go shim's blocking open gives): `ctr run` of `seq 1 20000` lost ~10 KB in CI when its
+ * reader came late and the overflow was dropped. Only a reader that never comes (the wait runs out) loses output.
  */
 class FifoSink implements Sink {
   readonly chunk = 64 * 1024;
@@ -80,6 +83,8 @@ class FifoSink implements Sink {
   /** While the reader has not arrived: output kept for it (undefined once connected or given up). */
   #early: Uint8Array[] | undefined;
   #earlySize = 0;
+  /** Settles when the wait for the reader ends: true when it arrived (and the kept output went out), false if not. */
+  readonly #arrival = Promise.withResolvers<boolean>();
   constructor(readonly path: string) {
     if (!this.#tryOpen()) {
       this.#early = [];
@@ -97,11 +102,13 @@ class FifoSink implements Sink {
       for (const chunk of early) {
         if (this.#writeNow(chunk, 0) < chunk.length) log.debug("stdio fifo full at connect", { path: this.path });
       }
+      this.#arrival.resolve(true);
       if (this.#closed) this.#release();
       return;
     }
     if (this.#early?.length) this.#drop("no reader");
     this.#early = undefined;
+    this.#arrival.resolve(false);
   }
 
   #tryOpen(): boolean {
@@ -124,12 +131,13 @@ class FifoSink implements Sink {
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#closed) return;
     if (this.#early) {
-      // The reader has not arrived yet: keep a pipe's worth for it, drop beyond that (never hold the container up).
+      // The reader has not arrived yet: keep a pipe's worth for it; beyond that, wait for it.
       if (this.#earlySize + chunk.length <= EARLY_OUTPUT_MAX) {
         this.#early.push(chunk.slice());
         this.#earlySize += chunk.length;
-      } else this.#drop("reader not arrived");
-      return;
+        return;
+      }
+      return this.#writeOnArrival(chunk.slice());
     }
     if (this.#fd < 0 && !this.#tryOpen()) {
       this.#drop("no reader");
@@ -156,6 +164,17 @@ class FifoSink implements Sink {
       off += n;
     }
     return chunk.length;
+  }
+
+  /** Writes `chunk` once the reader has arrived and taken what was kept for it; drops it if the reader never comes. */
+  async #writeOnArrival(chunk: Uint8Array): Promise<void> {
+    if (!await this.#arrival.promise) {
+      this.#drop("reader not arrived");
+      return;
+    }
+    if (this.#fd < 0) return; // closed meanwhile
+    const off = this.#writeNow(chunk, 0);
+    if (off < chunk.length) await this.#writeLater(chunk.subarray(off));
   }
 
   async #writeLater(rest: Uint8Array): Promise<void> {

@@ -84,6 +84,33 @@ function blockingReader(path: string): Promise<string> {
   });
 }
 
+Deno.test("a stdout fifo whose reader comes late loses nothing of more output than a pipe holds", async () => {
+  // containerd's goroutine opened its end after the process had written 108 KB (`seq 1 20000`): what did not fit in
+  // the pipe's worth kept for the reader was dropped, and `ctr run` printed 18,236 of 20,000 lines.
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const path = `${dir}/stdout`;
+    mkfifo(path, 0o600);
+    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+    const [ours, theirs] = containerPipe();
+    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const lines = Array.from({ length: 40_000 }, (_, i) => `${i + 1}\n`).join(""); // 229 KB
+    const written = writeAll(theirs, new TextEncoder().encode(lines)).then(() => libc().close(theirs));
+    await new Promise((r) => setTimeout(r, 150)); // the copy has met the full early buffer by now
+    try {
+      const got = await blockingReader(path);
+      await written;
+      assert.equal(got.length, lines.length, "every byte arrives");
+      assert.equal(got, lines);
+      assert.equal(await io.drained(5000), true);
+    } finally {
+      io.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both get EOF (CRI ExecSync's hang)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "io-test-" });
   try {
