@@ -25,15 +25,21 @@ async function readAll(fd: number, ms: number): Promise<string> {
   }
 }
 
+/** A process's IO with its stdout on a new fifo in `dir` that nobody reads yet, and the container's end of the pipe. */
+async function stdoutOnFifo(dir: string): Promise<{ path: string; io: ProcessIO; theirs: number }> {
+  const path = `${dir}/stdout`;
+  mkfifo(path, 0o600);
+  const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+  const [ours, theirs] = containerPipe();
+  io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+  return { path, io, theirs };
+}
+
 Deno.test("a stdout fifo whose reader arrives after the process ended still gets the output, then EOF", async () => {
   const dir = await Deno.makeTempDir({ prefix: "io-test-" });
   try {
-    const path = `${dir}/stdout`;
-    mkfifo(path, 0o600);
     // No reader yet: containerd opens its end in a goroutine, which on a loaded machine can come later than this.
-    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
-    const [ours, theirs] = containerPipe();
-    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const { path, io, theirs } = await stdoutOnFifo(dir);
     await writeAll(theirs, new TextEncoder().encode("hello\n"));
     libc().close(theirs); // the process exited
     assert.equal(await io.drained(5000), true);
@@ -89,11 +95,7 @@ Deno.test("a stdout fifo whose reader comes late loses nothing of more output th
   // the pipe's worth kept for the reader was dropped, and `ctr run` printed 18,236 of 20,000 lines.
   const dir = await Deno.makeTempDir({ prefix: "io-test-" });
   try {
-    const path = `${dir}/stdout`;
-    mkfifo(path, 0o600);
-    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
-    const [ours, theirs] = containerPipe();
-    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const { path, io, theirs } = await stdoutOnFifo(dir);
     const lines = Array.from({ length: 40_000 }, (_, i) => `${i + 1}\n`).join(""); // 229 KB
     const written = writeAll(theirs, new TextEncoder().encode(lines)).then(() => libc().close(theirs));
     await new Promise((r) => setTimeout(r, 150)); // the copy has met the full early buffer by now
