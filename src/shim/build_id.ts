@@ -31,12 +31,12 @@ export const BUILD_ID_PLACEHOLDER = "@@containerd-shim-deno-build-id@@";
 /** A build id: twelve hex digits. */
 export const BUILD_ID_PATTERN = /^[0-9a-f]{12}$/;
 
-// A literal of its own, not BUILD_ID_PLACEHOLDER: the build rewrites both alike, and the test must tell them apart.
-const STAMP = "@@containerd-shim-deno-build-id@@";
-
-/** The id the build wrote into this file; undefined when it was not rewritten (from source, `deno compile`). */
-export function stampedBuildId(stamp: string = STAMP): string | undefined {
-  return BUILD_ID_PATTERN.test(stamp) ? stamp : undefined;
+/**
+ * The id the build wrote into this file; undefined when it was not rewritten (from source, `deno compile`). In a
+ * bundle the placeholder's literal itself holds the id, hence the test of its shape rather than a comparison.
+ */
+export function stampedBuildId(): string | undefined {
+  return BUILD_ID_PATTERN.test(BUILD_ID_PLACEHOLDER) ? BUILD_ID_PLACEHOLDER : undefined;
 }
 
 /** The fields of a file's identity that change when the file is replaced. */
@@ -73,7 +73,7 @@ export async function buildId(execPath?: string, mainModule?: string): Promise<s
   if (stamped && execPath === undefined && mainModule === undefined) return stamped;
   const { statPath } = await import("../sys/libc.ts");
   const parts = [fileIdentity(execPath ?? Deno.execPath(), statPath)];
-  const main = execPath === undefined ? mainModulePath() : mainModule;
+  const main = mainModule ?? mainModulePath();
   if (main) parts.push(fileIdentity(main, statPath));
   return sha256Hex(parts.join("\n")).slice(0, 12);
 }

@@ -172,9 +172,7 @@ class FifoSink implements Sink {
       this.#drop("reader not arrived");
       return;
     }
-    if (this.#fd < 0) return; // closed meanwhile
-    const off = this.#writeNow(chunk, 0);
-    if (off < chunk.length) await this.#writeLater(chunk.subarray(off));
+    await this.write(chunk); // connected now (or closed meanwhile, which write() knows)
   }
 
   async #writeLater(rest: Uint8Array): Promise<void> {
