@@ -8,9 +8,10 @@
  * fifo that is full copies what it could not take yet, so a container's streams hold no buffer of their own.
  * (splice(2) would skip even that copy, but it refuses files opened O_APPEND, which `file://` must be, and a fifo sink
  * already runs well above the Go shim's throughput.) Two rules from containerd's bug history:
- * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) drops
- *   data and keeps draining; a slow but present reader gets back-pressure, not loss, and so does a late one, for up
- *   to READER_WAIT_MS, after which a reader that never came (ENXIO) is treated as gone;
+ * - the container must never block on stdout because its reader went away: a sink whose reader left (EPIPE) keeps
+ *   up to AWAY_OUTPUT_MAX for the next reader (containerd restarting, a CRI log reader reconnecting, `ctr task
+ *   attach`), drops what is beyond that, and keeps draining; a slow but present reader gets back-pressure, not loss,
+ *   and so does a late one, for up to READER_WAIT_MS, after which a reader that never came (ENXIO) is treated as gone;
  * - everything written before exit reaches the sink before the exit is reported: `drained()` resolves when every
  *   copy loop has seen end-of-stream.
  *
@@ -52,7 +53,11 @@ interface Sink {
    * else a promise for the rest, which the sink copied first.
    */
   write(chunk: Uint8Array): Promise<void> | undefined;
-  close(): void;
+  /**
+   * The stream ended. A fifo sink still holding output for a reader that went away keeps its fd (and keeps trying)
+   * until the output is delivered or `final` (the process's IO is released at Delete).
+   */
+  close(final?: boolean): void;
   /** The most a copy loop reads for one write: a fifo takes 64 KiB at a time, more would only be kept and waited on. */
   readonly chunk: number;
 }
@@ -61,6 +66,14 @@ interface Sink {
 const READER_WAIT_MS = 10_000;
 /** What a fifo sink keeps while its reader has not arrived yet: one pipe's capacity, so the flush always fits. */
 const EARLY_OUTPUT_MAX = 64 * 1024;
+/**
+ * What a fifo sink keeps for the next reader after its reader went away (EPIPE). The Go shim holds a read end of its
+ * own, so the kernel keeps one pipe's worth (64 KiB) for the next reader and then blocks the container until one
+ * comes; we keep this much and never block.
+ */
+const AWAY_OUTPUT_MAX = 256 * 1024;
+/** How often a sink holding output for a departed reader looks for a new one: from the first to the last, doubling. */
+const AWAY_RETRY_MS = [10, 1000] as const;
 
 /**
  * A fifo containerd reads. Opened write-only so a departed reader shows as EPIPE instead of a silent fill-up.
@@ -73,11 +86,19 @@ const EARLY_OUTPUT_MAX = 64 * 1024;
  * it writes that, and closes if the stream already ended, so the reader sees EOF. More output than that waits for the
  * reader (back-pressure, as the Go shim's blocking open gives): `ctr run` of `seq 1 20000` lost ~10 KB in CI when its
  * reader came late and the overflow was dropped. Only a reader that never comes (the wait runs out) loses output.
+ *
+ * A reader that leaves (EPIPE: containerd restarting, the foreground `ctr` killed) may be followed by another on the
+ * same fifo, whose pipe our write fd still holds. Until then the sink keeps up to AWAY_OUTPUT_MAX of output in order
+ * (`#kept`), drops what comes beyond it (one gap, logged), looks for the next reader at growing intervals and at every
+ * new write, and hands it the kept output first. The container never waits for this.
  */
 class FifoSink implements Sink {
   readonly chunk = 64 * 1024;
   #fd = -1;
+  /** The stream ended: no more writes come. */
   #closed = false;
+  /** The fd is closed (the reader sees EOF); nothing more goes out. */
+  #released = false;
   #dropping = false;
   readonly #abort = new AbortController();
   /** While the reader has not arrived: output kept for it (undefined once connected or given up). */
@@ -85,6 +106,13 @@ class FifoSink implements Sink {
   #earlySize = 0;
   /** Settles when the wait for the reader ends: true when it arrived (and the kept output went out), false if not. */
   readonly #arrival = Promise.withResolvers<boolean>();
+  /** Output kept for the next reader after one went away (EPIPE), oldest first; see the class documentation. */
+  #kept: Uint8Array[] = [];
+  #keptSize = 0;
+  /** Bytes dropped since the reader went away because #kept was full (reported once the next reader comes). */
+  #lost = 0;
+  /** The loop looking for the next reader while #kept holds output. */
+  #retrying = false;
   constructor(readonly path: string) {
     if (!this.#tryOpen()) {
       this.#early = [];
@@ -103,7 +131,7 @@ class FifoSink implements Sink {
         if (this.#writeNow(chunk, 0) < chunk.length) log.debug("stdio fifo full at connect", { path: this.path });
       }
       this.#arrival.resolve(true);
-      if (this.#closed) this.#release();
+      if (this.#closed && !this.#kept.length) this.#release();
       return;
     }
     if (this.#early?.length) this.#drop("no reader");
@@ -143,6 +171,14 @@ class FifoSink implements Sink {
       this.#drop("no reader");
       return;
     }
+    if (this.#kept.length) {
+      // A reader went away: what was kept for the next one goes first, then this chunk, in order.
+      const flushed = this.#flushKept();
+      if (flushed !== "done") {
+        this.#keep(chunk, flushed === "full");
+        return flushed === "full" ? this.#flushLater() : undefined;
+      }
+    }
     const off = this.#writeNow(chunk, 0);
     // A full fifo (a slow reader): keep the rest, which the caller's buffer cannot hold, and wait for room.
     return off < chunk.length ? this.#writeLater(chunk.slice(off)) : undefined;
@@ -155,7 +191,7 @@ class FifoSink implements Sink {
       try {
         n = writeFd(this.#fd, off === 0 ? chunk : chunk.subarray(off));
       } catch (err) {
-        if (err instanceof SysError && err.errno === EPIPE) this.#drop("EPIPE");
+        if (err instanceof SysError && err.errno === EPIPE) this.#keep(chunk.subarray(off), false);
         else log.warn("stdio write failed; dropping output", { path: this.path, error: err });
         return chunk.length;
       }
@@ -164,6 +200,82 @@ class FifoSink implements Sink {
       off += n;
     }
     return chunk.length;
+  }
+
+  /**
+   * Keeps (a copy of) `chunk` for the next reader, within AWAY_OUTPUT_MAX unless `always` (a present but full reader:
+   * the caller waits for it, so this is bounded by back-pressure); starts looking for that reader.
+   */
+  #keep(chunk: Uint8Array, always: boolean): void {
+    if (!this.#kept.length && !always) log.debug("stdio reader gone; keeping output for the next", { path: this.path });
+    if (always || this.#keptSize + chunk.length <= AWAY_OUTPUT_MAX) {
+      this.#kept.push(chunk.slice());
+      this.#keptSize += chunk.length;
+    } else {
+      if (!this.#lost) log.warn("stdio reader gone too long; dropping output", { path: this.path });
+      this.#lost += chunk.length;
+    }
+    if (!this.#retrying) this.#retryKept();
+  }
+
+  /**
+   * Writes the kept output, oldest first, as far as the fifo takes it: "done" when all went out, "full" when a reader
+   * is there but its pipe is full, "away" when there is still none (or the fd failed).
+   */
+  #flushKept(): "done" | "full" | "away" {
+    while (this.#kept.length) {
+      const head = this.#kept[0];
+      let n: number;
+      try {
+        n = writeFd(this.#fd, head);
+      } catch (err) {
+        if (!(err instanceof SysError && err.errno === EPIPE)) {
+          log.warn("stdio write failed; dropping output", { path: this.path, error: err });
+          this.#kept = [];
+          this.#keptSize = 0;
+          return "done";
+        }
+        return "away";
+      }
+      if (n < 0) return "full";
+      if (this.#lost) {
+        log.warn("stdio reader back; output was lost meanwhile", { path: this.path, bytes: this.#lost });
+        this.#lost = 0;
+      }
+      this.#keptSize -= n;
+      if (n < head.length) this.#kept[0] = head.subarray(n);
+      else this.#kept.shift();
+    }
+    return "done";
+  }
+
+  /** Back-pressure for a present reader that is full: resolves once the kept output is out (or away again). */
+  async #flushLater(): Promise<void> {
+    while (!this.#released) {
+      try {
+        await poller().wait(this.#fd, "write", this.#abort.signal);
+      } catch {
+        return; // released while waiting
+      }
+      if (this.#flushKept() !== "full") return;
+    }
+  }
+
+  /** Looks for the next reader while output is kept for it (AWAY_RETRY_MS); releases a closed sink once delivered. */
+  async #retryKept(): Promise<void> {
+    this.#retrying = true;
+    try {
+      for (let delay: number = AWAY_RETRY_MS[0]; this.#kept.length && !this.#released;) {
+        await sleep(delay); // unref'd (src/timer.ts): a running container's pipes keep the server alive, not this
+        if (this.#released || !this.#kept.length) break;
+        const flushed = this.#flushKept();
+        if (flushed === "full") await this.#flushLater();
+        else if (flushed === "away") delay = Math.min(delay * 2, AWAY_RETRY_MS[1]);
+      }
+    } finally {
+      this.#retrying = false;
+    }
+    if (this.#closed && !this.#kept.length) this.#release();
   }
 
   /** Writes `chunk` once the reader has arrived and taken what was kept for it; drops it if the reader never comes. */
@@ -177,7 +289,7 @@ class FifoSink implements Sink {
 
   async #writeLater(rest: Uint8Array): Promise<void> {
     let off = 0;
-    while (off < rest.length && !this.#closed) {
+    while (off < rest.length && !this.#released) {
       try {
         await poller().wait(this.#fd, "write", this.#abort.signal);
       } catch {
@@ -187,15 +299,30 @@ class FifoSink implements Sink {
     }
   }
 
-  close(): void {
-    if (this.#closed) return;
+  close(final = false): void {
+    if (this.#released) return;
     this.#closed = true;
-    this.#abort.abort();
-    // Still waiting for the reader: #awaitReader delivers what was kept and closes once it is there.
-    if (!this.#early) this.#release();
+    if (final) {
+      if (this.#kept.length || this.#lost) {
+        log.warn("stdio reader never came back; output dropped", {
+          path: this.path,
+          bytes: this.#keptSize + this.#lost,
+        });
+      }
+      this.#kept = [];
+      this.#keptSize = 0;
+      this.#release();
+      return;
+    }
+    // Still waiting for the first reader: #awaitReader delivers what was kept and closes once it is there; output kept
+    // for the next reader after one left: #retryKept does the same.
+    if (!this.#early && !this.#kept.length) this.#release();
   }
 
   #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#abort.abort();
     if (this.#fd >= 0) closeFd(this.#fd);
     this.#fd = -1;
   }
@@ -523,8 +650,8 @@ export class ProcessIO {
     this.#stdinWake.abort();
     this.#releaseStdin();
     for (const c of this.#closers.splice(0)) c();
-    this.#stdout?.close();
-    if (this.#stderr !== this.#stdout) this.#stderr?.close();
+    this.#stdout?.close(true);
+    if (this.#stderr !== this.#stdout) this.#stderr?.close(true);
     this.#logger?.close();
   }
 }

@@ -167,3 +167,101 @@ Deno.test("a terminal's stdin copy ending at close() writes no ^D into the close
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Reads `fd` (non-blocking) until `want` bytes came, failing after `ms`. */
+async function readBytes(fd: number, want: number, ms: number): Promise<string> {
+  const buf = new Uint8Array(64 * 1024);
+  const timeout = AbortSignal.timeout(ms);
+  let out = "";
+  while (out.length < want) {
+    const n = read(fd, buf);
+    if (n === 0) throw new Error(`EOF after ${out.length} of ${want} bytes`);
+    if (n > 0) out += new TextDecoder().decode(buf.subarray(0, n));
+    else await waitFor(fd, "read", timeout);
+  }
+  return out;
+}
+
+/** A stdout fifo in `dir` with a first reader attached, the process's IO on it, and the container's end. */
+async function stdoutWithReader(dir: string): Promise<{ path: string; io: ProcessIO; theirs: number; first: number }> {
+  const path = `${dir}/stdout`;
+  mkfifo(path, 0o600);
+  const first = openFifo(path, "r");
+  const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
+  const [ours, theirs] = containerPipe();
+  io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+  return { path, io, theirs, first };
+}
+
+const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${from + i}\n`).join("");
+
+Deno.test("a stdout fifo whose reader went away keeps the output for the next reader, and the process never waits", async () => {
+  // containerd restarting (or a CRI log reader reconnecting, or `ctr task attach` after the foreground `ctr` died)
+  // closes the read end and opens it again later. Before, everything written in between was dropped.
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const { path, io, theirs, first } = await stdoutWithReader(dir);
+    try {
+      const before = lines(0, 1000);
+      await writeAll(theirs, new TextEncoder().encode(before));
+      assert.equal(await readBytes(first, before.length, 5000), before);
+      closeFd(first); // the reader goes away
+      const meanwhile = lines(1000, 20_000); // 108 KB: more than a pipe holds, so the sink must keep it
+      // Never blocked: the whole write completes with no reader at all.
+      await writeAll(theirs, new TextEncoder().encode(meanwhile), AbortSignal.timeout(5000));
+      await new Promise((r) => setTimeout(r, 50));
+      const next = blockingReader(path);
+      await new Promise((r) => setTimeout(r, 50));
+      const after = lines(20_000, 21_000);
+      await writeAll(theirs, new TextEncoder().encode(after));
+      libc().close(theirs);
+      assert.equal(await next, meanwhile + after, "the next reader gets everything, in order, then EOF");
+      assert.equal(await io.drained(5000), true);
+    } finally {
+      io.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, then the output goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const { path, io, theirs, first } = await stdoutWithReader(dir);
+    try {
+      closeFd(first);
+      const meanwhile = "y".repeat(1023) + "\n";
+      const total = 1000 * meanwhile.length; // 1 MB: far beyond what is kept
+      for (let i = 0; i < 1000; i++) {
+        await writeAll(theirs, new TextEncoder().encode(meanwhile), AbortSignal.timeout(5000));
+      }
+      await new Promise((r) => setTimeout(r, 100)); // the copy has read it all (the write above did not block)
+      const reader = openFifo(path, "r");
+      try {
+        // Up to 256 KiB is kept, in whole chunks of up to 64 KiB: at least 192 KiB.
+        const kept = await readBytes(reader, 192 * 1024, 5000);
+        const tail = "the end\n";
+        await writeAll(theirs, new TextEncoder().encode(tail));
+        libc().close(theirs);
+        await waitFor(reader, "read", AbortSignal.timeout(5000));
+        const rest = await readAll(reader, 5000);
+        const got = kept + rest;
+        assert.ok(got.endsWith(tail), "what comes after the reader is back arrives");
+        const gotKept = got.slice(0, -tail.length);
+        assert.ok(
+          gotKept.length >= 192 * 1024 && gotKept.length <= 256 * 1024,
+          `${gotKept.length} bytes kept of ${total}`,
+        );
+        assert.ok(/^y*$/.test(gotKept.replaceAll("\n", "")), "the kept output is the oldest, whole");
+        assert.equal(await io.drained(5000), true);
+      } finally {
+        closeFd(reader);
+      }
+    } finally {
+      io.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
