@@ -6,8 +6,8 @@
  *
  * What the child gets, and why:
  * - fds 0/1/2 as asked (`"piped"`: a pipe whose other end is returned, O_NONBLOCK|O_CLOEXEC on our side and blocking
- *   on the child's; `"null"`: /dev/null; `"inherit"`: ours), and nothing else: every fd ≥ 3 is closed in the child
- *   (`posix_spawn_file_actions_addclosefrom_np`), on top of every fd of ours being O_CLOEXEC;
+ *   on the child's; `"null"`: /dev/null; `"inherit"`: ours), `extraFds` as 3, 4, …, and nothing else: every other fd
+ *   is closed in the child (`posix_spawn_file_actions_addclosefrom_np`), on top of every fd of ours being O_CLOEXEC;
  * - an empty signal mask and every signal at its default action: the server keeps SIGUSR1 blocked or ignored (its
  *   inspector guard) and Deno ignores SIGPIPE, and runc would hand either on to the container's processes;
  * - our environment (read from `environ` at each spawn), plus `env` when given;
@@ -60,6 +60,11 @@ export interface SpawnOptions {
    * takes bigger chunks needs fewer wake-ups for a fast writer. Pages are allocated only as data is written.
    */
   pipeCapacity?: number;
+  /**
+   * Fds the child gets as 3, 4, … (dup2'd, so blocking or not as they are; the caller keeps and closes its own), e.g. a
+   * logging driver's input pipes.
+   */
+  extraFds?: number[];
 }
 
 /** How a child ended. */
@@ -198,7 +203,7 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
       env: options.env,
       envDefaults: options.envDefaults,
       cwd: options.cwd,
-      fds,
+      fds: options.extraFds?.length ? [...fds, ...options.extraFds] : fds,
     });
     return track(pid, ours);
   } catch (err) {

@@ -151,7 +151,7 @@ export class Container {
   }
 
   #openIO(paths: StdioPaths): Promise<ProcessIO> {
-    return ProcessIO.open(paths, { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace });
+    return ProcessIO.open(paths, { env: { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace } });
   }
 
   /** The init for "", else the exec with that id. */

@@ -7,7 +7,7 @@
 import type { OciProcess, Runc } from "../runc/mod.ts";
 import { ESRCH, SysError } from "../sys/errno.ts";
 import { kill } from "../sys/process.ts";
-import { errFailedPrecondition, errNotFound, errState } from "./errors.ts";
+import { errFailedPrecondition, errNotFound, errState, wrapError } from "./errors.ts";
 import type { ProcessIO, StdioPaths } from "./io.ts";
 import { Process } from "./process.ts";
 
@@ -29,7 +29,11 @@ export class ExecProcess extends Process {
   }
 
   async runStart(): Promise<void> {
-    this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
+    this.io = this.adoptIO(
+      await this.ctx.openIO(this.stdio).catch((err) => {
+        throw wrapError("failed to create exec process I/O", err); // the Go shim's words since containerd 1.7
+      }),
+    );
     const spec = { ...this.spec, terminal: this.stdio.terminal };
     await this.launch(
       this.io,
@@ -47,7 +51,7 @@ export class ExecProcess extends Process {
 
   async runDelete(): Promise<void> {
     await this.io?.drained(2000);
-    this.io?.close();
+    await this.io?.close(); // a logging driver gets its time to finish (BinaryLogger)
     this.io = undefined;
     // Synchronous, like the server's other metadata calls on hot paths: an async one completes through Deno's
     // blocking pool, which a lingering poller does not see (src/sys/poller.ts).

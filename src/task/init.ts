@@ -50,7 +50,11 @@ export class InitProcess extends Process {
   /** `runc create` with IO in place before the process exists; sets `pid`. Cleans up after itself on failure. */
   async create(): Promise<void> {
     const { runc, id, bundle } = this.ctx;
-    this.io = this.adoptIO(await this.ctx.openIO(this.stdio));
+    this.io = this.adoptIO(
+      await this.ctx.openIO(this.stdio).catch((err) => {
+        throw wrapError("failed to create init process I/O", err);
+      }),
+    );
     if (this.#restore) return; // restored on Start
     await this.launch(this.io, "OCI runtime create failed", (stdio, consoleSocket) =>
       runc.create(id, {
@@ -96,7 +100,7 @@ export class InitProcess extends Process {
       // Gone already (e.g. after a checkpoint with exit): nothing of runc's left to remove.
       if (!isNotExist(err)) failure = wrapError("failed to delete task", err);
     }
-    this.io?.close();
+    await this.io?.close(); // a logging driver gets its time to finish (BinaryLogger)
     try {
       await unmountAll(this.ctx.rootfs);
       // Tells the `delete` command containerd runs next that there is nothing left to unmount (bundle_files.ts).

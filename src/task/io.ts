@@ -19,13 +19,17 @@
  */
 import { log } from "../log.ts";
 import type { Child, Stdio } from "../runc/runc.ts";
-import { ENOENT, ENXIO, EPIPE, SysError } from "../sys/errno.ts";
-import { closeFd, openAppend, paceIo, read, waitFor, write as writeFd, writeAll } from "../sys/fdio.ts";
-import { mkfifo, openFifo } from "../sys/fifo.ts";
+import { ENOENT, ENXIO, EPIPE, errnoMessage, SysError } from "../sys/errno.ts";
+import { O_CLOEXEC } from "../sys/abi.ts";
+import { closeFd, openAppend, paceIo, pipe, read, waitFor, write as writeFd, writeAll } from "../sys/fdio.ts";
+import { setNonblocking } from "../sys/libc.ts";
+import { openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import { spawn, type SpawnOptions } from "../sys/spawn.ts";
 import { scratchBuffer } from "../sys/memory.ts";
 import { after, sleep, type Timer } from "../timer.ts";
+
+const SIGTERM = 15, SIGKILL = 9;
 
 /** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
 export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
@@ -113,8 +117,10 @@ class FifoSink implements Sink {
   #lost = 0;
   /** The loop looking for the next reader while #kept holds output. */
   #retrying = false;
-  constructor(readonly path: string) {
-    if (!this.#tryOpen()) {
+  /** `fd`: a write end opened already (a logging driver's pipe), else the fifo at `path` is opened here. */
+  constructor(readonly path: string, fd = -1) {
+    if (fd >= 0) this.#fd = fd;
+    else if (!this.#tryOpen()) {
       this.#early = [];
       this.#awaitReader();
     }
@@ -377,77 +383,142 @@ class FileSink implements Sink {
   }
 }
 
+/** A parsed stdio URI. For `binary://`: the driver's arguments and extra environment (`env.NAME=value`). */
+export interface StdioUri {
+  scheme: "fifo" | "file" | "binary";
+  path: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
 /** Parses containerd's stdio URI forms: bare path (fifo), `fifo://`, `file://`, `binary://`. */
-export function parseStdioUri(uri: string): { scheme: "fifo" | "file" | "binary"; path: string; args: string[] } {
-  if (!uri.includes("://")) return { scheme: "fifo", path: uri, args: [] };
+export function parseStdioUri(uri: string): StdioUri {
+  if (!uri.includes("://")) return { scheme: "fifo", path: uri, args: [], env: {} };
   const u = new URL(uri);
   const scheme = u.protocol.slice(0, -1);
   const path = decodeURIComponent(u.pathname);
-  if (scheme === "fifo") return { scheme, path, args: [] };
-  if (scheme === "file") return { scheme, path, args: [] };
+  if (scheme === "fifo" || scheme === "file") return { scheme, path, args: [], env: {} };
   if (scheme === "binary") {
-    // binary://path?arg1=v1&arg2 → args "arg1", "v1", "arg2" as containerd's Go shim builds them
+    // As containerd's shims build the driver's command line: each query key once, followed by its first value, even
+    // an empty one (`?id=1&dir` → "id", "1", "dir", ""); keys `env.NAME` set NAME in its environment instead
+    // (containerd 2.1+). Go walks a map, so its order is random; ours is the URI's.
     const args: string[] = [];
+    const env: Record<string, string> = {};
+    const seen = new Set<string>();
     for (const [k, v] of u.searchParams) {
-      args.push(k);
-      if (v !== "") args.push(v);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      if (k.startsWith("env.")) env[k.slice(4)] = v;
+      else args.push(k, v);
     }
-    return { scheme, path, args };
+    return { scheme, path, args, env };
   }
   throw new Error(`unsupported stdio scheme ${JSON.stringify(scheme)} in ${uri}`);
 }
 
-/** A `binary://` logging driver: our output goes to its fd 3 (stdout) and 4 (stderr); it signals ready on fd 5. */
+/** How long a logging driver gets: to signal readiness, to exit after end of input, and after SIGTERM. */
+export interface LoggerTimes {
+  readyMs: number;
+  graceMs: number;
+  termMs: number;
+}
+
+/**
+ * The Go shim waits for readiness without a bound and gives a driver 12 s after SIGTERM (binaryIOProcTermTimeout);
+ * it sends SIGTERM as soon as the input is closed, where we first give the driver a moment to finish by itself.
+ */
+const LOGGER_TIMES: LoggerTimes = { readyMs: 10_000, graceMs: 1_000, termMs: 12_000 };
+
+/**
+ * A `binary://` logging driver, started as containerd's Go shim does: the container's output reaches it through
+ * pipes as fd 3 (stdout) and fd 4 (stderr), it writes a byte to (or closes) fd 5 when it is ready, and it gets
+ * CONTAINER_ID and CONTAINER_NAMESPACE in its environment. At the end the pipes close (end of input), and the driver
+ * gets LOGGER_TIMES.graceMs to exit, then SIGTERM, then SIGKILL after termMs; close() resolves once it is gone.
+ */
 class BinaryLogger {
-  stdout!: FifoSink;
-  stderr!: FifoSink;
-  #child?: Child;
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly path: string,
+    readonly stdout: FifoSink,
+    readonly stderr: FifoSink,
+    readonly child: Child,
+    readonly times: LoggerTimes,
+  ) {}
 
   static async start(
-    path: string,
-    args: string[],
+    uri: StdioUri,
     env: Record<string, string>,
     spawnFn: SpawnFn,
+    times: LoggerTimes,
   ): Promise<BinaryLogger> {
-    const dir = await Deno.makeTempDir({ prefix: "deno-shim-log-" });
-    const logger = new BinaryLogger(dir);
-    const out = `${dir}/stdout`, err = `${dir}/stderr`, ready = `${dir}/ready`;
-    for (const f of [out, err, ready]) mkfifo(f, 0o600);
-    // Our own read-write ends keep the driver's opens from blocking until it is up; the ready fifo is read by us.
-    const holdOut = openFifo(out, "rw"), holdErr = openFifo(err, "rw"), readyFd = openFifo(ready, "r");
+    const opened: number[] = [];
+    const pipeFds = () => {
+      const fds = pipe(O_CLOEXEC); // both ends blocking: the driver's stay so, ours become non-blocking
+      opened.push(...fds);
+      return fds;
+    };
+    let child: Child | undefined;
     try {
-      logger.#child = spawnFn("/bin/sh", {
-        args: ["-c", 'exec 3<"$1" 4<"$2" 5>"$3"; shift 3; exec "$@"', "sh", out, err, ready, path, ...args],
-        env,
-        stdin: "null",
-        stdout: "null",
-        stderr: "inherit",
-      });
-      const timeout = AbortSignal.timeout(10_000);
-      await poller().wait(readyFd, "read", timeout).catch(() => {
-        throw new Error(`logging binary ${path} did not signal readiness within 10s`);
-      });
-      logger.stdout = new FifoSink(out);
-      logger.stderr = new FifoSink(err);
-      return logger;
+      const [outR, outW] = pipeFds(), [errR, errW] = pipeFds(), [readyR, readyW] = pipeFds();
+      for (const fd of [outW, errW, readyR]) setNonblocking(fd);
+      try {
+        child = spawnFn(uri.path, {
+          args: uri.args,
+          env: { ...uri.env, ...env },
+          stdin: "null",
+          stdout: "null",
+          stderr: "inherit",
+          extraFds: [outR, errR, readyW],
+        });
+      } catch (err) {
+        // The Go shim's words: "failed to start binary process: fork/exec /x: no such file or directory".
+        const why = err instanceof SysError ? errnoMessage(err.errno).toLowerCase() : String(err);
+        throw new Error(`failed to start binary process: fork/exec ${uri.path}: ${why}`);
+      }
+      for (const fd of [outR, errR, readyW]) closeFd(fd);
+      opened.splice(0, opened.length, outW, errW, readyR);
+      // Ready: a byte, or end of file (the driver closed fd 5, or exited).
+      const ready = await waitFor(readyR, "read", AbortSignal.timeout(times.readyMs)).then(() => true, () => false);
+      if (!ready) throw new Error(`logging binary ${uri.path} did not signal readiness within ${times.readyMs} ms`);
+      closeFd(readyR);
+      opened.length = 0;
+      const sinks = [new FifoSink(`${uri.path} (fd 3)`, outW), new FifoSink(`${uri.path} (fd 4)`, errW)] as const;
+      return new BinaryLogger(uri.path, ...sinks, child, times);
     } catch (e) {
-      logger.close();
+      for (const fd of opened) closeFd(fd);
+      if (child) {
+        child.kill(SIGKILL);
+        await child.status.catch(() => {});
+      }
       throw e;
-    } finally {
-      closeFd(holdOut);
-      closeFd(holdErr);
-      closeFd(readyFd);
     }
   }
 
-  close(): void {
-    this.stdout?.close();
-    this.stderr?.close();
-    // The driver sees EOF on fds 3 and 4 and exits by itself; its exit is reaped like any child of ours.
-    this.#child?.status.catch(() => {});
-    Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  /** Ends the driver's input and waits until it exited (see the class documentation). */
+  async close(): Promise<void> {
+    this.stdout.close(true);
+    this.stderr.close(true);
+    const exited = (ms: number) => {
+      let timer: Timer | undefined;
+      const late = new Promise<boolean>((r) => timer = after(ms, () => r(false)));
+      return Promise.race([this.child.status.then(() => true, () => true), late]).finally(() => timer?.cancel());
+    };
+    if (await exited(this.times.graceMs)) return;
+    this.child.kill(SIGTERM);
+    if (await exited(this.times.termMs)) return;
+    log.warn("logging binary did not exit after SIGTERM; killing it", { path: this.path, pid: this.child.pid });
+    this.child.kill(SIGKILL);
+    await this.child.status.catch(() => {});
   }
+}
+
+/** What ProcessIO.open needs besides the paths. */
+export interface IOOptions {
+  /** For binary loggers (CONTAINER_ID, CONTAINER_NAMESPACE). */
+  env?: Record<string, string>;
+  /** Spawns logging drivers (injectable for tests). */
+  spawn?: SpawnFn;
+  /** A logging driver's time limits (shorter in tests). */
+  loggerTimes?: LoggerTimes;
 }
 
 /** The stdio of one process, from setup before runc runs to close at Delete. */
@@ -466,23 +537,25 @@ export class ProcessIO {
   #closers: (() => void)[] = [];
   #consoleFd = -1;
   #closed = false;
+  #loggerExit?: Promise<void>;
 
   private constructor(paths: StdioPaths) {
     this.paths = paths;
   }
 
-  /** Opens the destinations named in `paths`. `env` is for binary loggers (CONTAINER_ID, CONTAINER_NAMESPACE). */
-  static async open(
-    paths: StdioPaths,
-    env: Record<string, string>,
-    spawnFn: SpawnFn = spawn,
-  ): Promise<ProcessIO> {
+  /** Opens the destinations named in `paths`. */
+  static async open(paths: StdioPaths, options: IOOptions = {}): Promise<ProcessIO> {
     const io = new ProcessIO(paths);
     try {
       const out = paths.stdout ? parseStdioUri(paths.stdout) : undefined;
       const err = paths.stderr ? parseStdioUri(paths.stderr) : undefined;
       if (out?.scheme === "binary") {
-        io.#logger = await BinaryLogger.start(out.path, out.args, env, spawnFn);
+        io.#logger = await BinaryLogger.start(
+          out,
+          options.env ?? {},
+          options.spawn ?? spawn,
+          options.loggerTimes ?? LOGGER_TIMES,
+        );
         io.#stdout = io.#logger.stdout;
         io.#stderr = io.#logger.stderr;
       } else if (out?.scheme === "file") {
@@ -501,7 +574,7 @@ export class ProcessIO {
       }
       return io;
     } catch (e) {
-      io.close();
+      await io.close();
       throw e;
     }
   }
@@ -642,9 +715,9 @@ export class ProcessIO {
     }
   }
 
-  /** Releases every fd, loop and driver of this process. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
+  /** Releases every fd, loop and driver of this process; resolves once a logging driver exited. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed) return this.#loggerExit ?? Promise.resolve();
     this.#closed = true;
     this.#stdinAbort.abort();
     this.#stdinWake.abort();
@@ -652,6 +725,7 @@ export class ProcessIO {
     for (const c of this.#closers.splice(0)) c();
     this.#stdout?.close(true);
     if (this.#stderr !== this.#stdout) this.#stderr?.close(true);
-    this.#logger?.close();
+    this.#loggerExit = this.#logger?.close();
+    return this.#loggerExit ?? Promise.resolve();
   }
 }

@@ -3,7 +3,7 @@ import { O_CLOEXEC, O_NONBLOCK } from "../sys/abi.ts";
 import { closeFd, read, waitFor, writeAll } from "../sys/fdio.ts";
 import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { check, libc } from "../sys/libc.ts";
-import { ProcessIO } from "./io.ts";
+import { parseStdioUri, ProcessIO } from "./io.ts";
 
 /** A pipe as [read, write], standing in for a container's stdout (both ends non-blocking: the test writes too). */
 function containerPipe(): [number, number] {
@@ -261,6 +261,119 @@ Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, 
     } finally {
       io.close();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseStdioUri: binary:// arguments as containerd builds them, env.NAME into the environment", () => {
+  const u = parseStdioUri("binary:///usr/local/bin/logger?id=1&dir&id=2&env.LOG_LEVEL=debug&q=a%20b");
+  assert.equal(u.scheme, "binary");
+  assert.equal(u.path, "/usr/local/bin/logger");
+  assert.deepEqual(u.args, ["id", "1", "dir", "", "q", "a b"], "each key once with its first value, even empty");
+  assert.deepEqual(u.env, { LOG_LEVEL: "debug" });
+  assert.deepEqual(parseStdioUri("/run/x/stdout"), { scheme: "fifo", path: "/run/x/stdout", args: [], env: {} });
+  assert.equal(parseStdioUri("file:///var/log/a%20b.log").path, "/var/log/a b.log");
+});
+
+/** Writes an executable shell script `name` into `dir` and returns its path. */
+async function script(dir: string, name: string, body: string): Promise<string> {
+  const path = `${dir}/${name}`;
+  await Deno.writeTextFile(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return path;
+}
+
+/** A process's IO on `binary://<driver>` and the container's ends of its stdout and stderr pipes. */
+async function onDriver(driver: string, times = { readyMs: 5000, graceMs: 1000, termMs: 12_000 }) {
+  const uri = `binary://${driver}?a=1&b`;
+  const io = await ProcessIO.open({ stdin: "", stdout: uri, stderr: uri, terminal: false }, {
+    env: { CONTAINER_ID: "c1", CONTAINER_NAMESPACE: "ns1" },
+    loggerTimes: times,
+  });
+  const [out, outW] = containerPipe();
+  const [err, errW] = containerPipe();
+  io.attachPipes({ stdin: -1, stdout: out, stderr: err }, { stdin: "null", stdout: "piped", stderr: "piped" });
+  return { io, outW, errW };
+}
+
+const alive = (pid: number) => {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+Deno.test("binary://: the driver gets fds 3 and 4, its arguments and environment; close waits until it exited", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const driver = await script(
+      dir,
+      "logger",
+      `echo "$CONTAINER_NAMESPACE/$CONTAINER_ID $*" > "${dir}/args"
+cat <&3 > "${dir}/out" & cat <&4 > "${dir}/err" &
+printf x >&5; exec 5>&-
+wait; sleep 0.2; echo done > "${dir}/done"`,
+    );
+    const { io, outW, errW } = await onDriver(driver);
+    const lines = Array.from({ length: 20_000 }, (_, i) => `${i}\n`).join("");
+    await writeAll(outW, new TextEncoder().encode(lines));
+    await writeAll(errW, new TextEncoder().encode("oops\n"));
+    libc().close(outW);
+    libc().close(errW);
+    assert.equal(await io.drained(5000), true);
+    await io.close();
+    // close() returned only after the driver finished its own work (the file written after its input ended).
+    assert.equal(await Deno.readTextFile(`${dir}/done`), "done\n");
+    assert.equal(await Deno.readTextFile(`${dir}/args`), "ns1/c1 a 1 b \n");
+    assert.equal(await Deno.readTextFile(`${dir}/out`), lines);
+    assert.equal(await Deno.readTextFile(`${dir}/err`), "oops\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("binary://: a driver that ignores the end of its input gets SIGTERM, and SIGKILL if it ignores that", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const times = { readyMs: 5000, graceMs: 100, termMs: 300 };
+    const onTerm = await script(dir, "on-term", `echo $$ > "${dir}/pid1"; exec 5>&-; exec sleep 60`);
+    const ignoresTerm = await script(
+      dir,
+      "ignores-term",
+      `trap '' TERM; echo $$ > "${dir}/pid2"; exec 5>&-; exec sleep 60`,
+    );
+    for (const [driver, pidFile] of [[onTerm, "pid1"], [ignoresTerm, "pid2"]]) {
+      const { io, outW, errW } = await onDriver(driver, times);
+      libc().close(outW);
+      libc().close(errW);
+      const pid = Number(await Deno.readTextFile(`${dir}/${pidFile}`));
+      const t0 = performance.now();
+      await io.close();
+      assert.ok(performance.now() - t0 < 5000);
+      assert.equal(alive(pid), false, `${driver} is gone when close() resolves`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("binary://: a driver that cannot run or never gets ready fails the open, and nothing is left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const fdsBefore = [...Deno.readDirSync("/proc/self/fd")].length;
+    await assert.rejects(
+      onDriver("/nosuch/logger"),
+      { message: "failed to start binary process: fork/exec /nosuch/logger: no such file or directory" },
+    );
+    const never = await script(dir, "never-ready", `echo $$ > "${dir}/pid"; exec sleep 60`);
+    await assert.rejects(
+      onDriver(never, { readyMs: 300, graceMs: 100, termMs: 300 }),
+      /did not signal readiness within 300 ms/,
+    );
+    assert.equal(alive(Number(await Deno.readTextFile(`${dir}/pid`))), false, "the never-ready driver was killed");
+    assert.equal([...Deno.readDirSync("/proc/self/fd")].length, fdsBefore, "no fd left open");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

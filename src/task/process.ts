@@ -132,7 +132,7 @@ export abstract class Process implements StateHost {
       } else io.attachPipes(child, stdio);
       this.pid = await readPid(this.pidFile);
     } catch (err) {
-      io.close();
+      await io.close();
       throw err;
     } finally {
       console?.close();

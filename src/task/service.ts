@@ -407,7 +407,8 @@ export class TaskService {
         }));
       }
     } else {
-      for (const e of c.execs.values()) e.io?.close();
+      // Not awaited: a logging driver of an exec that is still there ends in the background (its close never throws).
+      for (const e of c.execs.values()) void e.io?.close();
       c.release();
       this.containers.delete(containerKey(c.namespace, c.id));
       for (const proc of c.all()) if (this.#byPid.get(proc.pid)?.process === proc) this.#byPid.delete(proc.pid);

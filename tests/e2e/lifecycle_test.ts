@@ -121,6 +121,63 @@ Deno.test("--log-uri file://, --null-io and the runtime as an absolute path", as
   assert.equal(abs.stdout, "abs-ok\n");
 });
 
+const GO_RUNTIME = "io.containerd.runc.v2";
+
+/**
+ * A `binary://` logging driver for both shims: it records its arguments and environment, copies fds 3 and 4 to files,
+ * and marks when it finished. It ignores SIGTERM (the Go shim sends one as soon as the input ends) so that it always
+ * finishes its copies, and a shim must then wait for it.
+ */
+async function loggingDriver(dir: string): Promise<string> {
+  const path = `${dir}/driver.sh`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh
+trap '' TERM
+out="$2"
+echo "$CONTAINER_NAMESPACE $CONTAINER_ID $*" > "$out/args"
+cat <&3 > "$out/stdout" &
+cat <&4 > "$out/stderr" &
+printf x >&5; exec 5>&-
+wait
+echo done > "$out/done"
+`,
+    { mode: 0o755 },
+  );
+  return path;
+}
+
+Deno.test("--log-uri binary://: the driver gets the output, its arguments and environment, as with the Go shim", async () => {
+  const lab = await labWith(NS);
+  const dir = `${lab.dir}/logs/e2e-binary-${Date.now()}`;
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    const driver = await loggingDriver(dir);
+    const lines = 20_000;
+    for (const [runtime, id] of [[RUNTIME, "binlog-deno"], [GO_RUNTIME, "binlog-go"]]) {
+      const out = `${dir}/${id}`;
+      await Deno.mkdir(out);
+      const r = await lab.ctr(
+        ["run", "--rm", "--runtime", runtime, "--log-uri", `binary://${driver}?dir=${out}`, lab.image, id, "sh", "-c"]
+          .concat(`seq 1 ${lines}; echo to-stderr >&2; exit 3`),
+        { namespace: NS, timeoutMs: 60_000 },
+      );
+      assert.equal(r.code, 3, `${runtime}: ${r.stderr}`);
+      // `ctr run --rm` returns after the task's Delete, which waits for the driver.
+      assert.equal(
+        await Deno.readTextFile(`${out}/done`),
+        "done\n",
+        `${runtime}: Delete returned before the driver ended`,
+      );
+      assert.equal(await Deno.readTextFile(`${out}/args`), `${NS} ${id} dir ${out}\n`, runtime);
+      assert.equal((await Deno.readTextFile(`${out}/stdout`)).split("\n").length, lines + 1, runtime);
+      assert.equal(await Deno.readTextFile(`${out}/stderr`), "to-stderr\n", runtime);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test(`${CONCURRENT} containers started concurrently, then removed: nothing is left behind`, async () => {
   const lab = await labWith(NS);
   const cpid = await containerdPid(lab);
