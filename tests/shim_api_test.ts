@@ -1,6 +1,6 @@
 /**
  * Task API features that ctr 1.6 cannot reach, driven through the harness: Update, the shim cgroup and OOM score
- * of the server, and memory/fd stability over a few hundred execs (the long soak is `deno task soak`).
+ * of the server, Options.io_uid/io_gid, and memory/fd stability over a few hundred execs (the long soak is `deno task soak`).
  */
 import { listBundle } from "../src/shim/delete.ts";
 import { ROOTFS_UNMOUNTED_FILE } from "../src/task/bundle_files.ts";
@@ -26,18 +26,25 @@ interface Harness {
   cleanup(): Promise<void>;
 }
 
-/** Starts a server for one running container `id` (sleep) and connects to it. */
-async function harness(id: string, stdin?: Uint8Array): Promise<Harness> {
+/**
+ * Starts a server for one running container `id` (sleep, or `setup.args`) and connects to it; `setup.create` adds
+ * fields to the Create request (stdio, options).
+ */
+async function harness(
+  id: string,
+  stdin?: Uint8Array,
+  setup: { args?: string[]; create?: Record<string, unknown> } = {},
+): Promise<Harness> {
   const dir = await Deno.makeTempDir({ prefix: "shim-api-" });
   const ns = `api${Date.now() % 100000}`;
   const events = FakeEvents.start(dir);
   await busyboxRootfs(dir);
-  const bundle = await makeBundle(dir, id, ["sleep", "100000"]);
+  const bundle = await makeBundle(dir, id, setup.args ?? ["sleep", "100000"]);
   const opts = { bundle, id, namespace: ns, address: `${dir}/containerd.sock`, ttrpcAddress: events.path, stdin };
   const started = await runShim("start", opts);
   assert.equal(started.code, 0, started.stderr);
   const client = await TaskClient.connect(new TextDecoder().decode(started.stdout), ns);
-  await client.call("Create", { id, bundle });
+  await client.call("Create", { id, bundle, ...setup.create });
   await client.call("Start", { id });
   const serverPid = (await client.call("Connect", { id })).shimPid;
   return {
@@ -93,6 +100,26 @@ Deno.test("the server moves into Options.shim_cgroup and sits at containerd's oo
   } finally {
     await h.cleanup();
     for (const d of dirs) await Deno.remove(d).catch(() => {});
+  }
+});
+
+Deno.test("Options.io_uid/io_gid own the container's stdio pipes, as with the Go shim", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shim-api-out-" });
+  const out = `${dir}/stdout`;
+  const options = encodeAny("containerd.runc.v1.Options", { ioUid: 1000, ioGid: 1001 });
+  // runc gives the uid to the container's user (root here: fixStdioPermissions) and keeps the gid: 0:0 without
+  // io_gid, 0:1001 with it, for a process that is not root in the host's view (a user namespace) to reopen.
+  const h = await harness("iouid", undefined, {
+    args: ["/bin/busybox", "stat", "-L", "-c", "%u:%g", "/proc/self/fd/1"],
+    create: { stdout: `file://${out}`, options },
+  });
+  try {
+    assert.equal((await h.client.call("Wait", { id: "iouid" })).exitStatus, 0);
+    await h.client.call("Delete", { id: "iouid" });
+    assert.equal(await Deno.readTextFile(out), "0:1001\n");
+  } finally {
+    await h.cleanup();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

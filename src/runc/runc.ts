@@ -52,6 +52,8 @@ export interface Stdio {
   stderr: StdioMode;
   /** Capacity of the stdout/stderr pipes (see src/sys/spawn.ts); the kernel's default when absent. */
   pipeCapacity?: number;
+  /** Owner of the container's ends of the pipes (Options.io_uid/io_gid; see src/sys/spawn.ts). */
+  pipeOwner?: { uid: number; gid: number };
 }
 
 /** How a `Runc` runs runc: the global flags of every call. */

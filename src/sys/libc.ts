@@ -70,6 +70,7 @@ const symbols = {
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   dup2: { parameters: ["i32", "i32"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
   waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
@@ -275,6 +276,7 @@ const SYSCALLS: Partial<Record<LibcSymbol, { nr: readonly [number, number]; pref
   write: { nr: [1, 64] },
   close: { nr: [3, 57] },
   pipe2: { nr: [293, 59] },
+  fchown: { nr: [93, 55] },
   fcntl: { nr: [72, 25] },
   waitid: { nr: [247, 95], suffix: [0n] }, // no rusage
   pidfd_open: { nr: [434, 434] },

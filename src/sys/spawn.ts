@@ -65,6 +65,11 @@ export interface SpawnOptions {
    * logging driver's input pipes.
    */
   extraFds?: number[];
+  /**
+   * Owner given to the child's ends of its pipes (fchown), so a process that runs as another user can reopen them
+   * through /proc/self/fd (Options.io_uid/io_gid, for rootless and user-namespaced containers, as the Go shim does).
+   */
+  pipeOwner?: { uid: number; gid: number };
 }
 
 /** How a child ended. */
@@ -193,6 +198,9 @@ export function spawn(cmd: string, options: SpawnOptions = {}): Child {
         theirs.push(child);
         ours[target] = parent;
         setNonblocking(parent);
+        if (options.pipeOwner) {
+          check(C.fchown(child, options.pipeOwner.uid, options.pipeOwner.gid), "fchown", `pipe of fd ${target}`);
+        }
         // Refused beyond /proc/sys/fs/pipe-max-size or a user's pipe quota: the default capacity then does.
         if (target > 0 && options.pipeCapacity) C.fcntl(parent, F_SETPIPE_SZ, BigInt(options.pipeCapacity));
         fds[target] = child;

@@ -156,3 +156,15 @@ Deno.test("spawn: pipeCapacity sizes the output pipes, not stdin's", async () =>
   await child.status;
   for (const fd of [child.stdin, child.stdout, child.stderr]) closeFd(fd);
 });
+
+Deno.test("spawn: pipeOwner gives the child's ends of its pipes to that uid and gid", async () => {
+  const child = spawn("stat", {
+    args: ["-L", "-c", "%u:%g", "/proc/self/fd/1"],
+    stdout: "piped",
+    stderr: "null",
+    pipeOwner: { uid: 1000, gid: 1001 },
+  });
+  const out = await text(child.stdout);
+  assert.equal((await child.status).code, 0);
+  assert.equal(out, "1000:1001\n");
+});

@@ -151,7 +151,11 @@ export class Container {
   }
 
   #openIO(paths: StdioPaths): Promise<ProcessIO> {
-    return ProcessIO.open(paths, { env: { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace } });
+    const { ioUid: uid, ioGid: gid } = this.options;
+    return ProcessIO.open(paths, {
+      env: { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace },
+      pipeOwner: uid || gid ? { uid, gid } : undefined,
+    });
   }
 
   /** The init for "", else the exec with that id. */

@@ -519,6 +519,8 @@ export interface IOOptions {
   spawn?: SpawnFn;
   /** A logging driver's time limits (shorter in tests). */
   loggerTimes?: LoggerTimes;
+  /** Owner of the container's ends of its stdio pipes (Options.io_uid/io_gid). */
+  pipeOwner?: { uid: number; gid: number };
 }
 
 /** The stdio of one process, from setup before runc runs to close at Delete. */
@@ -538,6 +540,7 @@ export class ProcessIO {
   #consoleFd = -1;
   #closed = false;
   #loggerExit?: Promise<void>;
+  #pipeOwner?: { uid: number; gid: number };
 
   private constructor(paths: StdioPaths) {
     this.paths = paths;
@@ -546,6 +549,7 @@ export class ProcessIO {
   /** Opens the destinations named in `paths`. */
   static async open(paths: StdioPaths, options: IOOptions = {}): Promise<ProcessIO> {
     const io = new ProcessIO(paths);
+    io.#pipeOwner = options.pipeOwner;
     try {
       const out = paths.stdout ? parseStdioUri(paths.stdout) : undefined;
       const err = paths.stderr ? parseStdioUri(paths.stderr) : undefined;
@@ -586,6 +590,7 @@ export class ProcessIO {
       stdout: this.#stdout ? "piped" : "null",
       stderr: this.#stderr ? "piped" : "null",
       pipeCapacity: CHUNK,
+      pipeOwner: this.#pipeOwner,
     };
   }
 
