@@ -17,6 +17,11 @@
  */
 import { basename } from "node:path";
 import { findProcesses, parentPid, readCmdline, runCommand, terminate } from "../tests/lab/proc.ts";
+import { SPARE_PROCESS_NAME } from "../src/shim/spare.ts";
+import { DEFAULT_SPARE_SECONDS } from "../src/shim/config.ts";
+
+/** How long a run's spare servers may take to exit by themselves (their wait, and a margin). */
+export const SPARE_EXIT_MS = (DEFAULT_SPARE_SECONDS + 2) * 1000;
 
 export const RUNC_ROOT = "/run/containerd/runc";
 export const SOCKET_DIR = "/run/containerd/s";
@@ -196,6 +201,25 @@ export class SocketWatch {
 }
 
 /** Everything of the run that is still there; `ownedSockets`: sockets our servers were seen with during the run. */
+/**
+ * Waits (up to `maxMs`) until no server of this run is still waiting as a spare (src/shim/spare.ts: `comm` is
+ * `shim-spare` for up to `spareSeconds` after its last container went): such a server exits by itself, and counting
+ * it as left behind only says that the run ended within that window (a run of a few harness files did, reporting 3–6
+ * leftovers). Returns how many were still there at the end.
+ */
+export async function waitForSpares(before: Snapshot, scope: Scope, maxMs: number): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    let spares = 0;
+    for (const p of await findProcesses(() => true)) {
+      const comm = await Deno.readTextFile(`/proc/${p.pid}/comm`).catch(() => "");
+      if (comm.trim() === SPARE_PROCESS_NAME && await ownedProcess(p.pid, p.argv, scope, before.since)) spares++;
+    }
+    if (spares === 0 || Date.now() >= deadline) return spares;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export async function findLeftovers(
   before: Snapshot,
   scope: Scope,

@@ -48,6 +48,8 @@ import {
   type Snapshot,
   snapshot,
   SocketWatch,
+  SPARE_EXIT_MS,
+  waitForSpares,
 } from "./leftovers.ts";
 
 /** Counts from deno test's summary line, e.g. `ok | 57 passed (3 steps) | 0 failed (10s)`. */
@@ -459,6 +461,8 @@ async function main(): Promise<number> {
   }
 
   header("leftovers of the tests");
+  const spares = await waitForSpares(before, scope, SPARE_EXIT_MS);
+  if (spares) console.log(`(${spares} spare servers still waiting after ${SPARE_EXIT_MS / 1000} s)`);
   sockets.stop();
   await sockets.scan();
   const left = await findLeftovers(before, scope, sockets.owned);
