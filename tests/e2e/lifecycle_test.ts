@@ -178,6 +178,55 @@ Deno.test("--log-uri binary://: the driver gets the output, its arguments and en
   }
 });
 
+/** Reads `child`'s stdout until `enough(text)` holds, failing after `ms`; returns what it read. */
+async function readUntil(child: Deno.ChildProcess, enough: (text: string) => boolean, ms: number): Promise<string> {
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + ms;
+  let text = "";
+  try {
+    while (!enough(text)) {
+      if (Date.now() > deadline) throw new Error(`timed out reading; got ${JSON.stringify(text.slice(-200))}`);
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    return text;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** The complete lines of `text` as numbers. */
+const numbers = (text: string) => text.split("\n").slice(0, -1).map(Number);
+
+Deno.test("ctr task attach after the foreground ctr died gets what was written meanwhile, as with the Go shim", async () => {
+  const lab = await labWith(NS);
+  const count = 400;
+  const script = `i=0; while [ $i -lt ${count} ]; do echo $i; i=$((i+1)); usleep 10000; done`;
+  for (const [runtime, id] of [[RUNTIME, "attach-deno"], [GO_RUNTIME, "attach-go"]]) {
+    try {
+      const first = lab.spawnCtr(["run", "--runtime", runtime, lab.image, id, "sh", "-c", script], { namespace: NS });
+      const seen = numbers(await readUntil(first, (t) => numbers(t).length >= 30, 30_000));
+      first.kill("SIGKILL"); // the reader goes away while the container keeps writing
+      await first.status;
+      await first.stdout.cancel().catch(() => {});
+      await first.stderr.cancel().catch(() => {});
+      await new Promise((r) => setTimeout(r, 500));
+      const attach = await lab.ctr(["task", "attach", id], { namespace: NS, timeoutMs: 60_000 });
+      assert.equal(attach.code, 0, `${runtime}: ${attach.stderr}`);
+      const later = numbers(attach.stdout);
+      const last = seen[seen.length - 1];
+      // At most what the killed ctr had read but not yet printed is missing.
+      assert.ok(later[0] <= last + 2, `${runtime}: the first reader saw up to ${last}, the next starts at ${later[0]}`);
+      assert.deepEqual(later, Array.from({ length: count - later[0] }, (_, i) => later[0] + i), runtime);
+    } finally {
+      await lab.ctr(["task", "delete", "-f", id], { namespace: NS });
+      await lab.ctr(["container", "rm", id], { namespace: NS });
+    }
+  }
+});
+
 Deno.test(`${CONCURRENT} containers started concurrently, then removed: nothing is left behind`, async () => {
   const lab = await labWith(NS);
   const cpid = await containerdPid(lab);
