@@ -130,6 +130,7 @@ class FifoSink implements Sink {
     const deadline = Date.now() + READER_WAIT_MS;
     for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 50)) {
       await sleep(delay); // unref'd, as before; not a Deno timer (src/timer.ts)
+      if (this.#released) break; // the IO was released at Delete: no reader is owed anything now
       if (!this.#tryOpen()) continue;
       const early = this.#early ?? [];
       this.#early = undefined;
@@ -326,7 +327,6 @@ class FifoSink implements Sink {
   }
 
   #release(): void {
-    if (this.#released) return;
     this.#released = true;
     this.#abort.abort();
     if (this.#fd >= 0) closeFd(this.#fd);

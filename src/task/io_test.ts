@@ -378,3 +378,26 @@ Deno.test("binary://: a driver that cannot run or never gets ready fails the ope
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a fifo sink released at Delete while its first reader had not come opens nothing when one comes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const before = fds();
+    const { path, io, theirs } = await stdoutOnFifo(dir);
+    await writeAll(theirs, new TextEncoder().encode("never read\n"));
+    await new Promise((r) => setTimeout(r, 20));
+    await io.close(); // Delete, with the reader still missing
+    libc().close(theirs);
+    const reader = openFifo(path, "r"); // a reader now: the sink must not take this as its cue to open the fifo
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(fds(), before + 1, "only the reader's fd is open");
+      assert.equal(read(reader, new Uint8Array(64)), 0, "no writer, nothing written");
+    } finally {
+      closeFd(reader);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
