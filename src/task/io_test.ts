@@ -5,6 +5,16 @@ import { mkfifo, openFifo } from "../sys/fifo.ts";
 import { check, libc } from "../sys/libc.ts";
 import { parseStdioUri, ProcessIO } from "./io.ts";
 
+/** Runs `fn` with a new temporary directory, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A pipe as [read, write], standing in for a container's stdout (both ends non-blocking: the test writes too). */
 function containerPipe(): [number, number] {
   const fds = new Int32Array(2);
@@ -35,9 +45,8 @@ async function stdoutOnFifo(dir: string): Promise<{ path: string; io: ProcessIO;
   return { path, io, theirs };
 }
 
-Deno.test("a stdout fifo whose reader arrives after the process ended still gets the output, then EOF", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a stdout fifo whose reader arrives after the process ended still gets the output, then EOF", () =>
+  inTempDir(async (dir) => {
     // No reader yet: containerd opens its end in a goroutine, which on a loaded machine can come later than this.
     const { path, io, theirs } = await stdoutOnFifo(dir);
     await writeAll(theirs, new TextEncoder().encode("hello\n"));
@@ -53,14 +62,10 @@ Deno.test("a stdout fifo whose reader arrives after the process ended still gets
       closeFd(reader);
       io.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a stdout fifo whose reader is there copies everything and closes at the end of the stream", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a stdout fifo whose reader is there copies everything and closes at the end of the stream", () =>
+  inTempDir(async (dir) => {
     const path = `${dir}/stdout`;
     mkfifo(path, 0o600);
     const reader = openFifo(path, "r");
@@ -75,10 +80,7 @@ Deno.test("a stdout fifo whose reader is there copies everything and closes at t
     assert.equal(await io.drained(5000), true);
     closeFd(reader);
     io.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 /** A reader that opens `path` the way containerd's goroutine does (a blocking open), then reads to EOF. */
 function blockingReader(path: string): Promise<string> {
@@ -90,11 +92,10 @@ function blockingReader(path: string): Promise<string> {
   });
 }
 
-Deno.test("a stdout fifo whose reader comes late loses nothing of more output than a pipe holds", async () => {
-  // containerd's goroutine opened its end after the process had written 108 KB (`seq 1 20000`): what did not fit in
-  // the pipe's worth kept for the reader was dropped, and `ctr run` printed 18,236 of 20,000 lines.
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a stdout fifo whose reader comes late loses nothing of more output than a pipe holds", () =>
+  inTempDir(async (dir) => {
+    // containerd's goroutine opened its end after the process had written 108 KB (`seq 1 20000`): what did not fit in
+    // the pipe's worth kept for the reader was dropped, and `ctr run` printed 18,236 of 20,000 lines.
     const { path, io, theirs } = await stdoutOnFifo(dir);
     const lines = Array.from({ length: 40_000 }, (_, i) => `${i + 1}\n`).join(""); // 229 KB
     const written = writeAll(theirs, new TextEncoder().encode(lines)).then(() => libc().close(theirs));
@@ -108,14 +109,10 @@ Deno.test("a stdout fifo whose reader comes late loses nothing of more output th
     } finally {
       io.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both get EOF (CRI ExecSync's hang)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both get EOF (CRI ExecSync's hang)", () =>
+  inTempDir(async (dir) => {
     const paths = { stdin: "", stdout: `${dir}/out`, stderr: `${dir}/err`, terminal: false };
     mkfifo(paths.stdout, 0o600);
     mkfifo(paths.stderr, 0o600);
@@ -133,18 +130,14 @@ Deno.test("late blocking readers of stdout and of a stderr nobody wrote to both 
     assert.equal(o, "hello\n");
     assert.equal(e, "");
     io.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a terminal's stdin copy ending at close() writes no ^D into the closed (or reused) console fd", async () => {
-  // The server once died here: close() closed the pty master, then the stdin copy's end wrote ^D to that fd number
-  // (EBADF thrown where a rejection was caught: an unhandled rejection; or, were the number reused, a stray byte).
-  // Whether the old code fails this test depends on timing (writeAll's synchronous path is taken only within a fresh
-  // I/O time slice); the deterministic check of the throw is in src/sys/fdio_test.ts. This one guards the ^D skip.
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a terminal's stdin copy ending at close() writes no ^D into the closed (or reused) console fd", () =>
+  inTempDir(async (dir) => {
+    // The server once died here: close() closed the pty master, then the stdin copy's end wrote ^D to that fd number
+    // (EBADF thrown where a rejection was caught: an unhandled rejection; or, were the number reused, a stray byte).
+    // Whether the old code fails this test depends on timing (writeAll's synchronous path is taken only within a fresh
+    // I/O time slice); the deterministic check of the throw is in src/sys/fdio_test.ts. This one guards the ^D skip.
     mkfifo(`${dir}/stdin`, 0o600);
     mkfifo(`${dir}/master`, 0o600);
     mkfifo(`${dir}/reuse`, 0o600);
@@ -163,10 +156,7 @@ Deno.test("a terminal's stdin copy ending at close() writes no ^D into the close
     } finally {
       closeFd(reuse);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 /** Reads `fd` (non-blocking) until `want` bytes came, failing after `ms`. */
 async function readBytes(fd: number, want: number, ms: number): Promise<string> {
@@ -195,11 +185,10 @@ async function stdoutWithReader(dir: string): Promise<{ path: string; io: Proces
 
 const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${from + i}\n`).join("");
 
-Deno.test("a stdout fifo whose reader went away keeps the output for the next reader, and the process never waits", async () => {
-  // containerd restarting (or a CRI log reader reconnecting, or `ctr task attach` after the foreground `ctr` died)
-  // closes the read end and opens it again later. Before, everything written in between was dropped.
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a stdout fifo whose reader went away keeps the output for the next reader, and the process never waits", () =>
+  inTempDir(async (dir) => {
+    // containerd restarting (or a CRI log reader reconnecting, or `ctr task attach` after the foreground `ctr` died)
+    // closes the read end and opens it again later. Before, everything written in between was dropped.
     const { path, io, theirs, first } = await stdoutWithReader(dir);
     try {
       const before = lines(0, 1000);
@@ -220,14 +209,10 @@ Deno.test("a stdout fifo whose reader went away keeps the output for the next re
     } finally {
       io.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, then the output goes on", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, then the output goes on", () =>
+  inTempDir(async (dir) => {
     const { path, io, theirs, first } = await stdoutWithReader(dir);
     try {
       closeFd(first);
@@ -261,10 +246,7 @@ Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, 
     } finally {
       io.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("parseStdioUri: binary:// arguments as containerd builds them, env.NAME into the environment", () => {
   const u = parseStdioUri("binary:///usr/local/bin/logger?id=1&dir&id=2&env.LOG_LEVEL=debug&q=a%20b");
@@ -296,25 +278,17 @@ async function onDriver(driver: string, times = { readyMs: 5000, graceMs: 1000, 
   return { io, outW, errW };
 }
 
-const alive = (pid: number) => {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = (pid: number) => Deno.stat(`/proc/${pid}`).then(() => true, () => false);
 
-Deno.test("binary://: the driver gets fds 3 and 4, its arguments and environment; close waits until it exited", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("binary://: the driver gets fds 3 and 4, its arguments and environment; close waits until it exited", () =>
+  inTempDir(async (dir) => {
     const driver = await script(
       dir,
       "logger",
       `echo "$CONTAINER_NAMESPACE/$CONTAINER_ID $*" > "${dir}/args"
-cat <&3 > "${dir}/out" & cat <&4 > "${dir}/err" &
-printf x >&5; exec 5>&-
-wait; sleep 0.2; echo done > "${dir}/done"`,
+  cat <&3 > "${dir}/out" & cat <&4 > "${dir}/err" &
+  printf x >&5; exec 5>&-
+  wait; sleep 0.2; echo done > "${dir}/done"`,
     );
     const { io, outW, errW } = await onDriver(driver);
     const lines = Array.from({ length: 20_000 }, (_, i) => `${i}\n`).join("");
@@ -329,14 +303,10 @@ wait; sleep 0.2; echo done > "${dir}/done"`,
     assert.equal(await Deno.readTextFile(`${dir}/args`), "ns1/c1 a 1 b \n");
     assert.equal(await Deno.readTextFile(`${dir}/out`), lines);
     assert.equal(await Deno.readTextFile(`${dir}/err`), "oops\n");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("binary://: a driver that ignores the end of its input gets SIGTERM, and SIGKILL if it ignores that", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("binary://: a driver that ignores the end of its input gets SIGTERM, and SIGKILL if it ignores that", () =>
+  inTempDir(async (dir) => {
     const times = { readyMs: 5000, graceMs: 100, termMs: 300 };
     const onTerm = await script(dir, "on-term", `echo $$ > "${dir}/pid1"; exec 5>&-; exec sleep 60`);
     const ignoresTerm = await script(
@@ -352,16 +322,12 @@ Deno.test("binary://: a driver that ignores the end of its input gets SIGTERM, a
       const t0 = performance.now();
       await io.close();
       assert.ok(performance.now() - t0 < 5000);
-      assert.equal(alive(pid), false, `${driver} is gone when close() resolves`);
+      assert.equal(await alive(pid), false, `${driver} is gone when close() resolves`);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("binary://: a driver that cannot run or never gets ready fails the open, and nothing is left", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("binary://: a driver that cannot run or never gets ready fails the open, and nothing is left", () =>
+  inTempDir(async (dir) => {
     const fdsBefore = [...Deno.readDirSync("/proc/self/fd")].length;
     await assert.rejects(
       onDriver("/nosuch/logger"),
@@ -372,16 +338,16 @@ Deno.test("binary://: a driver that cannot run or never gets ready fails the ope
       onDriver(never, { readyMs: 300, graceMs: 100, termMs: 300 }),
       /did not signal readiness within 300 ms/,
     );
-    assert.equal(alive(Number(await Deno.readTextFile(`${dir}/pid`))), false, "the never-ready driver was killed");
+    assert.equal(
+      await alive(Number(await Deno.readTextFile(`${dir}/pid`))),
+      false,
+      "the never-ready driver was killed",
+    );
     assert.equal([...Deno.readDirSync("/proc/self/fd")].length, fdsBefore, "no fd left open");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a fifo sink released at Delete while its first reader had not come opens nothing when one comes", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "io-test-" });
-  try {
+Deno.test("a fifo sink released at Delete while its first reader had not come opens nothing when one comes", () =>
+  inTempDir(async (dir) => {
     const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
     const before = fds();
     const { path, io, theirs } = await stdoutOnFifo(dir);
@@ -397,7 +363,4 @@ Deno.test("a fifo sink released at Delete while its first reader had not come op
     } finally {
       closeFd(reader);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
