@@ -150,10 +150,14 @@ export class Container {
     this.#stopOom = undefined;
   }
 
-  #openIO(paths: StdioPaths): Promise<ProcessIO> {
+  /**
+   * Opens a process's IO. A `binary://` driver's CONTAINER_ID is the process's id, as the Go shim gives it: the
+   * container's for the init, the exec id for an exec.
+   */
+  #openIO(paths: StdioPaths, processId = this.id): Promise<ProcessIO> {
     const { ioUid: uid, ioGid: gid } = this.options;
     return ProcessIO.open(paths, {
-      env: { CONTAINER_ID: this.id, CONTAINER_NAMESPACE: this.namespace },
+      env: { CONTAINER_ID: processId, CONTAINER_NAMESPACE: this.namespace },
       pipeOwner: uid || gid ? { uid, gid } : undefined,
     });
   }
@@ -171,7 +175,7 @@ export class Container {
     if (this.execs.has(execId)) throw errAlreadyExists(`id ${execId}`);
     this.init.state.checkExec();
     const exec = new ExecProcess(
-      { containerId: this.id, bundle: this.bundle, runc: this.runc, openIO: (paths) => this.#openIO(paths) },
+      { containerId: this.id, bundle: this.bundle, runc: this.runc, openIO: (paths) => this.#openIO(paths, execId) },
       execId,
       stdio,
       spec,

@@ -147,32 +147,49 @@ echo done > "$out/done"
   return path;
 }
 
-Deno.test("--log-uri binary://: the driver gets the output, its arguments and environment, as with the Go shim", async () => {
+/** What the driver recorded in `out`: `lines` lines of stdout, one of stderr, its arguments; done before the return. */
+async function assertLogged(out: string, lines: number, what: string): Promise<string> {
+  // `ctr run --rm` and `ctr task exec` return after the Delete of the task or exec, which waits for the driver.
+  assert.equal(await Deno.readTextFile(`${out}/done`), "done\n", `${what}: Delete returned before the driver ended`);
+  assert.equal((await Deno.readTextFile(`${out}/stdout`)).split("\n").length, lines + 1, what);
+  assert.equal(await Deno.readTextFile(`${out}/stderr`), "to-stderr\n", what);
+  return await Deno.readTextFile(`${out}/args`);
+}
+
+Deno.test("--log-uri binary:// for a task and an exec: the driver gets the output, arguments and environment", async () => {
   const lab = await labWith(NS);
   const dir = `${lab.dir}/logs/e2e-binary-${Date.now()}`;
   await Deno.mkdir(dir, { recursive: true });
+  const ctr = (args: string[]) => lab.ctr(args, { namespace: NS, timeoutMs: 60_000 });
   try {
     const driver = await loggingDriver(dir);
-    const lines = 20_000;
+    const execArgs = new Map<string, string>();
     for (const [runtime, id] of [[RUNTIME, "binlog-deno"], [GO_RUNTIME, "binlog-go"]]) {
       const out = `${dir}/${id}`;
       await Deno.mkdir(out);
-      const r = await lab.ctr(
-        ["run", "--rm", "--runtime", runtime, "--log-uri", `binary://${driver}?dir=${out}`, lab.image, id, "sh", "-c"]
-          .concat(`seq 1 ${lines}; echo to-stderr >&2; exit 3`),
-        { namespace: NS, timeoutMs: 60_000 },
-      );
+      const uri = (o: string) => `binary://${driver}?dir=${o}`;
+      const r = await ctr(["run", "--rm", "--runtime", runtime, "--log-uri", uri(out), lab.image, id, "sh", "-c"]
+        .concat("seq 1 20000; echo to-stderr >&2; exit 3"));
       assert.equal(r.code, 3, `${runtime}: ${r.stderr}`);
-      // `ctr run --rm` returns after the task's Delete, which waits for the driver.
-      assert.equal(
-        await Deno.readTextFile(`${out}/done`),
-        "done\n",
-        `${runtime}: Delete returned before the driver ended`,
-      );
-      assert.equal(await Deno.readTextFile(`${out}/args`), `${NS} ${id} dir ${out}\n`, runtime);
-      assert.equal((await Deno.readTextFile(`${out}/stdout`)).split("\n").length, lines + 1, runtime);
-      assert.equal(await Deno.readTextFile(`${out}/stderr`), "to-stderr\n", runtime);
+      assert.equal(await assertLogged(out, 20_000, runtime), `${NS} ${id} dir ${out}\n`, runtime);
+
+      const up = await ctr(["run", "-d", "--runtime", runtime, lab.image, id, "sleep", "1000"]);
+      assert.equal(up.code, 0, `${runtime}: ${up.stderr}`);
+      try {
+        const xout = `${out}-exec`;
+        await Deno.mkdir(xout);
+        const x = await ctr(["task", "exec", "--exec-id", "x1", "--log-uri", uri(xout), id, "sh", "-c"]
+          .concat("seq 1 500; echo to-stderr >&2; exit 4"));
+        assert.equal(x.code, 4, `${runtime} exec: ${x.stderr}`);
+        execArgs.set(runtime, (await assertLogged(xout, 500, `${runtime} exec`)).replaceAll(id, "<id>"));
+      } finally {
+        await ctr(["task", "kill", "-s", "SIGKILL", id]);
+        await ctr(["task", "delete", "-f", id]);
+        await ctr(["container", "rm", id]);
+      }
     }
+    // The exec's driver sees what the Go shim's sees (its CONTAINER_ID included).
+    assert.equal(execArgs.get(RUNTIME), execArgs.get(GO_RUNTIME));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
