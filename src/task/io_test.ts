@@ -364,3 +364,25 @@ Deno.test("a fifo sink released at Delete while its first reader had not come op
       closeFd(reader);
     }
   }));
+
+Deno.test("binary:// with a terminal: the console's output reaches the driver's fd 3", () =>
+  inTempDir(async (dir) => {
+    const driver = await script(
+      dir,
+      "logger",
+      `cat <&3 > "${dir}/out" & cat <&4 > "${dir}/err" &
+printf x >&5; exec 5>&-
+wait`,
+    );
+    const uri = `binary://${driver}`;
+    const io = await ProcessIO.open({ stdin: "", stdout: uri, stderr: "", terminal: true }, {});
+    // A pipe stands in for the pty master: the console's one stream, read until EOF (a pty's EIO).
+    const [master, slave] = containerPipe();
+    io.attachConsole(master);
+    await writeAll(slave, new TextEncoder().encode("on the terminal\r\n"));
+    libc().close(slave);
+    assert.equal(await io.drained(5000), true);
+    await io.close();
+    assert.equal(await Deno.readTextFile(`${dir}/out`), "on the terminal\r\n");
+    assert.equal(await Deno.readTextFile(`${dir}/err`), "");
+  }));
