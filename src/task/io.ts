@@ -21,7 +21,17 @@ import { log } from "../log.ts";
 import type { Child, Stdio } from "../runc/runc.ts";
 import { ENOENT, ENXIO, EPIPE, errnoMessage, SysError } from "../sys/errno.ts";
 import { O_CLOEXEC } from "../sys/abi.ts";
-import { closeFd, openAppend, paceIo, pipe, read, waitFor, write as writeFd, writeAll } from "../sys/fdio.ts";
+import {
+  closeFd,
+  openAppend,
+  paceIo,
+  pipe,
+  read,
+  readAsync,
+  waitFor,
+  write as writeFd,
+  writeAll,
+} from "../sys/fdio.ts";
 import { setNonblocking } from "../sys/libc.ts";
 import { openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
@@ -466,7 +476,9 @@ class BinaryLogger {
           env: { ...uri.env, ...env },
           stdin: "null",
           stdout: "null",
-          stderr: "inherit",
+          // Not our fd 2 (containerd's log fifo, non-blocking, and gone while containerd restarts: a driver writing
+          // there then would die of SIGPIPE); the Go shim gives it /dev/null, we forward its lines to our log.
+          stderr: "piped",
           extraFds: [outR, errR, readyW],
         });
       } catch (err) {
@@ -474,6 +486,7 @@ class BinaryLogger {
         const why = err instanceof SysError ? errnoMessage(err.errno).toLowerCase() : String(err);
         throw new Error(`failed to start binary process: fork/exec ${uri.path}: ${why}`);
       }
+      void forwardLines(child.stderr, (line) => log.warn("logging binary stderr", { path: uri.path, line }));
       for (const fd of [outR, errR, readyW]) closeFd(fd);
       opened.splice(0, opened.length, outW, errW, readyR);
       // Ready: a byte, or end of file (the driver closed fd 5, or exited).
@@ -508,6 +521,37 @@ class BinaryLogger {
     log.warn("logging binary did not exit after SIGTERM; killing it", { path: this.path, pid: this.child.pid });
     this.child.kill(SIGKILL);
     await this.child.status.catch(() => {});
+  }
+}
+
+/**
+ * Reads `fd` (non-blocking) to its end, handing each line (at most 4 KiB of it) to `emit`, then closes it. Never
+ * rejects.
+ */
+async function forwardLines(fd: number, emit: (line: string) => void): Promise<void> {
+  const buf = new Uint8Array(4096);
+  const decoder = new TextDecoder();
+  let pending = "";
+  const flush = (all: boolean) => {
+    for (let nl; (nl = pending.indexOf("\n")) >= 0;) {
+      emit(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+    if (all || pending.length >= buf.length) {
+      if (pending) emit(pending.slice(0, buf.length));
+      pending = "";
+    }
+  };
+  try {
+    for (let n; (n = await readAsync(fd, buf)) > 0;) {
+      pending += decoder.decode(buf.subarray(0, n), { stream: true });
+      flush(false);
+    }
+  } catch {
+    // closed under us, or EIO: what was read is still emitted
+  } finally {
+    flush(true);
+    closeFd(fd);
   }
 }
 

@@ -386,3 +386,27 @@ wait`,
     assert.equal(await Deno.readTextFile(`${dir}/out`), "on the terminal\r\n");
     assert.equal(await Deno.readTextFile(`${dir}/err`), "");
   }));
+
+Deno.test("binary://: the driver's stderr is a pipe the shim drains into its log, not the shim's own fd 2", () =>
+  inTempDir(async (dir) => {
+    // The shim's fd 2 is containerd's log fifo: non-blocking, and without a reader while containerd restarts (a
+    // driver writing there would die of SIGPIPE). 200 KB before readiness: a pipe nobody drained would block it.
+    const driver = await script(
+      dir,
+      "chatty",
+      `readlink /proc/self/fd/2 > "${dir}/fd2"
+head -c 200000 /dev/zero | tr '\\\\0' 'e' >&2; echo >&2
+printf x >&5; exec 5>&-
+cat <&3 > "${dir}/out" & cat <&4 > /dev/null & wait`,
+    );
+    const { io, outW, errW } = await onDriver(driver);
+    await writeAll(outW, new TextEncoder().encode("fine\n"));
+    libc().close(outW);
+    libc().close(errW);
+    assert.equal(await io.drained(5000), true);
+    await io.close();
+    const fd2 = (await Deno.readTextFile(`${dir}/fd2`)).trim();
+    assert.match(fd2, /^pipe:\[\d+\]$/);
+    assert.notEqual(fd2, Deno.readLinkSync("/proc/self/fd/2"), "the driver's stderr is not ours");
+    assert.equal(await Deno.readTextFile(`${dir}/out`), "fine\n");
+  }));
