@@ -127,8 +127,11 @@ class FifoSink implements Sink {
   #lost = 0;
   /** The loop looking for the next reader while #kept holds output. */
   #retrying = false;
+  /** Writing into a pipe handed over (a logging driver's), not a fifo another reader could open again. */
+  readonly #pipe: boolean;
   /** `fd`: a write end opened already (a logging driver's pipe), else the fifo at `path` is opened here. */
   constructor(readonly path: string, fd = -1) {
+    this.#pipe = fd >= 0;
     if (fd >= 0) this.#fd = fd;
     else if (!this.#tryOpen()) {
       this.#early = [];
@@ -208,8 +211,10 @@ class FifoSink implements Sink {
       try {
         n = writeFd(this.#fd, off === 0 ? chunk : chunk.subarray(off));
       } catch (err) {
-        if (err instanceof SysError && err.errno === EPIPE) this.#keep(chunk.subarray(off), false);
-        else log.warn("stdio write failed; dropping output", { path: this.path, error: err });
+        if (!(err instanceof SysError && err.errno === EPIPE)) {
+          log.warn("stdio write failed; dropping output", { path: this.path, error: err });
+        } else if (this.#pipe) this.#drop("EPIPE"); // a driver's pipe: nobody else can ever read it
+        else this.#keep(chunk.subarray(off), false);
         return chunk.length;
       }
       if (n < 0) return off;

@@ -410,3 +410,15 @@ cat <&3 > "${dir}/out" & cat <&4 > /dev/null & wait`,
     assert.notEqual(fd2, Deno.readLinkSync("/proc/self/fd/2"), "the driver's stderr is not ours");
     assert.equal(await Deno.readTextFile(`${dir}/out`), "fine\n");
   }));
+
+Deno.test("binary://: a driver that died never blocks the container (its pipe has no other reader: output dropped)", () =>
+  inTempDir(async (dir) => {
+    const driver = await script(dir, "quitter", `printf x >&5; exit 0`);
+    const { io, outW, errW } = await onDriver(driver);
+    const chunk = new TextEncoder().encode("z".repeat(64 * 1024));
+    for (let i = 0; i < 16; i++) await writeAll(outW, chunk, AbortSignal.timeout(5000)); // 1 MiB, never waiting
+    libc().close(outW);
+    libc().close(errW);
+    assert.equal(await io.drained(5000), true);
+    await io.close();
+  }));
