@@ -422,3 +422,39 @@ Deno.test("binary://: a driver that died never blocks the container (its pipe ha
     assert.equal(await io.drained(5000), true);
     await io.close();
   }));
+
+Deno.test("a departed reader's successor that reads slowly gets the kept output and what follows, in order", () =>
+  inTempDir(async (dir) => {
+    const { path, io, theirs, first } = await stdoutWithReader(dir);
+    try {
+      closeFd(first);
+      const kept = lines(0, 20_000); // 108 KB while nobody reads
+      await writeAll(theirs, new TextEncoder().encode(kept), AbortSignal.timeout(5000));
+      await new Promise((r) => setTimeout(r, 50));
+      const reader = openFifo(path, "r");
+      try {
+        // The container goes on (300 KB more) while the new reader takes small bites with pauses: the kept output
+        // and the new meet a full fifo, and must still arrive whole and in order.
+        const more = lines(20_000, 70_000);
+        const written = writeAll(theirs, new TextEncoder().encode(more)).then(() => libc().close(theirs));
+        const buf = new Uint8Array(8192);
+        const deadline = AbortSignal.timeout(20_000);
+        let got = "";
+        for (let i = 0;; i++) {
+          const n = read(reader, buf);
+          if (n === 0) break;
+          if (n > 0) got += new TextDecoder().decode(buf.subarray(0, n));
+          else await waitFor(reader, "read", deadline);
+          if (i % 8 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+        await written;
+        assert.equal(got.length, kept.length + more.length);
+        assert.equal(got, kept + more);
+        assert.equal(await io.drained(5000), true);
+      } finally {
+        closeFd(reader);
+      }
+    } finally {
+      await io.close();
+    }
+  }));
