@@ -234,8 +234,10 @@ Deno.test("a stdout fifo keeps a bounded amount for a departed reader: one gap, 
         const got = kept + rest;
         assert.ok(got.endsWith(tail), "what comes after the reader is back arrives");
         const gotKept = got.slice(0, -tail.length);
+        // At most what is kept plus what a slow copy had still left in the container's 64 KiB pipe when the reader
+        // came back: far less than the 1 MB written.
         assert.ok(
-          gotKept.length >= 192 * 1024 && gotKept.length <= 256 * 1024,
+          gotKept.length >= 192 * 1024 && gotKept.length <= (256 + 64) * 1024,
           `${gotKept.length} bytes kept of ${total}`,
         );
         assert.ok(/^y*$/.test(gotKept.replaceAll("\n", "")), "the kept output is the oldest, whole");
