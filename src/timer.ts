@@ -77,6 +77,20 @@ export function after(ms: number, fn: () => void): Timer {
   return new WaitTimer(ms, fn, false);
 }
 
+/**
+ * Resolves true once `p` settles (fulfilled or rejected), or false after `ms` milliseconds, whichever comes first;
+ * the timer is unref'd and cancelled when `p` wins.
+ */
+export async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: Timer | undefined;
+  const late = new Promise<boolean>((r) => timer = after(ms, () => r(false)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    timer?.cancel();
+  }
+}
+
 /** Runs `fn` every `ms` milliseconds (at least 1 ms apart), until cancelled (unref'd). */
 export function every(ms: number, fn: () => void): Timer {
   return new WaitTimer(Math.max(1, delayOf(ms)), fn, true);

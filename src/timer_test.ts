@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, every, sleep } from "./timer.ts";
+import { after, every, sleep, within } from "./timer.ts";
 import { loadedScripts, NODE_TIMERS_SCRIPTS, scriptLogFlag } from "../tests/harness/v8_scripts.ts";
 
 /**
@@ -135,3 +135,10 @@ Deno.test("the check sees the Node timers module when a setTimeout loads it", as
   `);
   assert.ok(r.scripts.some((s) => NODE_TIMERS_SCRIPTS.includes(s)), r.scripts.join("\n"));
 });
+
+Deno.test("within: true when the promise settles first (rejected too), false when the time runs out", () =>
+  alive(async () => {
+    assert.equal(await within(sleep(5), 2000), true);
+    assert.equal(await within(Promise.reject(new Error("x")), 2000), true);
+    assert.equal(await within(new Promise(() => {}), 20), false);
+  }));

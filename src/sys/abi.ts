@@ -45,6 +45,9 @@ export const SIGINFO = { size: 128, signo: 0, code: 8, pid: 16, uid: 20, status:
 export const CLD_EXITED = 1;
 export const CLD_KILLED = 2;
 export const CLD_DUMPED = 3;
+/** Signal numbers (asm-generic: x86-64 and aarch64 agree). */
+export const SIGKILL = 9;
+export const SIGTERM = 15;
 
 // statx(2): arch-independent layout, and exported by glibc since 2.28 (plain `stat` only since 2.33).
 export const AT_FDCWD = -100;

@@ -31,7 +31,7 @@
  * @module
  */
 
-import { CLD_EXITED, O_CLOEXEC, P_PID, SIGINFO, WEXITED, WNOHANG } from "./abi.ts";
+import { CLD_EXITED, O_CLOEXEC, P_PID, SIGINFO, SIGTERM, WEXITED, WNOHANG } from "./abi.ts";
 import { EBADF, EINTR, ESRCH, SysError } from "./errno.ts";
 import { closeFd, pipe } from "./fdio.ts";
 import { check, errno, libc, setNonblocking } from "./libc.ts";
@@ -97,7 +97,6 @@ export interface Child {
 }
 
 const F_SETPIPE_SZ = 1031;
-const SIGTERM = 15;
 
 interface Pending {
   resolve(s: ChildStatus): void;

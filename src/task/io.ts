@@ -20,7 +20,7 @@
 import { log } from "../log.ts";
 import type { Child, Stdio } from "../runc/runc.ts";
 import { ENOENT, ENXIO, EPIPE, errnoMessage, SysError } from "../sys/errno.ts";
-import { O_CLOEXEC } from "../sys/abi.ts";
+import { O_CLOEXEC, SIGKILL, SIGTERM } from "../sys/abi.ts";
 import {
   closeFd,
   openAppend,
@@ -37,9 +37,7 @@ import { openFifo } from "../sys/fifo.ts";
 import { poller } from "../sys/poller.ts";
 import { spawn, type SpawnOptions } from "../sys/spawn.ts";
 import { scratchBuffer } from "../sys/memory.ts";
-import { after, sleep, type Timer } from "../timer.ts";
-
-const SIGTERM = 15, SIGKILL = 9;
+import { sleep, within } from "../timer.ts";
 
 /** Spawns a child process (src/sys/spawn.ts's `spawn`; injectable for tests). */
 export type SpawnFn = (cmd: string, options: SpawnOptions) => Child;
@@ -515,14 +513,9 @@ class BinaryLogger {
   async close(): Promise<void> {
     this.stdout.close(true);
     this.stderr.close(true);
-    const exited = (ms: number) => {
-      let timer: Timer | undefined;
-      const late = new Promise<boolean>((r) => timer = after(ms, () => r(false)));
-      return Promise.race([this.child.status.then(() => true, () => true), late]).finally(() => timer?.cancel());
-    };
-    if (await exited(this.times.graceMs)) return;
+    if (await within(this.child.status, this.times.graceMs)) return;
     this.child.kill(SIGTERM);
-    if (await exited(this.times.termMs)) return;
+    if (await within(this.child.status, this.times.termMs)) return;
     log.warn("logging binary did not exit after SIGTERM; killing it", { path: this.path, pid: this.child.pid });
     this.child.kill(SIGKILL);
     await this.child.status.catch(() => {});
@@ -756,17 +749,10 @@ export class ProcessIO {
     this.#stdinWake.abort();
   }
 
-  /** Resolves when every output stream reached end-of-stream, or after `timeoutMs`. */
-  async drained(timeoutMs: number): Promise<boolean> {
-    let timer: Timer | undefined;
-    const done = Promise.all(this.#copies).then(() => true);
-    // Unref'd: the copies' reads keep the server alive while this matters (src/timer.ts).
-    const late = new Promise<boolean>((r) => timer = after(timeoutMs, () => r(false)));
-    try {
-      return await Promise.race([done, late]);
-    } finally {
-      timer?.cancel();
-    }
+  /** Resolves true when every output stream reached end-of-stream, false after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<boolean> {
+    // The timer is unref'd: the copies' reads keep the server alive while this matters (src/timer.ts).
+    return within(Promise.all(this.#copies), timeoutMs);
   }
 
   /** Releases every fd, loop and driver of this process; resolves once a logging driver exited. Idempotent. */
