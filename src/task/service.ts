@@ -33,6 +33,7 @@ import type { EventSink } from "./events.ts";
 import { taskEvents } from "./events.ts";
 import type { Process } from "./process.ts";
 import type { CheckpointParams, StateName } from "./states/mod.ts";
+import { StateAnswer } from "./state_answer.ts";
 
 /** How long an exit waits for its output to drain before it is reported anyway. */
 const EXIT_DRAIN_MS = 2000;
@@ -113,6 +114,8 @@ export class TaskService {
   readonly #byPid = new Map<number, Owned>();
   /** Per client connection: container id → the namespace of the Create (or first call) sent on it for that id. */
   readonly #bound = new WeakMap<object, Map<string, string>>();
+  /** State's answer by process, its fixed part encoded once (state_answer.ts). */
+  readonly #stateAnswers = new WeakMap<Process, StateAnswer>();
   #startsInFlight = 0;
   #unmatched: Exit[] = [];
   readonly #unsubscribe: () => void;
@@ -190,6 +193,16 @@ export class TaskService {
         }
       };
     }
+    // State is the call clients poll and needs no I/O: it answers in the turn of its request, with bytes it encodes
+    // itself (state_answer.ts), not through the generic encoder.
+    const state = taskMethods.State;
+    out.State = (payload, ctx) => {
+      try {
+        return this.state(state.request.decode(payload), ctx);
+      } finally {
+        this.opts.onCall?.();
+      }
+    };
     return out;
   }
 
@@ -384,6 +397,8 @@ export class TaskService {
         c.watchOom(() => this.#publishOom(c));
       });
     }
+    // State's fixed part is encoded here, where runc just took milliseconds, rather than in the first State.
+    this.#stateAnswer(c, p);
     return { pid: p.pid };
   }
 
@@ -426,22 +441,20 @@ export class TaskService {
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: exitedAt ? toTimestamp(exitedAt) : undefined };
   }
 
-  state(r: Req<"State">, ctx?: CallContext): Promise<Res<"State">> {
+  /** State, encoded (`containerd.task.v2.StateResponse`). */
+  state(r: Req<"State">, ctx?: CallContext): Uint8Array {
     const c = this.#container(r.id, ctx);
     const p = c.process(r.execId ?? "");
-    return Promise.resolve({
-      id: p.id,
-      bundle: c.bundle,
-      pid: p.pid,
-      status: STATUS[p.status],
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.stderr,
-      terminal: p.stdio.terminal,
-      exitStatus: p.exitStatus,
-      exitedAt: p.exitedAt ? toTimestamp(p.exitedAt) : undefined,
-      execId: p.execId,
-    });
+    return this.#stateAnswer(c, p).encode(p.pid, STATUS[p.status], p.exitStatus, p.exitedAt);
+  }
+
+  #stateAnswer(c: Container, p: Process): StateAnswer {
+    let answer = this.#stateAnswers.get(p);
+    if (!answer) {
+      answer = new StateAnswer({ id: p.id, bundle: c.bundle, stdio: p.stdio, execId: p.execId });
+      this.#stateAnswers.set(p, answer);
+    }
+    return answer;
   }
 
   async wait(r: Req<"Wait">, ctx?: CallContext): Promise<Res<"Wait">> {

@@ -16,6 +16,7 @@
  * @module
  */
 import { ttrpc } from "../proto/mod.ts";
+import { int64Size, varintSize, writeInt64, writeVarint } from "../proto/varint.ts";
 import { FrameType, HEADER_LENGTH, MAX_DATA_LENGTH, writeFrameHeader } from "./frame.ts";
 import { resourceExhausted, type Status, type StatusDetail } from "./status.ts";
 
@@ -183,41 +184,6 @@ function writeBytes(buf: Uint8Array, p: number, tag: number, b: Uint8Array): num
   p = writeVarint(buf, p, b.length);
   buf.set(b, p);
   return p + b.length;
-}
-
-/** Size of a non-negative varint (exact for integers up to 2^53). */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Uint8Array, p: number, v: number): number {
-  while (v >= 128) {
-    buf[p++] = (v % 128) | 128;
-    v = Math.floor(v / 128);
-  }
-  buf[p++] = v;
-  return p;
-}
-
-/** Size of an int64/int32 varint: negatives take ten bytes (two's complement, sign-extended). */
-function int64Size(v: number): number {
-  return v < 0 ? 10 : varintSize(v);
-}
-
-function writeInt64(buf: Uint8Array, p: number, v: number): number {
-  if (v >= 0) return writeVarint(buf, p, v);
-  let u = BigInt.asUintN(64, BigInt(Math.trunc(v)));
-  for (let i = 0; i < 9; i++) {
-    buf[p++] = Number(u & 0x7fn) | 128;
-    u >>= 7n;
-  }
-  buf[p++] = Number(u);
-  return p;
 }
 
 /** UTF-8 byte length of `s` as `TextEncoder` encodes it (lone surrogates become U+FFFD, three bytes). */
