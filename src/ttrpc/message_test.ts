@@ -120,3 +120,105 @@ Deno.test("undecodable request bytes throw", () => {
   assert.throws(() => decodeRequest(new Uint8Array([0x0a, 0x05, 0x61])));
   assert.throws(() => decodeRequest(new Uint8Array([0x0f])));
 });
+
+/** Unknown fields of every wire type, as a newer client might add them (field numbers above the known five). */
+function unknownFields(rand: () => number): number[] {
+  const out: number[] = [];
+  const n = Math.floor(rand() * 3);
+  for (let i = 0; i < n; i++) {
+    const field = 6 + Math.floor(rand() * 200);
+    const tag = (wire: number) => {
+      let v = field * 8 + wire;
+      while (v >= 128) {
+        out.push((v % 128) | 128);
+        v = Math.floor(v / 128);
+      }
+      out.push(v);
+    };
+    switch (Math.floor(rand() * 5)) {
+      case 0:
+        tag(0), out.push(0xff, 0xff, 0x03);
+        break;
+      case 1:
+        tag(1), out.push(1, 2, 3, 4, 5, 6, 7, 8);
+        break;
+      case 2:
+        tag(2), out.push(3, 0x61, 0x62, 0x63);
+        break;
+      case 3:
+        // A group holding a varint field, then its end.
+        tag(3), out.push(0x08, 0x2a), tag(4);
+        break;
+      default:
+        tag(5), out.push(9, 9, 9, 9);
+    }
+  }
+  return out;
+}
+
+Deno.test("decodeRequest reads what the generated decoder reads: unknown fields, negative timeouts, repeats", () => {
+  const rand = prng(19);
+  for (let i = 0; i < 2000; i++) {
+    const timeouts = [0, 1, 127, 128, 2 ** 31, 2 ** 32 + 5, 2 ** 52, -1, -5, -(2 ** 40)];
+    const req = {
+      service: randomString(rand, 6).replace(/[\ud800-\udfff]/g, "s"),
+      method: randomString(rand, 4).replace(/[\ud800-\udfff]/g, "m"),
+      payload: randomBytes(rand, 40),
+      timeoutNano: timeouts[Math.floor(rand() * timeouts.length)],
+      metadata: Array.from({ length: Math.floor(rand() * 3) }, () => ({
+        key: randomString(rand, 5).replace(/[\ud800-\udfff]/g, "k"),
+        value: randomString(rand, 5).replace(/[\ud800-\udfff]/g, "v"),
+      })),
+    };
+    // Encoded field by field, unknown fields between them, and sometimes a field twice (the last one wins).
+    const parts: number[] = [];
+    const one = (m: object) => parts.push(...ttrpc.Request.encode(m).finish(), ...unknownFields(rand));
+    if (rand() < 0.2) one({ service: "earlier" });
+    one({ service: req.service });
+    one({ method: req.method });
+    one({ payload: req.payload });
+    one({ timeoutNano: req.timeoutNano });
+    one({ metadata: req.metadata });
+    const body = new Uint8Array(parts);
+    const want = ttrpc.Request.decode(body);
+    const got = decodeRequest(body);
+    assert.equal(got.service, want.service, `request ${i}`);
+    assert.equal(got.method, want.method);
+    assert.deepEqual(got.payload, want.payload);
+    assert.equal(got.timeoutNano, want.timeoutNano, `request ${i} timeout`);
+    assert.deepEqual(got.metadata, want.metadata.map((kv) => ({ key: kv.key, value: kv.value })));
+    assert.equal(got.timeoutNano, req.timeoutNano);
+  }
+});
+
+Deno.test("decodeRequest: a metadata entry with unknown fields or without a key, and defaults when absent", () => {
+  // metadata { 3: varint 1, value: "v" } — no key.
+  const body = new Uint8Array([0x2a, 0x05, 0x18, 0x01, 0x12, 0x01, 0x76]);
+  assert.deepEqual(decodeRequest(body).metadata, [{ key: "", value: "v" }]);
+  assert.deepEqual(decodeRequest(new Uint8Array(0)), {
+    service: "",
+    method: "",
+    payload: new Uint8Array(0),
+    timeoutNano: 0,
+    metadata: [],
+  });
+});
+
+Deno.test("decodeRequest refuses malformed requests", () => {
+  const bad: [string, number[]][] = [
+    ["service as a varint", [0x08, 0x01]],
+    ["timeout as bytes", [0x22, 0x01, 0x00]],
+    ["metadata as fixed32", [0x2d, 1, 2, 3, 4]],
+    ["field number 0", [0x00, 0x01]],
+    ["wire type 6", [0x36]],
+    ["wire type 7", [0x3f]],
+    ["an end of group alone", [0x34]],
+    ["an unterminated group", [0x33, 0x08, 0x01]],
+    ["a group ended by another field's end", [0x33, 0x3c]],
+    ["a length past the end", [0x0a, 0x05, 0x61]],
+    ["a truncated varint", [0x20, 0x80]],
+    ["a metadata field overrunning its entry", [0x2a, 0x02, 0x0a, 0x05, 0x61, 0x61, 0x61, 0x61, 0x61]],
+    ["an eleven-byte varint", [0x20, ...Array(10).fill(0xff), 0x01]],
+  ];
+  for (const [what, bytes] of bad) assert.throws(() => decodeRequest(new Uint8Array(bytes)), Error, what);
+});
