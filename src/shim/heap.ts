@@ -28,6 +28,7 @@
 import { log } from "../log.ts";
 import { idleStackRelease, releaseScratchBuffers, trimMalloc } from "../sys/memory.ts";
 import { after, type Timer } from "../timer.ts";
+import { atTurnEnd } from "../sys/immediate.ts";
 
 /**
  * V8's full collection, present with `--expose-gc`. With `flavor: "last-resort"` V8 collects as for a low-memory
@@ -56,6 +57,12 @@ export interface HeapKeeperOptions {
    * main thread's stack below where it runs and the scratch buffers' pages (src/sys/memory.ts).
    */
   giveBack?: () => () => void;
+  /**
+   * Where a collection that a release calls for runs; defaults to the end of the event loop's turn
+   * (src/sys/immediate.ts), after the answer of the Delete that released the process is written, so that the
+   * collection (2–3 ms) does not delay that answer. Tests pass `(fn) => fn()`.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 /**
@@ -89,6 +96,9 @@ export class HeapKeeper {
   /** When the last release or call happened (ms, `performance.now()`). */
   #lastActive = 0;
   #idle: Timer | undefined;
+  readonly #defer: (fn: () => void) => void;
+  /** A collection called for by a release is waiting for its turn to end. */
+  #deferred = false;
   /** Collections run so far (for diagnostics and tests). */
   collections = 0;
 
@@ -100,6 +110,7 @@ export class HeapKeeper {
     this.#growth = opts.growthBytes ?? 6 * 1024 * 1024;
     this.#idleGrowth = opts.idleGrowthBytes ?? 1024 * 1024;
     this.#rss = opts.rss ?? (() => Deno.memoryUsage().rss);
+    this.#defer = opts.defer ?? atTurnEnd;
     this.#baseline = this.#gc ? this.#rss() : 0;
     if (!this.#gc) log.debug("heap keeper: no gc() (V8 --expose-gc missing); memory is left to V8's heuristics");
     // Booting (loading and compiling the modules) leaves garbage too: the first quiet spell collects it.
@@ -113,8 +124,13 @@ export class HeapKeeper {
   released(): void {
     if (!this.#gc) return;
     this.#pending = true;
-    if (++this.#since >= this.#every || this.#rss() - this.#baseline >= this.#growth) {
-      this.collect();
+    if (!this.#deferred && (++this.#since >= this.#every || this.#rss() - this.#baseline >= this.#growth)) {
+      this.#deferred = true;
+      const before = this.collections;
+      this.#defer(() => {
+        this.#deferred = false;
+        if (this.collections === before) this.collect(); // unless the idle collection ran meanwhile
+      });
       return;
     }
     this.busy();

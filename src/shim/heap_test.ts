@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { HeapKeeper } from "./heap.ts";
+import { turnEnded } from "../sys/immediate.ts";
+
+/** Collections a release calls for, run at once instead of at the end of the turn. */
+const now = (fn: () => void) => fn();
 
 Deno.test("HeapKeeper collects after every N releases", () => {
   let runs = 0;
-  const k = new HeapKeeper({ every: 3, idleMs: 60_000, gc: () => runs++ });
+  const k = new HeapKeeper({ every: 3, idleMs: 60_000, gc: () => runs++, defer: now });
   try {
     for (let i = 0; i < 7; i++) k.released();
     assert.equal(runs, 2);
@@ -18,6 +22,7 @@ Deno.test("HeapKeeper collects when RSS grew past the bound since the last colle
   const k = new HeapKeeper({
     every: 1000,
     idleMs: 60_000,
+    defer: now,
     growthBytes: 4 << 20,
     rss: () => rss,
     gc: () => {
@@ -161,6 +166,7 @@ Deno.test("HeapKeeper prepares what gives memory back before a collection and ru
   const k = new HeapKeeper({
     every: 1,
     idleMs: 60_000,
+    defer: now,
     gc: () => order.push("gc"),
     giveBack: () => {
       order.push("prepare");
@@ -170,6 +176,22 @@ Deno.test("HeapKeeper prepares what gives memory back before a collection and ru
   try {
     k.released();
     assert.deepEqual(order, ["prepare", "gc", "give back"]);
+  } finally {
+    k.close();
+  }
+});
+
+Deno.test("HeapKeeper runs the collection a release calls for after the turn, once, not inside the caller", async () => {
+  const order: string[] = [];
+  const k = new HeapKeeper({ every: 2, idleMs: 60_000, gc: () => order.push("gc") });
+  try {
+    k.released();
+    k.released(); // the second release calls for a collection: the Delete's answer goes out first
+    order.push("answer written");
+    k.released(); // one more in the same turn does not queue a second collection
+    await turnEnded();
+    assert.deepEqual(order, ["answer written", "gc"]);
+    assert.equal(k.collections, 1);
   } finally {
     k.close();
   }
