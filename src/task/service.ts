@@ -240,6 +240,15 @@ export class TaskService {
     this.opts.events.publish(e);
   }
 
+  /**
+   * Publishes at the end of this turn, after the answer of the call that caused the event, as the Go shim's channel to
+   * its publishing goroutine does: the Forward's write wakes containerd, which otherwise ran before our answer reached
+   * the client. Nothing of the same task can come between: the next call is read in a later turn.
+   */
+  #publishAfterAnswer(e: ReturnType<(typeof taskEvents)[keyof typeof taskEvents]>): void {
+    atTurnEnd(() => this.#publish(e));
+  }
+
   // ---- exits ----------------------------------------------------------------------------------------------------
 
   #onExit(e: Exit): void {
@@ -413,7 +422,7 @@ export class TaskService {
       c.execs.delete(p.execId);
       if (this.#byPid.get(p.pid)?.process === p) this.#byPid.delete(p.pid);
       if (this.opts.execDeleteEvents) {
-        this.#publish(taskEvents.delete(c.namespace, {
+        this.#publishAfterAnswer(taskEvents.delete(c.namespace, {
           containerId: c.id,
           id: p.execId,
           pid: p.pid,
@@ -428,7 +437,7 @@ export class TaskService {
       this.containers.delete(containerKey(c.namespace, c.id));
       for (const proc of c.all()) if (this.#byPid.get(proc.pid)?.process === proc) this.#byPid.delete(proc.pid);
       if (ctx?.connection) this.#bound.get(ctx.connection)?.delete(c.id);
-      this.#publish(taskEvents.delete(c.namespace, {
+      this.#publishAfterAnswer(taskEvents.delete(c.namespace, {
         containerId: c.id,
         id: "",
         pid: p.pid,
@@ -484,10 +493,8 @@ export class TaskService {
       stderr: r.stderr ?? "",
       terminal: !!r.terminal,
     }, spec);
-    // After the answer (the end of this turn): the Forward's write wakes containerd, which then ran before our answer
-    // reached the client. TaskExecStarted cannot overtake it: it needs a Start, sent only once this answer is read.
-    const added = taskEvents.execAdded(c.namespace, c.id, r.execId);
-    atTurnEnd(() => this.#publish(added));
+    // TaskExecStarted cannot overtake it: it needs a Start, sent only once this answer is read.
+    this.#publishAfterAnswer(taskEvents.execAdded(c.namespace, c.id, r.execId));
     return Promise.resolve({});
   }
 
