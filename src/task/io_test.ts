@@ -66,12 +66,7 @@ Deno.test("a stdout fifo whose reader arrives after the process ended still gets
 
 Deno.test("a stdout fifo whose reader is there copies everything and closes at the end of the stream", () =>
   inTempDir(async (dir) => {
-    const path = `${dir}/stdout`;
-    mkfifo(path, 0o600);
-    const reader = openFifo(path, "r");
-    const io = await ProcessIO.open({ stdin: "", stdout: path, stderr: "", terminal: false }, {});
-    const [ours, theirs] = containerPipe();
-    io.attachPipes({ stdin: -1, stdout: ours, stderr: -1 }, { stdin: "null", stdout: "piped", stderr: "null" });
+    const { io, theirs, first: reader } = await stdoutWithReader(dir);
     const big = "x".repeat(300_000) + "\n";
     const got = readAll(reader, 10_000);
     await writeAll(theirs, new TextEncoder().encode(big));

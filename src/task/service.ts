@@ -179,6 +179,7 @@ export class TaskService {
   handlers(): Record<string, Handler> {
     const out: Record<string, Handler> = {};
     for (const name of Object.keys(taskMethods) as TaskMethodName[]) {
+      if (name === "State") continue; // below
       const codecs = taskMethods[name]; // built on the method's first call, not here (src/proto/mod.ts)
       const impl = (this as unknown as Record<string, (r: unknown, ctx: CallContext) => Promise<unknown>>)[
         name.charAt(0).toLowerCase() + name.slice(1)

@@ -70,6 +70,22 @@ export function decodeRequest(data: Uint8Array): Required<RequestMessage> {
     }
     throw new Error("ttrpc: varint too long");
   };
+  // An int64 varint as a number: negatives take ten bytes, their high word read signed.
+  const int64 = (): number => {
+    let lo = 0, hi = 0;
+    for (let i = 0; i < 10; i++) {
+      if (p >= n) throw new Error("ttrpc: truncated varint");
+      const b = data[p++];
+      const bits = b & 0x7f;
+      if (i < 4) lo |= bits << (7 * i);
+      else if (i === 4) {
+        lo |= bits << 28;
+        hi |= bits >>> 4;
+      } else hi |= bits << (7 * i - 32);
+      if (b < 0x80) return (hi | 0) * 4294967296 + (lo >>> 0);
+    }
+    throw new Error("ttrpc: varint too long");
+  };
   const length = (wireType: number): number => {
     if (wireType !== 2) throw new Error(`ttrpc: wire type ${wireType} for a length-delimited field`);
     const end = varint() + p;
@@ -116,8 +132,7 @@ export function decodeRequest(data: Uint8Array): Required<RequestMessage> {
       p = end;
     } else if (field === 4) {
       if (wireType !== 0) throw new Error(`ttrpc: wire type ${wireType} for an integer field`);
-      timeoutNano = int64(data, p);
-      p = skipVarint(data, p);
+      timeoutNano = int64();
     } else if (field === 5) {
       const end = length(wireType);
       let k = "", v = "";
@@ -136,29 +151,6 @@ export function decodeRequest(data: Uint8Array): Required<RequestMessage> {
 }
 
 const utf8 = new TextDecoder();
-
-/** The int64 varint at `p` as a number (ten bytes for negatives). Throws when truncated or longer than ten bytes. */
-function int64(data: Uint8Array, p: number): number {
-  let lo = 0, hi = 0;
-  for (let i = 0; i < 10; i++) {
-    if (p >= data.length) throw new Error("ttrpc: truncated varint");
-    const b = data[p++];
-    const bits = b & 0x7f;
-    if (i < 4) lo |= bits << (7 * i);
-    else if (i === 4) {
-      lo |= bits << 28;
-      hi |= bits >>> 4;
-    } else hi |= bits << (7 * i - 32);
-    if (b < 0x80) return (hi | 0) * 4294967296 + (lo >>> 0);
-  }
-  throw new Error("ttrpc: varint too long");
-}
-
-/** The position after the varint at `p` (already checked by {@link int64}). */
-function skipVarint(data: Uint8Array, p: number): number {
-  while (data[p++] >= 0x80);
-  return p;
-}
 
 /** Decodes a Response frame's data. Throws when the bytes are not a valid `ttrpc.Response`. */
 export function decodeResponse(data: Uint8Array): ResponseMessage {
