@@ -8,13 +8,29 @@
  *
  * From a bundle build it copies the runtime and the bundle into `<prefix>/lib/containerd-shim-deno/` and writes the
  * launcher `<prefix>/bin/containerd-shim-deno-v2`; a compiled executable is copied as it is. The code cache is warmed
- * with one `-v` run so the first container does not pay for it.
+ * with `-v` runs (the launcher's, and the server bundle's for its module analysis) so the first container does not pay
+ * for it, and then checkpointed (cache_db.ts).
  *
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
-import { BUNDLE_DIR, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY, warmUpCommandLines } from "./launcher.ts";
-import { type BundledCommand, bundleLibDir, COMMAND_BUNDLES, commandBundleFile } from "./bundle_layout.ts";
+import {
+  BUNDLE_DIR,
+  CACHE_DIR,
+  launcherScript,
+  RUNTIME_FILE,
+  serverWarmUpCommand,
+  SHIM_BINARY,
+  warmUpCommandLines,
+} from "./launcher.ts";
+import {
+  type BundledCommand,
+  bundleLibDir,
+  bundleServerPath,
+  COMMAND_BUNDLES,
+  commandBundleFile,
+} from "./bundle_layout.ts";
+import { checkpointCaches } from "./cache_db.ts";
 import { RUNTIME_NAME } from "../version.ts";
 
 /** How a CRI runtime handler names our shim. */
@@ -225,11 +241,12 @@ export async function install(argv: string[]): Promise<string> {
   const lines: string[] = [];
   // The launcher runs a command's own bundle only when the build has it (builds of other entries have none).
   const commands: BundledCommand[] = [];
+  let lib: string | undefined; // the library directory of a bundle install
   if (Deno.build.standalone) {
     await copyExecutable(Deno.execPath(), bin);
     lines.push(`installed ${bin} (compiled executable)`);
   } else {
-    const lib = `${prefix}/lib/containerd-shim-deno`;
+    lib = `${prefix}/lib/containerd-shim-deno`;
     const from = bundleLibDir(decodeURIComponent(new URL(Deno.mainModule).pathname));
     if (!from) throw new Error("install runs from a build (deno task build), not from source");
     await Deno.mkdir(`${lib}/${CACHE_DIR}`, { recursive: true });
@@ -249,6 +266,23 @@ export async function install(argv: string[]): Promise<string> {
   for (const args of warmUpCommandLines(commands)) {
     const warm = await new Deno.Command(bin, { args, stdout: "null", stderr: "piped" }).output();
     if (!warm.success) throw new Error(`the installed shim does not run: ${new TextDecoder().decode(warm.stderr)}`);
+  }
+  if (lib && await Deno.stat(bundleServerPath(lib)).then((s) => s.isFile, () => false)) {
+    // The server's module analysis, so that the first container's server does not parse its bundle (~30 ms).
+    const server = serverWarmUpCommand(lib);
+    const warm = await new Deno.Command(server.cmd, {
+      args: server.args,
+      env: server.env,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (!warm.success) throw new Error(`the installed server does not run: ${new TextDecoder().decode(warm.stderr)}`);
+  }
+  if (lib) {
+    // What the warm-up stored, moved out of the databases' logs (cache_db.ts). Best effort: reported, never fatal.
+    const { failed } = await checkpointCaches(`${lib}/${CACHE_DIR}`);
+    for (const f of failed) lines.push(`note: code cache ${f.db} not checkpointed: ${f.error}`);
   }
   if (flags["merge-config"]) {
     const file = flags["merge-config"];

@@ -17,6 +17,7 @@ import {
   COMMAND_BUNDLES,
   commandBundleFile,
   RUNTIME_FILE,
+  SERVER_BUNDLE_FILE,
 } from "./bundle_layout.ts";
 
 /** The executable name containerd resolves runtime `io.containerd.deno.v2` to. */
@@ -54,6 +55,20 @@ function shQuote(word: string): string {
  */
 export function warmUpCommandLines(commands: readonly BundledCommand[] = COMMAND_BUNDLES): string[][] {
   return [["-v"], ...commands.map((c) => ["-v", c])];
+}
+
+/**
+ * The command that stores the server's module analysis in its own `DENO_DIR` ({@linkcode serverEnv}) before the
+ * first server boots: the server's bundle with `-v` (server_main.ts hands it to main.js, which prints the version),
+ * run the way `start` runs a server (start_boot.ts, serverCommand). Without it the first server of a build parses its
+ * 200 KB bundle before it can answer.
+ */
+export function serverWarmUpCommand(libDir: string): { cmd: string; args: string[]; env: Record<string, string> } {
+  return {
+    cmd: `${libDir}/${RUNTIME_FILE}`,
+    args: ["run", ...shimRunFlags("server"), `${libDir}/${SERVER_BUNDLE_FILE}`, "-v"],
+    env: { ...launcherEnv(libDir), ...serverEnv(libDir) },
+  };
 }
 
 /** The shell variable the launcher keeps the script to run in (not exported: the shim never sees it). */
