@@ -55,99 +55,117 @@ const encoder = new TextEncoder();
  * of a repeated singular field wins, as in proto3.
  */
 export function decodeRequest(data: Uint8Array): Required<RequestMessage> {
-  // One function with its cursor in a local: a reader class with a private cursor was no faster than the generic
-  // decoder in the interpreter (property access per byte), this is twice as fast.
-  const n = data.length;
-  let p = 0;
-  const varint = (): number => {
-    let v = 0, mul = 1;
-    for (let i = 0; i < 8; i++) {
-      if (p >= n) throw new Error("ttrpc: truncated varint");
-      const b = data[p++];
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-    throw new Error("ttrpc: varint too long");
-  };
-  // An int64 varint as a number: negatives take ten bytes, their high word read signed.
-  const int64 = (): number => {
-    let lo = 0, hi = 0;
-    for (let i = 0; i < 10; i++) {
-      if (p >= n) throw new Error("ttrpc: truncated varint");
-      const b = data[p++];
-      const bits = b & 0x7f;
-      if (i < 4) lo |= bits << (7 * i);
-      else if (i === 4) {
-        lo |= bits << 28;
-        hi |= bits >>> 4;
-      } else hi |= bits << (7 * i - 32);
-      if (b < 0x80) return (hi | 0) * 4294967296 + (lo >>> 0);
-    }
-    throw new Error("ttrpc: varint too long");
-  };
-  const length = (wireType: number): number => {
-    if (wireType !== 2) throw new Error(`ttrpc: wire type ${wireType} for a length-delimited field`);
-    const end = varint() + p;
-    if (end > n) throw new Error("ttrpc: truncated field");
-    return end;
-  };
-  const string = (wireType: number): string => {
-    const end = length(wireType);
-    const s = end === p ? "" : utf8.decode(data.subarray(p, end));
-    p = end;
-    return s;
-  };
-  const skip = (field: number, wireType: number): void => {
-    if (field === 0) throw new Error("ttrpc: field number 0");
-    if (wireType === 0) varint();
-    else if (wireType === 2) p = length(2);
-    else if (wireType === 1 || wireType === 5) {
-      p += wireType === 1 ? 8 : 4;
-      if (p > n) throw new Error("ttrpc: truncated field");
-    } else if (wireType === 3) {
-      // A group: skipped with everything inside it, up to its own end.
-      for (;;) {
-        if (p >= n) throw new Error("ttrpc: unterminated group");
-        const key = varint();
-        if (key % 8 === 4) {
-          if (Math.floor(key / 8) !== field) throw new Error("ttrpc: mismatched end of group");
-          return;
-        }
-        skip(Math.floor(key / 8), key % 8);
-      }
-    } else throw new Error(`ttrpc: invalid wire type ${wireType}`);
-  };
+  buf = data;
+  pos = 0;
+  try {
+    return readRequest(data.length);
+  } finally {
+    buf = EMPTY; // the request's bytes are not kept past the call
+  }
+}
 
+// The reader's cursor lives in module variables and its steps are plain functions: a reader class with a private
+// cursor was no faster than the generic decoder in the interpreter (a property access per byte), and closures over a
+// local cursor cost an allocation each per call, plus a `defineProperty` each in the bundle (its `--keep-names` names
+// every closure as it is created). decodeRequest is synchronous and calls nothing that could re-enter it.
+let buf: Uint8Array = EMPTY;
+let pos = 0;
+
+function readRequest(n: number): Required<RequestMessage> {
   let service = "", method = "", payload: Uint8Array = EMPTY, timeoutNano = 0;
   const metadata: KeyValue[] = [];
-  while (p < n) {
-    const key = varint();
+  while (pos < n) {
+    const key = readVarint(n);
     const field = Math.floor(key / 8), wireType = key % 8;
-    if (field === 1) service = string(wireType);
-    else if (field === 2) method = string(wireType);
+    if (field === 1) service = readString(n, wireType);
+    else if (field === 2) method = readString(n, wireType);
     else if (field === 3) {
-      const end = length(wireType);
-      payload = data.subarray(p, end);
-      p = end;
+      const end = readLength(n, wireType);
+      payload = buf.subarray(pos, end);
+      pos = end;
     } else if (field === 4) {
       if (wireType !== 0) throw new Error(`ttrpc: wire type ${wireType} for an integer field`);
-      timeoutNano = int64();
+      timeoutNano = readInt64(n);
     } else if (field === 5) {
-      const end = length(wireType);
+      const end = readLength(n, wireType);
       let k = "", v = "";
-      while (p < end) {
-        const kvKey = varint();
+      while (pos < end) {
+        const kvKey = readVarint(n);
         const kvField = Math.floor(kvKey / 8), kvWire = kvKey % 8;
-        if (kvField === 1) k = string(kvWire);
-        else if (kvField === 2) v = string(kvWire);
-        else skip(kvField, kvWire);
+        if (kvField === 1) k = readString(n, kvWire);
+        else if (kvField === 2) v = readString(n, kvWire);
+        else skipField(n, kvField, kvWire);
       }
-      if (p !== end) throw new Error("ttrpc: embedded message overruns its length");
+      if (pos !== end) throw new Error("ttrpc: embedded message overruns its length");
       metadata.push({ key: k, value: v });
-    } else skip(field, wireType);
+    } else skipField(n, field, wireType);
   }
   return { service, method, payload, timeoutNano, metadata };
+}
+
+function readVarint(n: number): number {
+  let v = 0, mul = 1;
+  for (let i = 0; i < 8; i++) {
+    if (pos >= n) throw new Error("ttrpc: truncated varint");
+    const b = buf[pos++];
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return v;
+    mul *= 128;
+  }
+  throw new Error("ttrpc: varint too long");
+}
+
+/** An int64 varint as a number: negatives take ten bytes, their high word read signed. */
+function readInt64(n: number): number {
+  let lo = 0, hi = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= n) throw new Error("ttrpc: truncated varint");
+    const b = buf[pos++];
+    const bits = b & 0x7f;
+    if (i < 4) lo |= bits << (7 * i);
+    else if (i === 4) {
+      lo |= bits << 28;
+      hi |= bits >>> 4;
+    } else hi |= bits << (7 * i - 32);
+    if (b < 0x80) return (hi | 0) * 4294967296 + (lo >>> 0);
+  }
+  throw new Error("ttrpc: varint too long");
+}
+
+/** The end of a length-delimited field whose length is next. */
+function readLength(n: number, wireType: number): number {
+  if (wireType !== 2) throw new Error(`ttrpc: wire type ${wireType} for a length-delimited field`);
+  const end = readVarint(n) + pos;
+  if (end > n) throw new Error("ttrpc: truncated field");
+  return end;
+}
+
+function readString(n: number, wireType: number): string {
+  const end = readLength(n, wireType);
+  const s = end === pos ? "" : utf8.decode(buf.subarray(pos, end));
+  pos = end;
+  return s;
+}
+
+function skipField(n: number, field: number, wireType: number): void {
+  if (field === 0) throw new Error("ttrpc: field number 0");
+  if (wireType === 0) readVarint(n);
+  else if (wireType === 2) pos = readLength(n, 2);
+  else if (wireType === 1 || wireType === 5) {
+    pos += wireType === 1 ? 8 : 4;
+    if (pos > n) throw new Error("ttrpc: truncated field");
+  } else if (wireType === 3) {
+    // A group: skipped with everything inside it, up to its own end.
+    for (;;) {
+      if (pos >= n) throw new Error("ttrpc: unterminated group");
+      const key = readVarint(n);
+      if (key % 8 === 4) {
+        if (Math.floor(key / 8) !== field) throw new Error("ttrpc: mismatched end of group");
+        return;
+      }
+      skipField(n, Math.floor(key / 8), key % 8);
+    }
+  } else throw new Error(`ttrpc: invalid wire type ${wireType}`);
 }
 
 const utf8 = new TextDecoder();
