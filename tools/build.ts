@@ -27,7 +27,6 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
 import { type BundledCommand, bundleServerPath, SERVER_BUNDLE } from "../src/shim/bundle_layout.ts";
-import { checkpointCaches } from "../src/shim/cache_db.ts";
 import { BUILD_ID_PLACEHOLDER } from "../src/shim/build_id.ts";
 import {
   BUNDLE_DIR,
@@ -411,8 +410,8 @@ export async function buildBundle(opts: BuildOptions = {}): Promise<BuildInfo> {
 /**
  * Runs the launcher with `-v` and each command's warm-up command line (launcher.ts, warmUpCommandLines) so that V8's
  * code cache for the bundle exists before containerd's first `start`, and the server's bundle with `-v` so that the
- * first server finds its module analysis stored; then checkpoints the cache databases (src/shim/cache_db.ts). Returns
- * the first output on one line, or null when the entry does not answer `-v` (yet).
+ * first server finds its module analysis stored. Returns the first output on one line, or null when the entry does
+ * not answer `-v` (yet).
  */
 export async function warmLauncher(
   dist: string = join(repoRoot, "dist"),
@@ -435,7 +434,7 @@ export async function warmLauncher(
       clearTimeout(timer);
     }
   }
-  // The server's module analysis too, then every database's log moved into it (src/shim/cache_db.ts).
+  // The server's module analysis too (launcher.ts, serverWarmUpCommand).
   const lib = join(dist, "lib");
   if (await Deno.stat(bundleServerPath(lib)).then((st) => st.isFile, () => false)) {
     const server = serverWarmUpCommand(lib);
@@ -449,8 +448,6 @@ export async function warmLauncher(
     }).output();
     if (!out.success) throw new Error(`the server's bundle does not run: ${new TextDecoder().decode(out.stderr)}`);
   }
-  const { failed } = await checkpointCaches(join(dist, CACHE_PATH));
-  for (const f of failed) console.log(`note: code cache ${f.db} not checkpointed: ${f.error}`);
   return first ?? null;
 }
 

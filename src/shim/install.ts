@@ -9,7 +9,7 @@
  * From a bundle build it copies the runtime and the bundle into `<prefix>/lib/containerd-shim-deno/` and writes the
  * launcher `<prefix>/bin/containerd-shim-deno-v2`; a compiled executable is copied as it is. The code cache is warmed
  * with `-v` runs (the launcher's, and the server bundle's for its module analysis) so the first container does not pay
- * for it, and then checkpointed (cache_db.ts).
+ * for it.
  *
  * @module
  */
@@ -30,7 +30,6 @@ import {
   COMMAND_BUNDLES,
   commandBundleFile,
 } from "./bundle_layout.ts";
-import { checkpointCaches } from "./cache_db.ts";
 import { RUNTIME_NAME } from "../version.ts";
 
 /** How a CRI runtime handler names our shim. */
@@ -278,11 +277,6 @@ export async function install(argv: string[]): Promise<string> {
     })
       .output();
     if (!warm.success) throw new Error(`the installed server does not run: ${new TextDecoder().decode(warm.stderr)}`);
-  }
-  if (lib) {
-    // What the warm-up stored, moved out of the databases' logs (cache_db.ts). Best effort: reported, never fatal.
-    const { failed } = await checkpointCaches(`${lib}/${CACHE_DIR}`);
-    for (const f of failed) lines.push(`note: code cache ${f.db} not checkpointed: ${f.error}`);
   }
   if (flags["merge-config"]) {
     const file = flags["merge-config"];
