@@ -34,7 +34,7 @@ const enter = async () => {
 };
 try {
   for (const [side, bin] of Object.entries(sides)) {
-    const id = `probe-${side}`;
+    const id = `probe-${side}-${Deno.pid}`;
     const bundle = await makeBundle(dir, id, ["sleep", "100000"]);
     const out = await startCommand(bin, bundle, id, "probe", dir, events.path, {
       CONTAINERD_SHIM_DENO_CONFIG: `${dir}/no-spares.json`,
