@@ -26,7 +26,8 @@ import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SHIM_V8_FLAGS, shimPermissionFlags, shimRunFlags } from "../src/permissions.ts";
-import { type BundledCommand, bundleServerPath, SERVER_BUNDLE } from "../src/shim/bundle_layout.ts";
+import { type BundledCommand, SERVER_BUNDLE } from "../src/shim/bundle_layout.ts";
+import { warmServer } from "../src/shim/warm.ts";
 import { BUILD_ID_PLACEHOLDER } from "../src/shim/build_id.ts";
 import {
   BUNDLE_DIR,
@@ -36,7 +37,6 @@ import {
   launcherEnv as sharedLauncherEnv,
   launcherScript as sharedLauncherScript,
   RUNTIME_FILE,
-  serverWarmUpCommand,
   SHIM_BINARY,
   warmUpCommandLines,
 } from "../src/shim/launcher.ts";
@@ -434,20 +434,7 @@ export async function warmLauncher(
       clearTimeout(timer);
     }
   }
-  // The server's module analysis too (launcher.ts, serverWarmUpCommand).
-  const lib = join(dist, "lib");
-  if (await Deno.stat(bundleServerPath(lib)).then((st) => st.isFile, () => false)) {
-    const server = serverWarmUpCommand(lib);
-    const out = await new Deno.Command(server.cmd, {
-      args: server.args,
-      env: server.env,
-      cwd: "/",
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`the server's bundle does not run: ${new TextDecoder().decode(out.stderr)}`);
-  }
+  await warmServer(join(dist, "lib")); // the server's module analysis too (src/shim/warm.ts)
   return first ?? null;
 }
 

@@ -14,23 +14,10 @@
  * @module
  */
 import { parseGoFlags } from "../cli/flags.ts";
-import {
-  BUNDLE_DIR,
-  CACHE_DIR,
-  launcherScript,
-  RUNTIME_FILE,
-  serverWarmUpCommand,
-  SHIM_BINARY,
-  warmUpCommandLines,
-} from "./launcher.ts";
-import {
-  type BundledCommand,
-  bundleLibDir,
-  bundleServerPath,
-  COMMAND_BUNDLES,
-  commandBundleFile,
-} from "./bundle_layout.ts";
+import { BUNDLE_DIR, CACHE_DIR, launcherScript, RUNTIME_FILE, SHIM_BINARY, warmUpCommandLines } from "./launcher.ts";
+import { type BundledCommand, bundleLibDir, COMMAND_BUNDLES, commandBundleFile } from "./bundle_layout.ts";
 import { RUNTIME_NAME } from "../version.ts";
+import { warmServer } from "./warm.ts";
 
 /** How a CRI runtime handler names our shim. */
 export type RuntimeForm =
@@ -266,18 +253,8 @@ export async function install(argv: string[]): Promise<string> {
     const warm = await new Deno.Command(bin, { args, stdout: "null", stderr: "piped" }).output();
     if (!warm.success) throw new Error(`the installed shim does not run: ${new TextDecoder().decode(warm.stderr)}`);
   }
-  if (lib && await Deno.stat(bundleServerPath(lib)).then((s) => s.isFile, () => false)) {
-    // The server's module analysis, so that the first container's server does not parse its bundle (~30 ms).
-    const server = serverWarmUpCommand(lib);
-    const warm = await new Deno.Command(server.cmd, {
-      args: server.args,
-      env: server.env,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!warm.success) throw new Error(`the installed server does not run: ${new TextDecoder().decode(warm.stderr)}`);
-  }
+  // The server's module analysis, so that the first container's server does not parse its bundle (warm.ts).
+  if (lib) await warmServer(lib);
   if (flags["merge-config"]) {
     const file = flags["merge-config"];
     const r = await mergeConfig(file, target!, bin, { form: formFlag });
