@@ -63,9 +63,8 @@ try {
     }
     return out;
   };
-  const cpu = async (pid: number) => Object.values(await threads(pid)).reduce((a, [u, s]) => a + u + s, 0);
+  const total = (th: Record<string, [number, number]>) => Object.values(th).reduce((a, [u, s]) => a + u + s, 0);
   const th0 = { go: await threads(clients.go.pid), deno: await threads(clients.deno.pid) };
-  const cpu0 = { go: await cpu(clients.go.pid), deno: await cpu(clients.deno.pid) };
   for (let i = 0; i < n; i++) {
     for (const side of i % 2 ? ["go", "deno"] : ["deno", "go"]) {
       const { c, id } = clients[side];
@@ -75,9 +74,10 @@ try {
       t[side].push((performance.now() - t0) * 1000);
     }
   }
-  const cpuPer = { go: (await cpu(clients.go.pid) - cpu0.go) / n, deno: (await cpu(clients.deno.pid) - cpu0.deno) / n };
+  const cpuPer = { go: 0, deno: 0 };
   for (const side of ["go", "deno"] as const) {
     const th1 = await threads(clients[side].pid);
+    cpuPer[side] = (total(th1) - total(th0[side])) / n;
     const rows = Object.entries(th1).map(([k, [u, s]]) => {
       const [u0, s0] = th0[side][k] ?? [0, 0];
       return `${k}: user ${((u - u0) / n).toFixed(0)} sys ${((s - s0) / n).toFixed(0)}`;

@@ -44,6 +44,7 @@ export interface ResponseMessage {
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
+const utf8 = new TextDecoder();
 
 /**
  * Decodes a Request frame's data. Throws when the bytes are not a valid `ttrpc.Request`: truncated, a known field
@@ -167,8 +168,6 @@ function skipField(n: number, field: number, wireType: number): void {
     }
   } else throw new Error(`ttrpc: invalid wire type ${wireType}`);
 }
-
-const utf8 = new TextDecoder();
 
 /** Decodes a Response frame's data. Throws when the bytes are not a valid `ttrpc.Response`. */
 export function decodeResponse(data: Uint8Array): ResponseMessage {
